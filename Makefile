@@ -1,0 +1,92 @@
+# wsbalancer: build, test and bench.  `make` builds build/wsb-handler and
+# build/wsb-probe; `make test` installs what it needs (apt, as root) and
+# runs every test; `make asan` runs them under AddressSanitizer + UBSan.
+
+CC      ?= cc
+PKGS    := libcjson libmaxminddb hiredis fcgi
+PROBE_PKGS := libcjson hiredis libcurl
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+           -Wpointer-arith -Wcast-qual -Wvla
+WERROR  ?=
+CFLAGS_ALL = -std=gnu11 $(OPT) $(WARN) $(WERROR) -Icommon -Ihandler -Iprobe \
+             $(shell pkg-config --cflags $(PKGS) $(PROBE_PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
+LIBS_HANDLER = $(shell pkg-config --libs libcjson libmaxminddb hiredis 2>/dev/null) -lfcgi -lpthread -lm
+LIBS_PROBE   = $(shell pkg-config --libs libcjson hiredis libcurl 2>/dev/null) -lpthread -lm
+LDFLAGS ?=
+
+BUILD   ?= build
+OBJ     := $(BUILD)/obj
+
+COMMON_SRC  := $(wildcard common/*.c)
+HANDLER_LIB := handler/request.c handler/handler.c
+PROBE_SRC   := $(filter-out probe/main.c,$(wildcard probe/*.c))
+
+COMMON_OBJ  := $(COMMON_SRC:%.c=$(OBJ)/%.o)
+HANDLER_OBJ := $(HANDLER_LIB:%.c=$(OBJ)/%.o)
+PROBE_OBJ   := $(PROBE_SRC:%.c=$(OBJ)/%.o)
+
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC    := $(wildcard tests/tools/*.c)
+TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+
+PROGRAMS := $(BUILD)/wsb-handler
+ifneq ($(wildcard probe/main.c),)
+PROGRAMS += $(BUILD)/wsb-probe
+endif
+
+.PHONY: all test unit integration asan valgrind deps clean bench install
+all: $(PROGRAMS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/wsb-handler: $(OBJ)/handler/main.o $(HANDLER_OBJ) $(COMMON_OBJ)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_HANDLER)
+
+$(BUILD)/wsb-probe: $(OBJ)/probe/main.o $(PROBE_OBJ) $(COMMON_OBJ)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)
+
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(HANDLER_OBJ) $(PROBE_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)
+
+$(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(HANDLER_OBJ) $(PROBE_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)
+
+# Everything the tests need, installed through apt when root.
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TOOL_BIN)
+	@BUILD=$(BUILD) tests/run.sh
+
+unit: all $(UNIT_BIN) $(TOOL_BIN)
+	@BUILD=$(BUILD) tests/run.sh unit
+
+integration: all $(UNIT_BIN) $(TOOL_BIN)
+	@BUILD=$(BUILD) tests/run.sh integration
+
+# The whole suite under AddressSanitizer + UBSan, in its own build folder.
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" all unit-bins
+	@BUILD=build/asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
+
+unit-bins: $(UNIT_BIN) $(TOOL_BIN)
+
+# Unit tests and CGI runs under valgrind memcheck.
+valgrind: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TOOL_BIN)
+	@BUILD=$(BUILD) WSB_VALGRIND=1 tests/run.sh unit
+
+clean:
+	rm -rf build
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

@@ -1,0 +1,72 @@
+/* redis.h: Redis addresses ("redis://" and "unix://" URLs), the password
+ * file, and a connection that tries several addresses in order, with
+ * connect and command timeouts, and reconnects after any failure.
+ *
+ * Passwords never appear in error texts or logs: addresses are always
+ * shown by wsb_redis_addr_format, which leaves them out. */
+#ifndef WSB_REDIS_H
+#define WSB_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#define WSB_REDIS_MAX_ADDRS 8
+
+struct wsb_redis_addr {
+    int is_unix;
+    char host[256];           /* TCP host name or address */
+    int port;
+    char path[108];           /* unix socket path */
+    int db;                   /* 0..65535 */
+    char user[128];           /* ACL user, "" for the default user */
+    char password[256];       /* "" for none */
+};
+
+struct wsb_redis_config {
+    size_t n;
+    struct wsb_redis_addr addrs[WSB_REDIS_MAX_ADDRS];
+    int connect_timeout_ms;
+    int command_timeout_ms;
+};
+
+/* Parses one URL: redis://[[user]:password@]host[:port][/db] (host may be
+ * [v6]) or unix:///path/redis.sock[?db=N].  Returns WSB_OK, or WSB_EINVAL
+ * with a reason in err that never contains the password. */
+int wsb_redis_url_parse(const char *url, struct wsb_redis_addr *out, char *err);
+
+/* Parses a comma-separated list of URLs (tried in that order) into cfg;
+ * when password_file is not NULL its first line is the password of every
+ * address, overriding any in the URLs.  Timeouts are set from the
+ * arguments.  Returns WSB_OK, WSB_EINVAL or WSB_EIO with a reason in err. */
+int wsb_redis_config_parse(const char *urls, const char *password_file, int connect_timeout_ms,
+                           int command_timeout_ms, struct wsb_redis_config *cfg, char *err);
+
+/* "127.0.0.1:6379/0" or "unix:/run/redis.sock/0"; never the password. */
+void wsb_redis_addr_format(const struct wsb_redis_addr *a, char *buf, size_t len);
+
+/* A connection, owned by the caller: create with wsb_redis_new (NULL on
+ * ENOMEM; cfg is copied), free with wsb_redis_free (NULL accepted). */
+struct wsb_redis;
+
+struct wsb_redis *wsb_redis_new(const struct wsb_redis_config *cfg);
+void wsb_redis_free(struct wsb_redis *r);
+
+/* Returns a connected context, connecting (address after address) when
+ * there is none.  On failure returns NULL with the reason of every address
+ * tried in err; the next call tries again. */
+redisContext *wsb_redis_get(struct wsb_redis *r, char *err);
+
+/* Forgets the current connection (after an I/O error or a timeout), so
+ * that the next wsb_redis_get reconnects. */
+void wsb_redis_drop(struct wsb_redis *r);
+
+/* The address of the current connection, formatted; "" when none. */
+const char *wsb_redis_current(const struct wsb_redis *r);
+
+/* Runs one command on a connected context (format as redisCommand).
+ * Returns the reply, which the caller frees with freeReplyObject, or NULL
+ * with err filled and the connection dropped; a Redis error reply is
+ * returned as NULL too, with its text in err. */
+redisReply *wsb_redis_command(struct wsb_redis *r, char *err, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,137 @@
+/* select.c: the pure selection function (see select.h for the policy). */
+#include "select.h"
+#include "status.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *wsb_select_error_message(int code)
+{
+    switch (code) {
+    case WSB_NO_SERVERS_AVAILABLE: return "no servers are currently available";
+    case WSB_NO_SERVERS_ONLINE: return "no servers are currently online";
+    case WSB_NO_SERVERS_VERSION: return "no servers with this version are available";
+    default: return "";
+    }
+}
+
+int wsb_select_scratch_reserve(struct wsb_select_scratch *sc, size_t n)
+{
+    if (n <= sc->cap)
+        return WSB_OK;
+    double *sim = malloc(n * sizeof *sim);
+    uint32_t *cand = malloc(n * sizeof *cand);
+    if (sim == NULL || cand == NULL) {
+        free(sim);
+        free(cand);
+        return WSB_ENOMEM;
+    }
+    free(sc->sim);
+    free(sc->cand);
+    sc->sim = sim;
+    sc->cand = cand;
+    sc->cap = n;
+    return WSB_OK;
+}
+
+void wsb_select_scratch_free(struct wsb_select_scratch *sc)
+{
+    if (sc == NULL)
+        return;
+    free(sc->sim);
+    free(sc->cand);
+    sc->sim = NULL;
+    sc->cand = NULL;
+    sc->cap = 0;
+}
+
+static const struct wsb_version_entry *find_version(const struct wsb_snapshot *s, unsigned v)
+{
+    size_t lo = 0, hi = s->n_versions;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->versions[mid].version < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n_versions && s->versions[lo].version == v ? &s->versions[lo] : NULL;
+}
+
+/* Similarity of a node to the client: the cosine of the central angle
+ * between them, so that larger is nearer and 1 is "here". */
+static double similarity(const struct wsb_snap_node *sn, const struct wsb_client_loc *c, int client_coords,
+                         double cx, double cy, double cz, double same_continent)
+{
+    if (client_coords && sn->node.has_coords)
+        return sn->x * cx + sn->y * cy + sn->z * cz;
+    if (c->country[0] && memcmp(sn->node.country, c->country, 3) == 0)
+        return 1.0;
+    if (c->continent[0] && memcmp(sn->node.continent, c->continent, 3) == 0)
+        return same_continent;
+    return -1.0;
+}
+
+int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
+               const struct wsb_select_params *p, uint64_t rnd, struct wsb_select_scratch *sc,
+               const struct wsb_snap_node **out)
+{
+    *out = NULL;
+    if (s == NULL || s->n_nodes == 0)
+        return WSB_NO_SERVERS_AVAILABLE;
+    const struct wsb_version_entry *e = find_version(s, version);
+    if (e == NULL)
+        return WSB_NO_SERVERS_VERSION;
+    if (e->n == 0)
+        return e->error;
+    if (e->n == 1) {
+        *out = &s->nodes[e->eligible[0]];
+        return WSB_SELECT_OK;
+    }
+    if (sc->cap < e->n)
+        return WSB_NO_SERVERS_AVAILABLE;   /* caller did not reserve: refuse, never overrun */
+
+    int located = client != NULL &&
+                  (client->has_coords || client->country[0] != '\0' || client->continent[0] != '\0');
+    uint32_t *cand = sc->cand;
+    size_t k = 0;
+    if (!located) {
+        memcpy(cand, e->eligible, e->n * sizeof *cand);
+        k = e->n;
+    } else {
+        double cx = 0, cy = 0, cz = 0;
+        if (client->has_coords)
+            wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
+        const double same_continent = cos(WSB_SAME_CONTINENT_KM / WSB_EARTH_RADIUS_KM);
+        double best = -2.0;
+        for (size_t i = 0; i < e->n; i++) {
+            double sim = similarity(&s->nodes[e->eligible[i]], client, client->has_coords, cx, cy, cz,
+                                    same_continent);
+            sc->sim[i] = sim;
+            if (sim > best)
+                best = sim;
+        }
+        /* Widen the nearest distance by near_km, back to a similarity bound. */
+        double angle = acos(best > 1.0 ? 1.0 : best) + p->near_km / WSB_EARTH_RADIUS_KM;
+        double bound = angle >= M_PI ? -1.0 : cos(angle);
+        bound -= 1e-12;
+        for (size_t i = 0; i < e->n; i++)
+            if (sc->sim[i] >= bound)
+                cand[k++] = e->eligible[i];
+    }
+    if (k == 1) {
+        *out = &s->nodes[cand[0]];
+        return WSB_SELECT_OK;
+    }
+    /* Power of two choices: two distinct candidates, the less loaded wins. */
+    size_t a = (size_t)((rnd & 0xffffffffu) % k);
+    size_t b = (size_t)((rnd >> 32) % (k - 1));
+    if (b >= a)
+        b++;
+    const struct wsb_node *na = &s->nodes[cand[a]].node, *nb = &s->nodes[cand[b]].node;
+    double la = na->load_known ? na->load : p->unknown_load;
+    double lb = nb->load_known ? nb->load : p->unknown_load;
+    *out = &s->nodes[cand[lb < la ? b : a]];
+    return WSB_SELECT_OK;
+}

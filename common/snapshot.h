@@ -1,0 +1,68 @@
+/* snapshot.h: an immutable, read-optimised view of all nodes, built once per
+ * state refresh so that a request does no parsing and no allocation.
+ *
+ * Ownership: wsb_snapshot_build() returns a snapshot with one reference;
+ * wsb_snapshot_ref()/wsb_snapshot_unref() share it between threads; the last
+ * unref frees it.  Everything reachable from a snapshot belongs to it. */
+#ifndef WSB_SNAPSHOT_H
+#define WSB_SNAPSHOT_H
+
+#include "node.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct wsb_snap_node {
+    struct wsb_node node;     /* decoded record; owned */
+    int eligible;             /* online, live, not draining, not overloaded */
+    double x, y, z;           /* unit vector on the sphere when node.has_coords */
+    char *body;               /* precomputed 200 body {"endpoint":..,"location":..} */
+    size_t body_len;
+};
+
+struct wsb_version_entry {
+    unsigned version;
+    int error;                /* 0 when some node is eligible, else 100 or 101 */
+    size_t n;                 /* eligible nodes for this version */
+    uint32_t *eligible;       /* indexes into nodes[] */
+};
+
+struct wsb_snapshot {
+    int refs;
+    size_t n_nodes;
+    struct wsb_snap_node *nodes;
+    size_t n_versions;
+    struct wsb_version_entry *versions;   /* sorted by version */
+    size_t max_eligible;      /* largest versions[i].n: size of a select scratch */
+    int live;                 /* the probe's round key was present */
+    size_t n_skipped;         /* records the reader skipped as malformed */
+    size_t n_online, n_eligible, n_draining, n_overloaded;
+};
+
+struct wsb_snapshot_params {
+    double max_load;          /* a node at or above this load is overloaded */
+    int allow_ws;             /* serve ws:// endpoints (else only wss://) */
+};
+
+/* Builds a snapshot from n decoded nodes, taking ownership of their strings
+ * (the array itself stays the caller's, its entries are re-initialised).
+ * live == 0 means the state has expired: every node counts as offline.
+ * drain_ids (n_drain entries, may be NULL) are ids drained at run time.
+ * Returns WSB_OK and *out, or WSB_ENOMEM with the nodes freed and *out
+ * untouched. */
+int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *drain_ids,
+                       size_t n_drain, size_t n_skipped, const struct wsb_snapshot_params *p,
+                       struct wsb_snapshot **out);
+
+/* An empty snapshot: every request answers 100.  NULL on ENOMEM. */
+struct wsb_snapshot *wsb_snapshot_empty(void);
+
+struct wsb_snapshot *wsb_snapshot_ref(struct wsb_snapshot *s);
+
+/* Drops one reference; frees on the last.  NULL is accepted. */
+void wsb_snapshot_unref(struct wsb_snapshot *s);
+
+/* Unit vector of a latitude/longitude in degrees. */
+void wsb_geo_unit(double lat, double lon, double *x, double *y, double *z);
+
+#endif

@@ -1,0 +1,327 @@
+/* state.c: reads and writes the Redis state layout described in state.h. */
+#include "state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int wsb_keys_init(struct wsb_keys *k, const char *prefix, char *err)
+{
+    size_t len = strlen(prefix);
+    if (len > WSB_MAX_PREFIX)
+        return wsb_fail(err, WSB_EINVAL, "longer than %d bytes", WSB_MAX_PREFIX);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)prefix[i] <= 0x20 || (unsigned char)prefix[i] >= 0x7f)
+            return wsb_fail(err, WSB_EINVAL, "may only hold printable ASCII without blanks");
+    snprintf(k->nodes, sizeof k->nodes, "%snodes", prefix);
+    snprintf(k->round, sizeof k->round, "%sround", prefix);
+    snprintf(k->admin, sizeof k->admin, "%sadmin", prefix);
+    snprintf(k->lock, sizeof k->lock, "%slock", prefix);
+    return WSB_OK;
+}
+
+void wsb_state_clear(struct wsb_state *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        wsb_node_clear(&s->nodes[i]);
+    free(s->nodes);
+    for (size_t i = 0; i < s->n_drain; i++)
+        free(s->drain_ids[i]);
+    free(s->drain_ids);
+    memset(s, 0, sizeof *s);
+}
+
+static int is_string(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
+}
+
+static int decode_nodes(const redisReply *h, struct wsb_state *out, char *err)
+{
+    if (h->type != REDIS_REPLY_ARRAY || h->elements % 2 != 0)
+        return wsb_fail(err, WSB_EREPLY, "node hash: expected a hash, got reply type %d", h->type);
+    size_t pairs = h->elements / 2;
+    if (pairs > WSB_MAX_NODES)
+        return wsb_fail(err, WSB_ETOOBIG, "node hash has %zu nodes, more than %d", pairs, WSB_MAX_NODES);
+    if (pairs == 0)
+        return WSB_OK;
+    out->nodes = calloc(pairs, sizeof *out->nodes);
+    if (out->nodes == NULL)
+        return wsb_fail(err, WSB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < pairs; i++) {
+        const redisReply *f = h->element[2 * i], *v = h->element[2 * i + 1];
+        char why[WSB_ERRLEN];
+        int status = WSB_EINVAL;
+        if (!is_string(f) || !is_string(v))
+            snprintf(why, sizeof why, "field or value is not a string");
+        else
+            status = wsb_node_decode(f->str, f->len, v->str, v->len, &out->nodes[out->n], why);
+        if (status == WSB_ENOMEM)
+            return wsb_fail(err, WSB_ENOMEM, "out of memory");
+        if (status != WSB_OK) {
+            if (out->n_skipped++ == 0) {
+                int idlen = is_string(f) ? (int)(f->len > 64 ? 64 : f->len) : 1;
+                snprintf(out->skip_reason, sizeof out->skip_reason, "node %.*s: %.180s", idlen,
+                         is_string(f) ? f->str : "?", why);
+            }
+            continue;
+        }
+        out->n++;
+    }
+    return WSB_OK;
+}
+
+static int decode_admin(const redisReply *h, struct wsb_state *out, char *err)
+{
+    if (h->type != REDIS_REPLY_ARRAY || h->elements % 2 != 0)
+        return wsb_fail(err, WSB_EREPLY, "admin hash: expected a hash, got reply type %d", h->type);
+    size_t pairs = h->elements / 2;
+    if (pairs > WSB_MAX_NODES)
+        return wsb_fail(err, WSB_ETOOBIG, "admin hash has more than %d entries", WSB_MAX_NODES);
+    if (pairs == 0)
+        return WSB_OK;
+    out->drain_ids = calloc(pairs, sizeof *out->drain_ids);
+    if (out->drain_ids == NULL)
+        return wsb_fail(err, WSB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < pairs; i++) {
+        const redisReply *f = h->element[2 * i], *v = h->element[2 * i + 1];
+        if (!is_string(f) || !is_string(v) || v->len != 5 || memcmp(v->str, "drain", 5) != 0)
+            continue;
+        if (wsb_node_id_check(f->str, f->len, NULL) != WSB_OK)
+            continue;
+        char *id = strndup(f->str, f->len);
+        if (id == NULL)
+            return wsb_fail(err, WSB_ENOMEM, "out of memory");
+        out->drain_ids[out->n_drain++] = id;
+    }
+    return WSB_OK;
+}
+
+int wsb_state_read(struct wsb_redis *r, const struct wsb_keys *k, struct wsb_state *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    redisContext *c = wsb_redis_get(r, err);
+    if (c == NULL)
+        return WSB_EREDIS;
+    redisReply *rep[3] = { NULL, NULL, NULL };
+    int status = WSB_EREDIS;
+    if (redisAppendCommand(c, "HGETALL %s", k->nodes) != REDIS_OK ||
+        redisAppendCommand(c, "HGETALL %s", k->admin) != REDIS_OK ||
+        redisAppendCommand(c, "EXISTS %s", k->round) != REDIS_OK) {
+        wsb_fail(err, WSB_ENOMEM, "redis %s: cannot queue commands", wsb_redis_current(r));
+        wsb_redis_drop(r);
+        status = WSB_ENOMEM;
+        goto cleanup;
+    }
+    for (int i = 0; i < 3; i++) {
+        void *reply = NULL;
+        if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
+            wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r),
+                     c->errstr[0] ? c->errstr : "no reply");
+            wsb_redis_drop(r);
+            goto cleanup;
+        }
+        rep[i] = reply;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (rep[i]->type == REDIS_REPLY_ERROR) {
+            wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rep[i]->str);
+            goto cleanup;
+        }
+    }
+    if ((status = decode_nodes(rep[0], out, err)) != WSB_OK ||
+        (status = decode_admin(rep[1], out, err)) != WSB_OK)
+        goto cleanup;
+    if (rep[2]->type != REDIS_REPLY_INTEGER) {
+        status = wsb_fail(err, WSB_EREPLY, "EXISTS %s: not an integer reply", k->round);
+        goto cleanup;
+    }
+    out->live = rep[2]->integer > 0;
+    status = WSB_OK;
+cleanup:
+    for (int i = 0; i < 3; i++)
+        if (rep[i] != NULL)
+            freeReplyObject(rep[i]);
+    if (status != WSB_OK)
+        wsb_state_clear(out);
+    return status;
+}
+
+/* Appends one command given as argv; returns WSB_OK or WSB_ENOMEM. */
+static int append_argv(redisContext *c, int argc, const char **argv, const size_t *lens)
+{
+    return redisAppendCommandArgv(c, argc, argv, lens) == REDIS_OK ? WSB_OK : WSB_ENOMEM;
+}
+
+#define HSET_BATCH 512
+
+int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const struct wsb_node *nodes,
+                          size_t n, const struct wsb_round_summary *sum, int ttl_s, char *err)
+{
+    int status = WSB_ENOMEM;
+    char **records = NULL;
+    const char **argv = NULL;
+    size_t *lens = NULL;
+    size_t queued = 0;
+    redisContext *c = NULL;
+
+    if (n > WSB_MAX_NODES)
+        return wsb_fail(err, WSB_ETOOBIG, "%zu nodes, more than %d", n, WSB_MAX_NODES);
+    if (n > 0 && (records = calloc(n, sizeof *records)) == NULL)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        char why[WSB_ERRLEN];
+        if (wsb_node_id_check(nodes[i].id ? nodes[i].id : "", nodes[i].id ? strlen(nodes[i].id) : 0, why) !=
+            WSB_OK) {
+            status = wsb_fail(err, WSB_EINVAL, "nodes[%zu]: %s", i, why);
+            goto cleanup;
+        }
+        status = wsb_node_encode(&nodes[i], &records[i], why);
+        if (status != WSB_OK) {
+            wsb_fail(err, status, "node %s: %s", nodes[i].id, why);
+            goto cleanup;
+        }
+    }
+    argv = malloc((2 + 2 * HSET_BATCH) * sizeof *argv);
+    lens = malloc((2 + 2 * HSET_BATCH) * sizeof *lens);
+    if (argv == NULL || lens == NULL) {
+        status = wsb_fail(err, WSB_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((c = wsb_redis_get(r, err)) == NULL) {
+        status = WSB_EREDIS;
+        goto cleanup;
+    }
+    status = WSB_ENOMEM;
+    if (redisAppendCommand(c, "MULTI") != REDIS_OK)
+        goto cleanup;
+    queued++;
+    if (redisAppendCommand(c, "DEL %s", k->nodes) != REDIS_OK)
+        goto cleanup;
+    queued++;
+    for (size_t i = 0; i < n; i += HSET_BATCH) {
+        size_t end = i + HSET_BATCH < n ? i + HSET_BATCH : n;
+        int argc = 0;
+        argv[argc] = "HSET";
+        lens[argc++] = 4;
+        argv[argc] = k->nodes;
+        lens[argc++] = strlen(k->nodes);
+        for (size_t j = i; j < end; j++) {
+            argv[argc] = nodes[j].id;
+            lens[argc++] = strlen(nodes[j].id);
+            argv[argc] = records[j];
+            lens[argc++] = strlen(records[j]);
+        }
+        if (append_argv(c, argc, argv, lens) != WSB_OK)
+            goto cleanup;
+        queued++;
+    }
+    if (redisAppendCommand(c, "DEL %s", k->round) != REDIS_OK)
+        goto cleanup;
+    queued++;
+    if (redisAppendCommand(c, "HSET %s at %lld duration_ms %lld nodes %zu up %zu down %zu draining %zu ttl %d probe %s",
+                           k->round, sum->at, sum->duration_ms, sum->nodes, sum->up, sum->down, sum->draining,
+                           ttl_s, sum->probe ? sum->probe : "?") != REDIS_OK)
+        goto cleanup;
+    queued++;
+    if (redisAppendCommand(c, "EXPIRE %s %d", k->round, ttl_s) != REDIS_OK)
+        goto cleanup;
+    queued++;
+    if (redisAppendCommand(c, "EXEC") != REDIS_OK)
+        goto cleanup;
+    queued++;
+
+    /* Read every reply; the last one (EXEC) says whether the round landed. */
+    status = WSB_OK;
+    for (size_t i = 0; i < queued; i++) {
+        void *reply = NULL;
+        if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
+            status = wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r),
+                              c->errstr[0] ? c->errstr : "no reply");
+            wsb_redis_drop(r);
+            c = NULL;
+            break;
+        }
+        redisReply *rr = reply;
+        if (status == WSB_OK && rr->type == REDIS_REPLY_ERROR)
+            status = wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rr->str);
+        else if (status == WSB_OK && i == queued - 1 && rr->type != REDIS_REPLY_ARRAY)
+            status = wsb_fail(err, WSB_EREPLY, "redis %s: EXEC did not run the round", wsb_redis_current(r));
+        else if (status == WSB_OK && i == queued - 1) {
+            for (size_t j = 0; j < rr->elements; j++)
+                if (rr->element[j]->type == REDIS_REPLY_ERROR) {
+                    status = wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r),
+                                      rr->element[j]->str);
+                    break;
+                }
+        }
+        freeReplyObject(rr);
+    }
+    queued = 0;
+cleanup:
+    if (status == WSB_ENOMEM && err != NULL)
+        wsb_fail(err, WSB_ENOMEM, "out of memory writing the round");
+    if (queued > 0 && c != NULL)
+        wsb_redis_drop(r);   /* replies are pending: the connection is out of step */
+    if (records != NULL)
+        for (size_t i = 0; i < n; i++)
+            free(records[i]);
+    free(records);
+    free(argv);
+    free(lens);
+    return status;
+}
+
+int wsb_state_set_drain(struct wsb_redis *r, const struct wsb_keys *k, const char *id, int drain,
+                        char *err)
+{
+    char why[WSB_ERRLEN];
+    if (wsb_node_id_check(id, strlen(id), why) != WSB_OK)
+        return wsb_fail(err, WSB_EINVAL, "%s", why);
+    redisReply *reply = drain ? wsb_redis_command(r, err, "HSET %s %s drain", k->admin, id)
+                              : wsb_redis_command(r, err, "HDEL %s %s", k->admin, id);
+    if (reply == NULL)
+        return WSB_EREDIS;
+    freeReplyObject(reply);
+    return WSB_OK;
+}
+
+int wsb_state_lock(struct wsb_redis *r, const struct wsb_keys *k, const char *token, long ttl_ms,
+                   char *err)
+{
+    redisReply *reply = wsb_redis_command(r, err, "SET %s %s NX PX %ld", k->lock, token, ttl_ms);
+    if (reply == NULL)
+        return WSB_EREDIS;
+    int taken = reply->type == REDIS_REPLY_STATUS;
+    freeReplyObject(reply);
+    return taken ? WSB_OK : WSB_EBUSY;
+}
+
+static const char *const REFRESH_LUA =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+static const char *const UNLOCK_LUA =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('DEL', KEYS[1]) else return 0 end";
+
+int wsb_state_lock_refresh(struct wsb_redis *r, const struct wsb_keys *k, const char *token,
+                           long ttl_ms, char *err)
+{
+    redisReply *reply = wsb_redis_command(r, err, "EVAL %s 1 %s %s %ld", REFRESH_LUA, k->lock, token, ttl_ms);
+    if (reply == NULL)
+        return WSB_EREDIS;
+    int held = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    freeReplyObject(reply);
+    return held ? WSB_OK : WSB_EBUSY;
+}
+
+int wsb_state_unlock(struct wsb_redis *r, const struct wsb_keys *k, const char *token, char *err)
+{
+    redisReply *reply = wsb_redis_command(r, err, "EVAL %s 1 %s %s", UNLOCK_LUA, k->lock, token);
+    if (reply == NULL)
+        return WSB_EREDIS;
+    freeReplyObject(reply);
+    return WSB_OK;
+}

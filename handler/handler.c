@@ -1,0 +1,356 @@
+/* handler.c: configuration, the snapshot cache over Redis, and wsb_handle. */
+#define _GNU_SOURCE
+#include "handler.h"
+#include "config.h"
+#include "geo.h"
+#include "status.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+struct wsb_handler {
+    struct wsb_handler_config cfg;
+    struct wsb_redis *redis;        /* used under refresh_lock only */
+    struct wsb_geo *geo;            /* NULL without WSB_GEOIP_DB */
+    pthread_mutex_t snap_lock;      /* guards the fields below */
+    struct wsb_snapshot *snap;      /* NULL: no usable state (answers 100) */
+    long long fresh_until_ms;
+    long long last_ok_ms;
+    pthread_mutex_t refresh_lock;   /* one refresh at a time; others serve on */
+    long long next_try_ms;
+    int redis_down;
+    int stale_dropped;
+    size_t last_skipped;
+    int geo_status;
+};
+
+long long wsb_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
+{
+    char why[WSB_ERRLEN];
+    memset(c, 0, sizeof *c);
+    c->geoip_check_ms = 1000;
+    c->snap.max_load = 0.9;
+    c->snap.allow_ws = 0;
+    c->sel.near_km = 300;
+    c->sel.unknown_load = 0.5;
+    c->cache_ms = 1000;
+    c->stale_max_ms = 10000;
+    c->retry_ms = 250;
+    c->retry_after = 5;
+    c->log_level = WSB_LOG_INFO;
+    long connect_ms = 200, command_ms = 500;
+    int status;
+
+    const char *level = wsb_env("WSB_LOG_LEVEL");
+    if (level != NULL && wsb_log_level_parse(level, &c->log_level) != WSB_OK)
+        return wsb_fail(err, WSB_EINVAL, "WSB_LOG_LEVEL: '%.20s' is not one of error, warn, info, debug", level);
+    if ((status = wsb_env_double("WSB_MAX_LOAD", 0, 1, &c->snap.max_load, err)) != WSB_OK ||
+        (status = wsb_env_double("WSB_NEAR_KM", 0, 20038, &c->sel.near_km, err)) != WSB_OK ||
+        (status = wsb_env_double("WSB_UNKNOWN_LOAD", 0, 1, &c->sel.unknown_load, err)) != WSB_OK ||
+        (status = wsb_env_long("WSB_CACHE_MS", 0, 60000, &c->cache_ms, err)) != WSB_OK ||
+        (status = wsb_env_long("WSB_STALE_MAX_MS", 0, 3600000, &c->stale_max_ms, err)) != WSB_OK ||
+        (status = wsb_env_long("WSB_REDIS_RETRY_MS", 10, 60000, &c->retry_ms, err)) != WSB_OK ||
+        (status = wsb_env_long("WSB_RETRY_AFTER", 0, 86400, &c->retry_after, err)) != WSB_OK ||
+        (status = wsb_env_long("WSB_GEOIP_CHECK_MS", 100, 3600000, &c->geoip_check_ms, err)) != WSB_OK ||
+        (status = wsb_env_long("WSB_REDIS_CONNECT_TIMEOUT_MS", 10, 10000, &connect_ms, err)) != WSB_OK ||
+        (status = wsb_env_long("WSB_REDIS_TIMEOUT_MS", 10, 10000, &command_ms, err)) != WSB_OK ||
+        (status = wsb_env_bool("WSB_ALLOW_INSECURE_WS", &c->snap.allow_ws, err)) != WSB_OK)
+        return status;
+
+    const char *url = wsb_env("WSB_REDIS_URL");
+    if (url == NULL)
+        url = "redis://127.0.0.1:6379/0";
+    status = wsb_redis_config_parse(url, wsb_env("WSB_REDIS_PASSWORD_FILE"), (int)connect_ms, (int)command_ms,
+                                    &c->redis, why);
+    if (status != WSB_OK)
+        return wsb_fail(err, status, "%s: %s", status == WSB_EIO ? "WSB_REDIS_PASSWORD_FILE" : "WSB_REDIS_URL",
+                        why);
+
+    const char *prefix = wsb_env("WSB_KEY_PREFIX");
+    if (prefix == NULL)
+        prefix = "wsb:";
+    if (wsb_keys_init(&c->keys, prefix, why) != WSB_OK)
+        return wsb_fail(err, WSB_EINVAL, "WSB_KEY_PREFIX: %s", why);
+    snprintf(c->prefix, sizeof c->prefix, "%s", prefix);
+
+    const char *geo = wsb_env("WSB_GEOIP_DB");
+    if (geo != NULL) {
+        if (strlen(geo) >= sizeof c->geoip_path)
+            return wsb_fail(err, WSB_EINVAL, "WSB_GEOIP_DB: path is too long");
+        strcpy(c->geoip_path, geo);
+    }
+
+    const char *trusted = wsb_env("WSB_TRUSTED_PROXIES");
+    if (trusted != NULL && (status = wsb_cidr_list_parse(trusted, &c->trusted, why)) != WSB_OK)
+        return wsb_fail(err, status, "WSB_TRUSTED_PROXIES: %s", why);
+    if ((status = wsb_cors_parse(wsb_env("WSB_CORS_ORIGINS"), &c->cors, why)) != WSB_OK) {
+        wsb_cidr_list_free(&c->trusted);
+        return wsb_fail(err, status, "WSB_CORS_ORIGINS: %s", why);
+    }
+    return WSB_OK;
+}
+
+void wsb_handler_config_free(struct wsb_handler_config *c)
+{
+    if (c == NULL)
+        return;
+    wsb_cidr_list_free(&c->trusted);
+    wsb_cors_free(&c->cors);
+    memset(&c->redis, 0, sizeof c->redis);
+}
+
+struct wsb_handler *wsb_handler_new(struct wsb_handler_config *c)
+{
+    struct wsb_handler *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->cfg = *c;
+    memset(c, 0, sizeof *c);
+    h->redis = wsb_redis_new(&h->cfg.redis);
+    if (h->redis == NULL)
+        goto fail;
+    if (h->cfg.geoip_path[0] != '\0') {
+        h->geo = wsb_geo_new(h->cfg.geoip_path, h->cfg.geoip_check_ms);
+        if (h->geo == NULL)
+            goto fail;
+        char why[WSB_ERRLEN];
+        h->geo_status = wsb_geo_status(h->geo, why);
+        if (h->geo_status != WSB_OK)
+            wsb_log_error("geoip: %s; serving without geography until the file is fixed", why);
+    }
+    pthread_mutex_init(&h->snap_lock, NULL);
+    pthread_mutex_init(&h->refresh_lock, NULL);
+    return h;
+fail:
+    wsb_redis_free(h->redis);
+    wsb_handler_config_free(&h->cfg);
+    free(h);
+    return NULL;
+}
+
+void wsb_handler_free(struct wsb_handler *h)
+{
+    if (h == NULL)
+        return;
+    wsb_snapshot_unref(h->snap);
+    wsb_redis_free(h->redis);
+    wsb_geo_free(h->geo);
+    wsb_handler_config_free(&h->cfg);
+    pthread_mutex_destroy(&h->snap_lock);
+    pthread_mutex_destroy(&h->refresh_lock);
+    free(h);
+}
+
+void wsb_worker_init(struct wsb_worker *w)
+{
+    memset(w, 0, sizeof *w);
+    if (getrandom(&w->rng, sizeof w->rng, GRND_NONBLOCK) != (ssize_t)sizeof w->rng)
+        w->rng = (uint64_t)wsb_now_ms() ^ ((uint64_t)getpid() << 32);
+    if (w->rng == 0)
+        w->rng = 0x9e3779b97f4a7c15ull;
+}
+
+void wsb_worker_free(struct wsb_worker *w)
+{
+    if (w != NULL)
+        wsb_select_scratch_free(&w->scratch);
+}
+
+static uint64_t next_random(struct wsb_worker *w)
+{
+    /* xorshift64* */
+    uint64_t x = w->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Fetches the state and installs a new snapshot.  Called with refresh_lock
+ * held; takes snap_lock only to swap. */
+static void refresh(struct wsb_handler *h, long long now)
+{
+    if (now < h->next_try_ms)
+        return;
+    char err[WSB_ERRLEN];
+    struct wsb_state st;
+    int status = wsb_state_read(h->redis, &h->cfg.keys, &st, err);
+    struct wsb_snapshot *fresh = NULL;
+    if (status == WSB_OK) {
+        size_t skipped = st.n_skipped;
+        if (skipped != h->last_skipped && skipped > 0)
+            wsb_log_warn("state: skipped %zu malformed node record(s); first: %s", skipped, st.skip_reason);
+        else if (skipped == 0 && h->last_skipped > 0)
+            wsb_log_info("state: no malformed node records any more");
+        h->last_skipped = skipped;
+        status = wsb_snapshot_build(st.nodes, st.n, st.live, st.drain_ids, st.n_drain, skipped, &h->cfg.snap,
+                                    &fresh);
+        if (status != WSB_OK)
+            snprintf(err, sizeof err, "building the snapshot: %s", wsb_strerror(status));
+        wsb_state_clear(&st);
+    }
+    struct wsb_snapshot *old = NULL;
+    pthread_mutex_lock(&h->snap_lock);
+    if (status == WSB_OK) {
+        old = h->snap;
+        h->snap = fresh;
+        h->last_ok_ms = now;
+        h->fresh_until_ms = now + h->cfg.cache_ms;
+        h->stale_dropped = 0;
+    } else {
+        h->next_try_ms = now + h->cfg.retry_ms;
+        if (h->snap != NULL && now - h->last_ok_ms > h->cfg.stale_max_ms) {
+            old = h->snap;
+            h->snap = NULL;
+            h->stale_dropped = 1;
+        }
+    }
+    pthread_mutex_unlock(&h->snap_lock);
+    wsb_snapshot_unref(old);
+
+    if (status == WSB_OK && h->redis_down) {
+        wsb_log_info("redis %s: state readable again", wsb_redis_current(h->redis));
+        h->redis_down = 0;
+    } else if (status != WSB_OK && !h->redis_down) {
+        wsb_log_error("state unreadable: %s; serving the last good state for up to %ld ms, then 503", err,
+                      h->cfg.stale_max_ms);
+        h->redis_down = 1;
+    } else if (status != WSB_OK && old != NULL) {
+        wsb_log_error("state unreadable for more than %ld ms: answering 503 (error 100) until redis returns",
+                      h->cfg.stale_max_ms);
+    }
+}
+
+/* Returns a referenced snapshot, or NULL when there is no usable state. */
+static struct wsb_snapshot *current_snapshot(struct wsb_handler *h, long long now)
+{
+    pthread_mutex_lock(&h->snap_lock);
+    int fresh = h->snap != NULL && now < h->fresh_until_ms;
+    struct wsb_snapshot *s = fresh ? wsb_snapshot_ref(h->snap) : NULL;
+    pthread_mutex_unlock(&h->snap_lock);
+    if (fresh)
+        return s;
+    if (pthread_mutex_trylock(&h->refresh_lock) == 0) {
+        refresh(h, now);
+        pthread_mutex_unlock(&h->refresh_lock);
+    }
+    pthread_mutex_lock(&h->snap_lock);
+    s = h->snap != NULL ? wsb_snapshot_ref(h->snap) : NULL;
+    pthread_mutex_unlock(&h->snap_lock);
+    return s;
+}
+
+static void check_geo(struct wsb_handler *h, long long now)
+{
+    if (h->geo == NULL || !wsb_geo_maybe_reload(h->geo, now))
+        return;
+    char why[WSB_ERRLEN];
+    int status = wsb_geo_status(h->geo, why);
+    if (status == WSB_OK)
+        wsb_log_info("geoip: %s (re)opened", h->cfg.geoip_path);
+    else
+        wsb_log_error("geoip: %s; serving without geography until the file is fixed", why);
+    h->geo_status = status;
+}
+
+static void answer_error(struct wsb_answer *a, int http, int code)
+{
+    a->status = http;
+    a->body = wsb_error_body(code, &a->body_len);
+}
+
+void wsb_handle(struct wsb_handler *h, struct wsb_worker *w, wsb_param_fn get, void *ctx,
+                struct wsb_response *out)
+{
+    struct wsb_answer a;
+    memset(&a, 0, sizeof a);
+    a.retry_after = (int)h->cfg.retry_after;
+    enum wsb_method method = wsb_method_parse(get("REQUEST_METHOD", ctx));
+    a.head = method == WSB_HEAD;
+    a.allow_origin = wsb_cors_allow(&h->cfg.cors, get("HTTP_ORIGIN", ctx));
+    unsigned version = 0;
+    struct wsb_snapshot *snap = NULL;
+
+    if (!wsb_route_from_params(get, ctx, &version)) {
+        answer_error(&a, 404, 404);
+    } else if (method == WSB_OTHER) {
+        answer_error(&a, 405, 405);
+    } else if (method == WSB_OPTIONS) {
+        a.status = 204;
+        a.preflight = 1;
+    } else {
+        long long now = wsb_now_ms();
+        snap = current_snapshot(h, now);
+        struct wsb_client_loc loc;
+        memset(&loc, 0, sizeof loc);
+        if (h->geo != NULL) {
+            check_geo(h, now);
+            struct wsb_ip ip;
+            if (wsb_client_addr(get("REMOTE_ADDR", ctx), get("HTTP_X_FORWARDED_FOR", ctx), &h->cfg.trusted, &ip))
+                wsb_geo_lookup(h->geo, &ip, &loc);
+        }
+        const struct wsb_snap_node *node = NULL;
+        int code = WSB_NO_SERVERS_AVAILABLE;
+        if (snap != NULL && wsb_select_scratch_reserve(&w->scratch, snap->max_eligible) == WSB_OK)
+            code = wsb_select(snap, version, &loc, &h->cfg.sel, next_random(w), &w->scratch, &node);
+        if (code == WSB_SELECT_OK) {
+            a.status = 200;
+            a.body = node->body;
+            a.body_len = node->body_len;
+        } else {
+            answer_error(&a, 503, code);
+        }
+    }
+    if (wsb_response_build(&a, out) != WSB_OK) {
+        struct wsb_answer e;
+        memset(&e, 0, sizeof e);
+        answer_error(&e, 500, 500);
+        wsb_response_build(&e, out);
+    }
+    wsb_snapshot_unref(snap);
+}
+
+int wsb_handler_check(struct wsb_handler *h, char *buf, size_t len)
+{
+    char err[WSB_ERRLEN];
+    struct wsb_state st;
+    int status = wsb_state_read(h->redis, &h->cfg.keys, &st, err);
+    if (status != WSB_OK) {
+        snprintf(buf, len, "redis: %s", err);
+        return status;
+    }
+    struct wsb_snapshot *s = NULL;
+    size_t skipped = st.n_skipped;
+    char first[WSB_ERRLEN];
+    snprintf(first, sizeof first, "%s", st.skip_reason);
+    status = wsb_snapshot_build(st.nodes, st.n, st.live, st.drain_ids, st.n_drain, skipped, &h->cfg.snap, &s);
+    wsb_state_clear(&st);
+    if (status != WSB_OK) {
+        snprintf(buf, len, "snapshot: %s", wsb_strerror(status));
+        return status;
+    }
+    char geo[WSB_ERRLEN] = "off";
+    if (h->geo != NULL && wsb_geo_status(h->geo, geo) == WSB_OK)
+        snprintf(geo, sizeof geo, "%.200s", h->cfg.geoip_path);
+    snprintf(buf, len,
+             "redis %s: %zu nodes (%zu online, %zu eligible, %zu draining, %zu overloaded), "
+             "%zu skipped%s%s, state %s; geoip: %s",
+             wsb_redis_current(h->redis), s->n_nodes, s->n_online, s->n_eligible, s->n_draining, s->n_overloaded,
+             skipped, skipped ? ": " : "", skipped ? first : "", s->live ? "live" : "EXPIRED (probe not running?)",
+             geo);
+    wsb_snapshot_unref(s);
+    return WSB_OK;
+}

@@ -1,0 +1,316 @@
+/* request.c: routing, client address, CORS and response bytes (no I/O). */
+#include "request.h"
+#include "node.h"
+#include "status.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char ROUTE_TAIL[] = "/websocket/server";
+
+int wsb_route_match(const char *path, size_t len, unsigned *version)
+{
+    size_t tail = sizeof ROUTE_TAIL - 1;
+    if (len < tail + 3 || memcmp(path + len - tail, ROUTE_TAIL, tail) != 0)
+        return 0;
+    size_t end = len - tail;   /* path[0..end) ends with "/vN" */
+    size_t start = end;
+    while (start > 0 && path[start - 1] != '/')
+        start--;
+    if (start == 0)
+        return 0;              /* the segment must follow a '/' */
+    return wsb_version_parse(path + start, end - start, version) == WSB_OK;
+}
+
+int wsb_route_from_params(wsb_param_fn get, void *ctx, unsigned *version)
+{
+    const char *script = get("SCRIPT_NAME", ctx);
+    const char *info = get("PATH_INFO", ctx);
+    size_t slen = script ? strlen(script) : 0, ilen = info ? strlen(info) : 0;
+    if (ilen > 0 || slen > 0) {
+        if (ilen > 0 && wsb_route_match(info, ilen, version))
+            return 1;
+        char joined[2048];
+        if (slen + ilen < sizeof joined) {
+            if (slen)
+                memcpy(joined, script, slen);
+            if (ilen)
+                memcpy(joined + slen, info, ilen);
+            if (wsb_route_match(joined, slen + ilen, version))
+                return 1;
+        }
+    }
+    const char *uri = get("REQUEST_URI", ctx);
+    if (uri != NULL) {
+        size_t ulen = strcspn(uri, "?#");
+        if (wsb_route_match(uri, ulen, version))
+            return 1;
+    }
+    return 0;
+}
+
+/* Parses one X-Forwarded-For entry: an address, "a.b.c.d:port" or
+ * "[v6]:port".  Returns WSB_OK or WSB_EINVAL. */
+static int parse_xff_entry(const char *s, size_t len, struct wsb_ip *out)
+{
+    while (len > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    if (len == 0)
+        return WSB_EINVAL;
+    if (s[0] == '[') {
+        const char *rb = memchr(s, ']', len);
+        if (rb == NULL)
+            return WSB_EINVAL;
+        return wsb_ip_parse(s + 1, (size_t)(rb - s - 1), out);
+    }
+    const char *colon = memchr(s, ':', len);
+    if (colon != NULL && memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) == NULL)
+        len = (size_t)(colon - s);   /* IPv4 with a port */
+    return wsb_ip_parse(s, len, out);
+}
+
+int wsb_client_addr(const char *remote_addr, const char *xff, const struct wsb_cidr_list *trusted,
+                    struct wsb_ip *out)
+{
+    struct wsb_ip ip;
+    if (remote_addr == NULL || wsb_ip_parse(remote_addr, strlen(remote_addr), &ip) != WSB_OK)
+        return 0;
+    if (xff == NULL || trusted == NULL || trusted->n == 0 || !wsb_cidr_list_contains(trusted, &ip)) {
+        *out = ip;
+        return 1;
+    }
+    size_t len = strlen(xff);
+    if (len > WSB_MAX_XFF)
+        return 0;   /* a header this long is not a proxy chain we believe */
+    /* Walk right to left: each hop appended the address it saw. */
+    size_t end = len;
+    for (int hop = 0; hop < WSB_MAX_XFF_HOPS; hop++) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        struct wsb_ip e;
+        if (parse_xff_entry(xff + start, end - start, &e) != WSB_OK)
+            return 0;   /* garbage where the client should be: no address */
+        ip = e;
+        if (!wsb_cidr_list_contains(trusted, &e) || start == 0) {
+            *out = ip;
+            return 1;
+        }
+        end = start - 1;
+    }
+    return 0;
+}
+
+void wsb_cors_free(struct wsb_cors *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->origins[i]);
+    free(c->origins);
+    memset(c, 0, sizeof *c);
+}
+
+/* An origin is scheme "://" host [":" port], nothing more. */
+static int origin_ok(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (i > 0 && ((s[i] >= '0' && s[i] <= '9') ||
+                                                                   s[i] == '+' || s[i] == '-' || s[i] == '.'))))
+        i++;
+    if (i == 0 || i + 3 >= len || memcmp(s + i, "://", 3) != 0)
+        return 0;
+    for (i += 3; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '-' || c == ':' || c == '[' || c == ']'))
+            return 0;
+    }
+    return 1;
+}
+
+int wsb_cors_parse(const char *s, struct wsb_cors *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    if (s == NULL || *s == '\0')
+        return WSB_OK;
+    int status = WSB_OK;
+    const char *p = s;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && *p == ' ') {
+            p++;
+            len--;
+        }
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (len == 1 && *p == '*') {
+            out->any = 1;
+        } else if (len == 0 || len > 256 || !origin_ok(p, len)) {
+            status = wsb_fail(err, WSB_EINVAL, "entry %zu: '%.*s' is not an origin like https://app.example.com",
+                              out->n + 1, (int)(len > 80 ? 80 : len), p);
+            goto cleanup;
+        } else {
+            char **v = realloc(out->origins, (out->n + 1) * sizeof *v);
+            if (v == NULL) {
+                status = wsb_fail(err, WSB_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+            out->origins = v;
+            if ((v[out->n] = strndup(p, len)) == NULL) {
+                status = wsb_fail(err, WSB_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+            out->n++;
+        }
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    return WSB_OK;
+cleanup:
+    wsb_cors_free(out);
+    return status;
+}
+
+const char *wsb_cors_allow(const struct wsb_cors *c, const char *origin)
+{
+    if (c == NULL || origin == NULL || *origin == '\0')
+        return NULL;
+    if (c->any)
+        return "*";
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->origins[i], origin) == 0)
+            return c->origins[i];
+    return NULL;
+}
+
+enum wsb_method wsb_method_parse(const char *m)
+{
+    if (m == NULL)
+        return WSB_GET;   /* plain CGI run by hand: treat as GET */
+    if (strcmp(m, "GET") == 0)
+        return WSB_GET;
+    if (strcmp(m, "HEAD") == 0)
+        return WSB_HEAD;
+    if (strcmp(m, "OPTIONS") == 0)
+        return WSB_OPTIONS;
+    return WSB_OTHER;
+}
+
+static const char *status_line(int status)
+{
+    switch (status) {
+    case 200: return "200 OK";
+    case 204: return "204 No Content";
+    case 404: return "404 Not Found";
+    case 405: return "405 Method Not Allowed";
+    case 500: return "500 Internal Server Error";
+    case 503: return "503 Service Unavailable";
+    default: return "500 Internal Server Error";
+    }
+}
+
+/* Appends bytes; returns 0 when they did not fit. */
+static int put(struct wsb_response *r, const char *s, size_t n)
+{
+    if (r->len + n > sizeof r->buf)
+        return 0;
+    memcpy(r->buf + r->len, s, n);
+    r->len += n;
+    return 1;
+}
+
+#define PUTS(r, lit) put((r), (lit), sizeof(lit) - 1)
+
+static int put_str(struct wsb_response *r, const char *s)
+{
+    return put(r, s, strlen(s));
+}
+
+static int put_uint(struct wsb_response *r, unsigned long v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return put(r, tmp + i, sizeof tmp - i);
+}
+
+int wsb_response_build(const struct wsb_answer *a, struct wsb_response *r)
+{
+    r->len = 0;
+    int ok = PUTS(r, "Status: ") && put_str(r, status_line(a->status)) && PUTS(r, "\r\n");
+    if (a->body != NULL)
+        ok = ok && PUTS(r, "Content-Type: application/json\r\n");
+    ok = ok && PUTS(r, "Cache-Control: no-store\r\n");
+    if (a->status == 503)
+        ok = ok && PUTS(r, "Retry-After: ") && put_uint(r, (unsigned long)a->retry_after) && PUTS(r, "\r\n");
+    if (a->status == 405 || a->status == 204)
+        ok = ok && PUTS(r, "Allow: GET, HEAD, OPTIONS\r\n");
+    if (a->allow_origin != NULL) {
+        ok = ok && PUTS(r, "Access-Control-Allow-Origin: ") && put_str(r, a->allow_origin) && PUTS(r, "\r\n");
+        if (strcmp(a->allow_origin, "*") != 0)
+            ok = ok && PUTS(r, "Vary: Origin\r\n");
+        if (a->preflight)
+            ok = ok && PUTS(r, "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
+                               "Access-Control-Max-Age: 600\r\n");
+    }
+    ok = ok && PUTS(r, "Content-Length: ") && put_uint(r, a->body ? a->body_len : 0) && PUTS(r, "\r\n\r\n");
+    if (a->body != NULL && !a->head)
+        ok = ok && put(r, a->body, a->body_len);
+    return ok ? WSB_OK : WSB_ETOOBIG;
+}
+
+static struct {
+    int code;
+    const char *message;
+    char *body;
+    size_t len;
+} error_bodies[] = {
+    { 100, "no servers are currently available", NULL, 0 },
+    { 101, "no servers are currently online", NULL, 0 },
+    { 102, "no servers with this version are available", NULL, 0 },
+    { 404, "not found: the balancer answers GET /v{N}/websocket/server", NULL, 0 },
+    { 405, "method not allowed: use GET, HEAD or OPTIONS", NULL, 0 },
+    { 500, "internal error: the balancer is misconfigured, see its log", NULL, 0 },
+};
+
+int wsb_error_bodies_init(void)
+{
+    for (size_t i = 0; i < sizeof error_bodies / sizeof error_bodies[0]; i++) {
+        if (error_bodies[i].body != NULL)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        if (o == NULL)
+            return WSB_ENOMEM;
+        if (cJSON_AddStringToObject(o, "error_message", error_bodies[i].message) &&
+            cJSON_AddNumberToObject(o, "error_code", error_bodies[i].code))
+            error_bodies[i].body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (error_bodies[i].body == NULL)
+            return WSB_ENOMEM;
+        error_bodies[i].len = strlen(error_bodies[i].body);
+    }
+    return WSB_OK;
+}
+
+const char *wsb_error_body(int code, size_t *len)
+{
+    for (size_t i = 0; i < sizeof error_bodies / sizeof error_bodies[0]; i++)
+        if (error_bodies[i].code == code) {
+            *len = error_bodies[i].len;
+            return error_bodies[i].body;
+        }
+    *len = 0;
+    return NULL;
+}
