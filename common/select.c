@@ -124,14 +124,19 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
         *out = &s->nodes[cand[0]];
         return WSB_SELECT_OK;
     }
-    /* Power of two choices: two distinct candidates, the less loaded wins. */
-    size_t a = (size_t)((rnd & 0xffffffffu) % k);
-    size_t b = (size_t)((rnd >> 32) % (k - 1));
-    if (b >= a)
-        b++;
-    const struct wsb_node *na = &s->nodes[cand[a]].node, *nb = &s->nodes[cand[b]].node;
-    double la = na->load_known ? na->load : p->unknown_load;
-    double lb = nb->load_known ? nb->load : p->unknown_load;
-    *out = &s->nodes[cand[lb < la ? b : a]];
+    /* Weighted draw: 53 random bits make a uniform point in [0, total). */
+    double total = 0;
+    for (size_t i = 0; i < k; i++)
+        total += s->nodes[cand[i]].weight;
+    double point = (double)(rnd >> 11) * (1.0 / 9007199254740992.0) * total;
+    size_t chosen = k - 1;
+    for (size_t i = 0; i < k; i++) {
+        point -= s->nodes[cand[i]].weight;
+        if (point < 0) {
+            chosen = i;
+            break;
+        }
+    }
+    *out = &s->nodes[cand[chosen]];
     return WSB_SELECT_OK;
 }

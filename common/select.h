@@ -10,9 +10,11 @@
  * otherwise a node in the client's country counts as 0 km away, one on the
  * client's continent as WSB_SAME_CONTINENT_KM, any other as the far side
  * of the earth.  A client with no location sees every node at 0 km.
- * Candidates are the eligible nodes within near_km of the nearest; of two
- * candidates drawn at random ("power of two choices") the less loaded wins,
- * so many processes sharing one snapshot do not herd onto one node. */
+ * Candidates are the eligible nodes within near_km of the nearest; one of
+ * them is drawn at random, weighted by its headroom (max_load - load), so
+ * new clients flow to nodes in proportion to the room they have left and
+ * many processes sharing one snapshot (loads refreshed only once per probe
+ * round) do not herd onto the single least loaded node. */
 #ifndef WSB_SELECT_H
 #define WSB_SELECT_H
 
@@ -43,7 +45,6 @@ struct wsb_client_loc {
 
 struct wsb_select_params {
     double near_km;           /* width of the "about as close" band */
-    double unknown_load;      /* load assumed for a node that reports none */
 };
 
 /* Caller-owned working memory: room for snapshot->max_eligible entries.

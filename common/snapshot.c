@@ -100,6 +100,12 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
         s->n_overloaded += nd->online && overloaded;
         sn->eligible = nd->online && !nd->drain && !overloaded && scheme_ok;
         if (sn->eligible) {
+            double load = nd->load_known ? nd->load : p->unknown_load;
+            /* Headroom below the maximum; a floor keeps a node that is
+             * nearly full (or assumed so) from vanishing altogether. */
+            sn->weight = p->max_load - load;
+            if (sn->weight < 0.001)
+                sn->weight = 0.001;
             s->n_eligible++;
             sn->body = success_body(nd, &sn->body_len);
             if (sn->body == NULL)

@@ -15,6 +15,7 @@
 struct wsb_snap_node {
     struct wsb_node node;     /* decoded record; owned */
     int eligible;             /* online, live, not draining, not overloaded */
+    double weight;            /* share of new clients: headroom below max_load */
     double x, y, z;           /* unit vector on the sphere when node.has_coords */
     char *body;               /* precomputed 200 body {"endpoint":..,"location":..} */
     size_t body_len;
@@ -42,6 +43,7 @@ struct wsb_snapshot {
 struct wsb_snapshot_params {
     double max_load;          /* a node at or above this load is overloaded */
     int allow_ws;             /* serve ws:// endpoints (else only wss://) */
+    double unknown_load;      /* load assumed for a node that reports none */
 };
 
 /* Builds a snapshot from n decoded nodes, taking ownership of their strings

@@ -44,7 +44,7 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
     c->snap.max_load = 0.9;
     c->snap.allow_ws = 0;
     c->sel.near_km = 300;
-    c->sel.unknown_load = 0.5;
+    c->snap.unknown_load = 0.5;
     c->cache_ms = 1000;
     c->stale_max_ms = 10000;
     c->retry_ms = 250;
@@ -58,7 +58,7 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
         return wsb_fail(err, WSB_EINVAL, "WSB_LOG_LEVEL: '%.20s' is not one of error, warn, info, debug", level);
     if ((status = wsb_env_double("WSB_MAX_LOAD", 0, 1, &c->snap.max_load, err)) != WSB_OK ||
         (status = wsb_env_double("WSB_NEAR_KM", 0, 20038, &c->sel.near_km, err)) != WSB_OK ||
-        (status = wsb_env_double("WSB_UNKNOWN_LOAD", 0, 1, &c->sel.unknown_load, err)) != WSB_OK ||
+        (status = wsb_env_double("WSB_UNKNOWN_LOAD", 0, 1, &c->snap.unknown_load, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_CACHE_MS", 0, 60000, &c->cache_ms, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_STALE_MAX_MS", 0, 3600000, &c->stale_max_ms, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_REDIS_RETRY_MS", 10, 60000, &c->retry_ms, err)) != WSB_OK ||
