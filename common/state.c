@@ -221,9 +221,11 @@ int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const s
     if (redisAppendCommand(c, "DEL %s", k->round) != REDIS_OK)
         goto cleanup;
     queued++;
-    if (redisAppendCommand(c, "HSET %s at %lld duration_ms %lld nodes %zu up %zu down %zu draining %zu ttl %d probe %s",
-                           k->round, sum->at, sum->duration_ms, sum->nodes, sum->up, sum->down, sum->draining,
-                           ttl_s, sum->probe ? sum->probe : "?") != REDIS_OK)
+    /* hiredis formats with its own parser: no %zu, so sizes go as long long. */
+    if (redisAppendCommand(c, "HSET %s at %lld duration_ms %lld nodes %llu up %llu down %llu draining %llu ttl %d probe %s",
+                           k->round, sum->at, sum->duration_ms, (unsigned long long)sum->nodes,
+                           (unsigned long long)sum->up, (unsigned long long)sum->down,
+                           (unsigned long long)sum->draining, ttl_s, sum->probe ? sum->probe : "?") != REDIS_OK)
         goto cleanup;
     queued++;
     if (redisAppendCommand(c, "EXPIRE %s %d", k->round, ttl_s) != REDIS_OK)
