@@ -1,0 +1,582 @@
+/* check.c: every node's check and load report fetch, run concurrently on
+ * one libcurl multi handle (mechanism only; see check.h). */
+#include "check.h"
+#include "status.h"
+#include "wskey.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct xfer {
+    CURL *easy;
+    size_t node;
+    int is_report;                /* a status_url fetch, not the check */
+    int keep_body;                /* the body may be a load report */
+    int done;
+    enum wsb_check_type type;     /* of the check (report fetches: http) */
+    struct curl_slist *headers;
+    char want_accept[WSB_WS_ACCEPT_LEN + 1];
+    /* the answer's header block (websocket check) */
+    long code;
+    int upgrade_ok, connection_ok, accept_seen, accept_ok;
+    int ws_done;                  /* a final header block was judged, transfer aborted */
+    enum wsb_outcome ws_verdict;
+    char ws_detail[WSB_DETAIL_LEN];
+    /* body */
+    char *body;
+    size_t body_len, body_cap;
+    int body_over, body_nomem;
+    int local_errno;              /* socket() failed here with this errno */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+enum wsb_outcome wsb_check_outcome_of_curl(int curl_code, long os_errno)
+{
+    switch ((CURLcode)curl_code) {
+    case CURLE_OK:
+        return WSB_OUT_OK;
+    case CURLE_COULDNT_CONNECT:
+        switch (os_errno) {
+        case ECONNREFUSED: return WSB_OUT_REFUSED;
+        case ETIMEDOUT: return WSB_OUT_TIMEOUT;
+        case EMFILE:
+        case ENFILE: return WSB_OUT_PROBE_NO_FD;
+        case ENOMEM:
+        case ENOBUFS: return WSB_OUT_PROBE_NO_MEMORY;
+        default: return WSB_OUT_UNREACHABLE;
+        }
+    case CURLE_OPERATION_TIMEDOUT:
+        return WSB_OUT_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return WSB_OUT_DNS;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_ISSUER_ERROR:
+        return WSB_OUT_TLS_VERIFY;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+        return WSB_OUT_TLS_ERROR;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return WSB_OUT_CLOSED;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_TOO_MANY_REDIRECTS:
+        return WSB_OUT_BAD_RESPONSE;
+    case CURLE_OUT_OF_MEMORY:
+        return WSB_OUT_PROBE_NO_MEMORY;
+    case CURLE_FAILED_INIT:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_NOT_BUILT_IN:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_UNKNOWN_OPTION:
+    case CURLE_WRITE_ERROR:
+    case CURLE_READ_ERROR:
+    case CURLE_ABORTED_BY_CALLBACK:
+        return WSB_OUT_PROBE_ERROR;
+    default:
+        return WSB_OUT_FAILED;
+    }
+}
+
+/* Compares a header name of len bytes with a lower-case name. */
+static int name_is(const char *s, size_t len, const char *lower)
+{
+    size_t n = strlen(lower);
+    if (len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] | 0x20) != lower[i] && s[i] != lower[i])
+            return 0;
+    return 1;
+}
+
+/* 1 when the comma-separated list v (len bytes) holds token (lower case),
+ * compared without regard to case. */
+static int has_token(const char *v, size_t len, const char *token)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end > start && name_is(v + start, end - start, token))
+            return 1;
+    }
+    return 0;
+}
+
+/* Judges a 101 header block into x->ws_verdict. */
+static void judge_upgrade(struct xfer *x)
+{
+    x->ws_verdict = WSB_OUT_BAD_HANDSHAKE;
+    if (!x->accept_seen)
+        snprintf(x->ws_detail, sizeof x->ws_detail, "101 without Sec-WebSocket-Accept");
+    else if (!x->accept_ok)
+        snprintf(x->ws_detail, sizeof x->ws_detail, "wrong Sec-WebSocket-Accept");
+    else if (!x->upgrade_ok)
+        snprintf(x->ws_detail, sizeof x->ws_detail, "101 without Upgrade: websocket");
+    else if (!x->connection_ok)
+        snprintf(x->ws_detail, sizeof x->ws_detail, "101 without Connection: Upgrade");
+    else {
+        x->ws_verdict = WSB_OUT_OK;
+        x->ws_detail[0] = '\0';
+    }
+}
+
+/* Header lines of a websocket check.  At the end of the final header block
+ * the answer is judged and the transfer aborted (returning 0): libcurl
+ * without WebSocket support would otherwise wait for a body after 101. */
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = size * nitems, l = len;
+    while (l > 0 && (buf[l - 1] == '\r' || buf[l - 1] == '\n'))
+        l--;
+    if (l >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+        const char *sp = memchr(buf, ' ', l);
+        x->code = 0;
+        if (sp != NULL)
+            for (const char *p = sp + 1; p < buf + l && *p >= '0' && *p <= '9' && x->code < 1000; p++)
+                x->code = x->code * 10 + (*p - '0');
+        x->upgrade_ok = x->connection_ok = x->accept_seen = x->accept_ok = 0;
+        return len;
+    }
+    if (l == 0) {
+        if (x->code == 101) {
+            judge_upgrade(x);
+        } else if (x->code >= 100 && x->code < 200) {
+            return len;   /* 100 Continue and the like: another block follows */
+        } else {
+            x->ws_verdict = WSB_OUT_BAD_STATUS;
+            snprintf(x->ws_detail, sizeof x->ws_detail, "HTTP %ld instead of 101", x->code);
+        }
+        x->ws_done = 1;
+        return 0;
+    }
+    const char *colon = memchr(buf, ':', l);
+    if (colon == NULL)
+        return len;
+    size_t nlen = (size_t)(colon - buf);
+    const char *v = colon + 1;
+    size_t vlen = l - nlen - 1;
+    while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        vlen--;
+    }
+    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    if (name_is(buf, nlen, "sec-websocket-accept")) {
+        x->accept_ok = !x->accept_seen && vlen == WSB_WS_ACCEPT_LEN && memcmp(v, x->want_accept, vlen) == 0;
+        x->accept_seen = 1;
+    } else if (name_is(buf, nlen, "upgrade")) {
+        x->upgrade_ok |= has_token(v, vlen, "websocket");
+    } else if (name_is(buf, nlen, "connection")) {
+        x->connection_ok |= has_token(v, vlen, "upgrade");
+    }
+    return len;
+}
+
+/* Body bytes: kept (bounded) when they may be a report, else dropped. */
+static size_t on_body(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = size * nitems;
+    if (!x->keep_body)
+        return len;
+    if (x->body_len + len > WSB_REPORT_MAX) {
+        x->body_over = 1;
+        return 0;
+    }
+    if (x->body_len + len + 1 > x->body_cap) {
+        size_t cap = x->body_cap ? x->body_cap : 1024;
+        while (cap < x->body_len + len + 1)
+            cap *= 2;
+        char *b = realloc(x->body, cap);
+        if (b == NULL) {
+            x->body_nomem = 1;
+            return 0;
+        }
+        x->body = b;
+        x->body_cap = cap;
+    }
+    memcpy(x->body + x->body_len, buf, len);
+    x->body_len += len;
+    x->body[x->body_len] = '\0';
+    return len;
+}
+
+/* Opens the transfer's sockets, remembering why socket() failed, so that
+ * running out of descriptors is told apart from a dead node. */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct xfer *x = ud;
+    (void)purpose;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0) {
+        x->local_errno = errno;
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
+static void random_nonce(uint8_t nonce[16])
+{
+    if (getrandom(nonce, 16, GRND_NONBLOCK) == 16)
+        return;
+    /* No entropy yet: the key only has to differ between requests. */
+    static uint64_t s;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() ^ (uint64_t)ts.tv_sec << 20;
+    for (int i = 0; i < 16; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        nonce[i] = (uint8_t)s;
+    }
+}
+
+static void set_result(struct wsb_check_result *r, int is_report, enum wsb_outcome o, const char *detail)
+{
+    if (is_report) {
+        r->report = o;
+        snprintf(r->report_detail, sizeof r->report_detail, "%s", detail);
+    } else {
+        r->check = o;
+        snprintf(r->detail, sizeof r->detail, "%s", detail);
+    }
+}
+
+/* Prepares and adds one transfer.  On failure the node's result says why
+ * (a probe fault) and WSB_ENOMEM or WSB_ESYS is returned. */
+static int start_xfer(CURLM *multi, struct xfer *x, const struct wsb_inv_node *node,
+                      const struct wsb_check_options *opt, struct wsb_check_result *r)
+{
+    CURL *e = curl_easy_init();
+    if (e == NULL) {
+        set_result(r, x->is_report, WSB_OUT_PROBE_NO_MEMORY, "curl_easy_init failed");
+        x->done = 1;
+        return WSB_ENOMEM;
+    }
+    const char *url = x->is_report ? node->status_url : node->check.target;
+    long timeout = node->check.timeout_ms;
+    CURLcode rc = CURLE_OK;
+#define SET(opt_, val_) \
+    if (rc == CURLE_OK) \
+    rc = curl_easy_setopt(e, opt_, val_)
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_PRIVATE, (void *)x);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TIMEOUT_MS, timeout);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, timeout);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_PROXY, "");
+    SET(CURLOPT_NOPROXY, "*");
+    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    SET(CURLOPT_FORBID_REUSE, 1L);
+    SET(CURLOPT_FRESH_CONNECT, 1L);
+    SET(CURLOPT_USERAGENT, opt->user_agent);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
+    SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)x);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, (void *)x);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)WSB_REPORT_MAX);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (opt->ca_file != NULL) {
+        SET(CURLOPT_CAINFO, opt->ca_file);
+        SET(CURLOPT_CAPATH, (char *)NULL);   /* trust ca_file alone */
+    }
+    if (!x->is_report && x->type == WSB_CHECK_WEBSOCKET) {
+        uint8_t nonce[16];
+        char key[WSB_WS_KEY_LEN + 1], line[64];
+        random_nonce(nonce);
+        wsb_ws_key(nonce, key);
+        wsb_ws_accept(key, x->want_accept);
+        snprintf(line, sizeof line, "Sec-WebSocket-Key: %s", key);
+        const char *lines[] = { "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", line };
+        for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+            struct curl_slist *l = curl_slist_append(x->headers, lines[i]);
+            if (l == NULL) {
+                rc = CURLE_OUT_OF_MEMORY;
+                break;
+            }
+            x->headers = l;
+        }
+        SET(CURLOPT_HTTPHEADER, x->headers);
+        SET(CURLOPT_HEADERFUNCTION, on_header);
+        SET(CURLOPT_HEADERDATA, (void *)x);
+    } else if (!x->is_report && x->type == WSB_CHECK_TCP) {
+        SET(CURLOPT_CONNECT_ONLY, 1L);
+    }
+#undef SET
+    if (rc != CURLE_OK) {
+        char why[WSB_DETAIL_LEN];
+        snprintf(why, sizeof why, "curl setup: %s", curl_easy_strerror(rc));
+        set_result(r, x->is_report, rc == CURLE_OUT_OF_MEMORY ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR, why);
+        curl_easy_cleanup(e);
+        x->done = 1;
+        return rc == CURLE_OUT_OF_MEMORY ? WSB_ENOMEM : WSB_ESYS;
+    }
+    CURLMcode mc = curl_multi_add_handle(multi, e);
+    if (mc != CURLM_OK) {
+        char why[WSB_DETAIL_LEN];
+        snprintf(why, sizeof why, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+        set_result(r, x->is_report, mc == CURLM_OUT_OF_MEMORY ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR,
+                   why);
+        curl_easy_cleanup(e);
+        x->done = 1;
+        return WSB_ESYS;
+    }
+    x->easy = e;
+    return WSB_OK;
+}
+
+/* The outcome of a transfer that ended with rc, when libcurl's own code
+ * is what counts; fills detail. */
+static enum wsb_outcome transport_outcome(struct xfer *x, CURLcode rc, long timeout_ms, char *detail)
+{
+    long os_errno = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+    if (x->local_errno == EMFILE || x->local_errno == ENFILE) {
+        snprintf(detail, WSB_DETAIL_LEN, "socket: %s", strerror(x->local_errno));
+        return WSB_OUT_PROBE_NO_FD;
+    }
+    if (x->local_errno == ENOMEM || x->local_errno == ENOBUFS) {
+        snprintf(detail, WSB_DETAIL_LEN, "socket: %s", strerror(x->local_errno));
+        return WSB_OUT_PROBE_NO_MEMORY;
+    }
+    enum wsb_outcome o = wsb_check_outcome_of_curl(rc, os_errno);
+    if (o == WSB_OUT_TIMEOUT) {
+        curl_off_t connect_us = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+        snprintf(detail, WSB_DETAIL_LEN, "%s within %ld ms",
+                 connect_us > 0 ? "no answer" : "no connection (TCP, TLS) made", timeout_ms);
+    } else if (o == WSB_OUT_REFUSED) {
+        snprintf(detail, WSB_DETAIL_LEN, "connection refused");
+    } else {
+        snprintf(detail, WSB_DETAIL_LEN, "%.120s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+    }
+    return o;
+}
+
+/* Turns a finished transfer into its node's result. */
+static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *node, int node_has_status,
+                        struct wsb_check_result *r)
+{
+    char detail[WSB_DETAIL_LEN] = "";
+    long code = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    int too_large = (rc == CURLE_WRITE_ERROR && x->body_over) || rc == CURLE_FILESIZE_EXCEEDED;
+    int body_ok = rc == CURLE_OK || too_large || (rc == CURLE_WRITE_ERROR && x->body_nomem);
+
+    if (x->is_report) {
+        if (body_ok && code >= 200 && code <= 299) {
+            if (too_large) {
+                set_result(r, 1, WSB_OUT_REPORT_TOO_LARGE, "report is larger than 64 KiB");
+            } else if (x->body_nomem) {
+                set_result(r, 1, WSB_OUT_PROBE_NO_MEMORY, "out of memory reading the report");
+            } else {
+                char why[WSB_ERRLEN] = "";
+                r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, 1, &r->load, why);
+                snprintf(r->report_detail, sizeof r->report_detail, "%s", why);
+            }
+        } else if (body_ok) {
+            snprintf(detail, sizeof detail, "status_url answered HTTP %ld", code);
+            set_result(r, 1, WSB_OUT_REPORT_FAILED, detail);
+        } else {
+            enum wsb_outcome o = transport_outcome(x, rc, node->check.timeout_ms, detail);
+            char why[WSB_DETAIL_LEN];
+            snprintf(why, sizeof why, "status_url: %s: %.90s", wsb_outcome_name(o), detail);
+            set_result(r, 1, wsb_outcome_is_probe_fault(o) ? o : WSB_OUT_REPORT_FAILED, why);
+        }
+        return;
+    }
+
+    curl_off_t total_us = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+    r->elapsed_ms = (long)(total_us / 1000);
+    switch (x->type) {
+    case WSB_CHECK_WEBSOCKET:
+        if (rc == CURLE_WRITE_ERROR && x->ws_done)
+            set_result(r, 0, x->ws_verdict, x->ws_detail);
+        else if (rc == CURLE_OK) {
+            snprintf(detail, sizeof detail, "HTTP %ld instead of 101", code);
+            set_result(r, 0, WSB_OUT_BAD_STATUS, detail);
+        } else {
+            enum wsb_outcome o = transport_outcome(x, rc, node->check.timeout_ms, detail);
+            set_result(r, 0, o, detail);
+        }
+        break;
+    case WSB_CHECK_HTTP:
+        if (body_ok && code >= 200 && code <= 299) {
+            set_result(r, 0, WSB_OUT_OK, "");
+            if (!node_has_status) {
+                if (too_large)
+                    set_result(r, 1, WSB_OUT_REPORT_TOO_LARGE, "report is larger than 64 KiB");
+                else if (x->body_nomem)
+                    set_result(r, 1, WSB_OUT_PROBE_NO_MEMORY, "out of memory reading the report");
+                else {
+                    char why[WSB_ERRLEN] = "";
+                    r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, 0, &r->load, why);
+                    snprintf(r->report_detail, sizeof r->report_detail, "%s", why);
+                }
+            }
+        } else if (body_ok) {
+            snprintf(detail, sizeof detail, "HTTP %ld", code);
+            set_result(r, 0, WSB_OUT_BAD_STATUS, detail);
+        } else {
+            enum wsb_outcome o = transport_outcome(x, rc, node->check.timeout_ms, detail);
+            set_result(r, 0, o, detail);
+        }
+        break;
+    case WSB_CHECK_TCP:
+        if (rc == CURLE_OK)
+            set_result(r, 0, WSB_OUT_OK, "");
+        else {
+            enum wsb_outcome o = transport_outcome(x, rc, node->check.timeout_ms, detail);
+            set_result(r, 0, o, detail);
+        }
+        break;
+    }
+}
+
+static void release_xfer(CURLM *multi, struct xfer *x)
+{
+    if (x->easy != NULL) {
+        curl_multi_remove_handle(multi, x->easy);
+        curl_easy_cleanup(x->easy);
+        x->easy = NULL;
+    }
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    free(x->body);
+    x->body = NULL;
+    x->body_len = x->body_cap = 0;
+}
+
+int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt,
+                  struct wsb_check_result *results, char *err)
+{
+    size_t total = 0;
+    int status = WSB_OK;
+    struct xfer *xs = NULL;
+    CURLM *multi = NULL;
+    for (size_t i = 0; i < inv->n; i++) {
+        struct wsb_check_result *r = &results[i];
+        memset(r, 0, sizeof *r);
+        r->check = WSB_OUT_PROBE_ERROR;
+        r->report = WSB_OUT_NO_REPORT;
+        r->load.connections = r->load.capacity = -1;
+        total += 1 + (inv->nodes[i].status_url != NULL);
+    }
+    if (total == 0)
+        return WSB_OK;
+    if ((xs = calloc(total, sizeof *xs)) == NULL) {
+        status = wsb_fail(err, WSB_ENOMEM, "out of memory preparing %zu checks", total);
+        goto cleanup;
+    }
+    if ((multi = curl_multi_init()) == NULL) {
+        status = wsb_fail(err, WSB_ENOMEM, "curl_multi_init failed");
+        goto cleanup;
+    }
+    /* Check and report fetch of a node sit side by side and start together. */
+    for (size_t i = 0, k = 0; i < inv->n; i++) {
+        xs[k].node = i;
+        xs[k].type = inv->nodes[i].check.type;
+        xs[k].keep_body = xs[k].type == WSB_CHECK_HTTP && inv->nodes[i].status_url == NULL;
+        k++;
+        if (inv->nodes[i].status_url != NULL) {
+            xs[k].node = i;
+            xs[k].is_report = 1;
+            xs[k].type = WSB_CHECK_HTTP;
+            xs[k].keep_body = 1;
+            k++;
+        }
+    }
+    size_t max_parallel = opt->max_parallel > 0 ? opt->max_parallel : 1, next = 0, active = 0;
+    while (next < total || active > 0) {
+        while (active < max_parallel && next < total) {
+            struct xfer *x = &xs[next++];
+            if (start_xfer(multi, x, &inv->nodes[x->node], opt, &results[x->node]) == WSB_OK)
+                active++;
+        }
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(multi, &running);
+        if (mc != CURLM_OK) {
+            status = wsb_fail(err, mc == CURLM_OUT_OF_MEMORY ? WSB_ENOMEM : WSB_ESYS, "curl_multi_perform: %s",
+                              curl_multi_strerror(mc));
+            goto cleanup;
+        }
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            struct xfer *x = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            CURLcode rc = m->data.result;   /* m is invalid once the handle is removed */
+            if (x == NULL)
+                continue;
+            const struct wsb_inv_node *node = &inv->nodes[x->node];
+            finish_xfer(x, rc, node, node->status_url != NULL, &results[x->node]);
+            x->done = 1;
+            release_xfer(multi, x);
+            active--;
+        }
+        if (active > 0 && (next >= total || active >= max_parallel)) {
+            mc = curl_multi_poll(multi, NULL, 0, 1000, NULL);
+            if (mc != CURLM_OK) {
+                status = wsb_fail(err, WSB_ESYS, "curl_multi_poll: %s", curl_multi_strerror(mc));
+                goto cleanup;
+            }
+        }
+    }
+cleanup:
+    if (xs != NULL) {
+        for (size_t k = 0; k < total; k++) {
+            if (!xs[k].done) {
+                enum wsb_outcome o = status == WSB_ENOMEM ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR;
+                set_result(&results[xs[k].node], xs[k].is_report, o, "the check machinery failed");
+            }
+            release_xfer(multi, &xs[k]);
+        }
+    } else if (status != WSB_OK) {
+        for (size_t i = 0; i < inv->n; i++)
+            set_result(&results[i], 0, WSB_OUT_PROBE_NO_MEMORY, "out of memory");
+    }
+    free(xs);
+    if (multi != NULL)
+        curl_multi_cleanup(multi);
+    return status;
+}

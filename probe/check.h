@@ -1,0 +1,57 @@
+/* check.h: running every node's check (and load report fetch) at once with
+ * libcurl's multi interface.  This is mechanism only: each node gets an
+ * outcome and, when it has one, a load report; what they mean for the node
+ * is decided in health.c.
+ *
+ *   websocket  GET with Upgrade: websocket over HTTP/1.1 (TLS for wss://);
+ *              wants 101 with the right Sec-WebSocket-Accept; the connection
+ *              is dropped as soon as the 101 header block has been read
+ *   http       GET; wants 2xx; the body (at most WSB_REPORT_MAX bytes) may
+ *              hold the load report
+ *   tcp        connect only
+ *   status_url GET, fetched at the same time as the check; its body is the
+ *              load report
+ *
+ * Every transfer has the node's timeout_ms as its whole budget.  At most
+ * max_parallel transfers run at once (the rest wait for a free slot). */
+#ifndef WSB_PROBE_CHECK_H
+#define WSB_PROBE_CHECK_H
+
+#include "inventory.h"
+#include "outcome.h"
+#include "report.h"
+
+#include <stddef.h>
+
+#define WSB_DETAIL_LEN 128
+
+struct wsb_check_result {
+    enum wsb_outcome check;           /* outcome of the health check */
+    enum wsb_outcome report;          /* WSB_OUT_OK (load holds a report), a report
+                                       * outcome, or a probe fault of the fetch */
+    struct wsb_load_report load;      /* valid when report == WSB_OUT_OK */
+    long elapsed_ms;                  /* of the check */
+    char detail[WSB_DETAIL_LEN];      /* "HTTP 500", "connect: Connection refused", "" */
+    char report_detail[WSB_DETAIL_LEN];
+};
+
+struct wsb_check_options {
+    const char *ca_file;              /* NULL: libcurl's default bundle */
+    size_t max_parallel;              /* transfers at once, >= 1 */
+    const char *user_agent;
+};
+
+/* Checks inv->nodes[0..n) and fills results[0..n) (caller-owned, n
+ * entries).  Returns WSB_OK when every node has a result (some of them may
+ * be probe faults, e.g. out of file descriptors), or WSB_ENOMEM/WSB_ESYS
+ * when the check machinery itself could not start, with err filled and
+ * every result set to a probe fault.  curl_global_init must have run. */
+int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt,
+                  struct wsb_check_result *results, char *err);
+
+/* Maps a libcurl result code (with the errno libcurl saw, 0 if none) to an
+ * outcome.  Pure; CURLE_WRITE_ERROR (the probe's own abort) maps to
+ * WSB_OUT_PROBE_ERROR and must be interpreted by the caller first. */
+enum wsb_outcome wsb_check_outcome_of_curl(int curl_code, long os_errno);
+
+#endif

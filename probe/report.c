@@ -1,0 +1,113 @@
+/* report.c: parsing node load reports and turning them into a load. */
+#include "report.h"
+#include "status.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <string.h>
+
+static void report_none(struct wsb_load_report *r)
+{
+    r->has_load = 0;
+    r->load = 0;
+    r->connections = -1;
+    r->capacity = -1;
+}
+
+/* Reads an optional whole number in lo..hi; returns 1 ok (present or not), 0 bad. */
+static int whole_number(const cJSON *v, double lo, double hi, long long *out)
+{
+    if (v == NULL)
+        return 1;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble) ||
+        v->valuedouble < lo || v->valuedouble > hi)
+        return 0;
+    *out = (long long)v->valuedouble;
+    return 1;
+}
+
+enum wsb_outcome wsb_report_parse(const char *body, size_t len, int required, struct wsb_load_report *out,
+                                  char *why)
+{
+    enum wsb_outcome result = WSB_OUT_BAD_REPORT;
+    cJSON *o = NULL;
+    struct wsb_load_report r;
+    report_none(&r);
+    report_none(out);
+    if (len > WSB_REPORT_MAX) {
+        wsb_fail(why, 0, "report is larger than %d bytes", WSB_REPORT_MAX);
+        return WSB_OUT_REPORT_TOO_LARGE;
+    }
+    size_t blank = 0;
+    while (blank < len && strchr(" \t\r\n", body[blank]) != NULL && body[blank] != '\0')
+        blank++;
+    if (blank == len) {
+        if (!required)
+            return WSB_OUT_NO_REPORT;
+        wsb_fail(why, 0, "report is empty");
+        return WSB_OUT_BAD_REPORT;
+    }
+    o = cJSON_ParseWithLength(body, len);
+    if (o == NULL) {
+        wsb_fail(why, 0, "report is not JSON");
+        goto cleanup;
+    }
+    if (!cJSON_IsObject(o)) {
+        wsb_fail(why, 0, "report is not a JSON object");
+        goto cleanup;
+    }
+    const cJSON *load = cJSON_GetObjectItemCaseSensitive(o, "load");
+    const cJSON *conns = cJSON_GetObjectItemCaseSensitive(o, "connections");
+    const cJSON *cap = cJSON_GetObjectItemCaseSensitive(o, "capacity");
+    if (load != NULL) {
+        if (!cJSON_IsNumber(load) || !isfinite(load->valuedouble) || load->valuedouble < 0 ||
+            load->valuedouble > WSB_MAX_LOAD_VALUE) {
+            wsb_fail(why, 0, "load: must be a number 0..%g", WSB_MAX_LOAD_VALUE);
+            goto cleanup;
+        }
+        r.has_load = 1;
+        r.load = load->valuedouble;
+    }
+    if (!whole_number(conns, 0, 9e15, &r.connections)) {
+        wsb_fail(why, 0, "connections: must be a whole number >= 0");
+        goto cleanup;
+    }
+    if (!whole_number(cap, 1, 9e15, &r.capacity)) {
+        wsb_fail(why, 0, "capacity: must be a whole number >= 1");
+        goto cleanup;
+    }
+    if (load == NULL && conns == NULL) {
+        if (!required) {
+            result = WSB_OUT_NO_REPORT;
+            goto cleanup;
+        }
+        wsb_fail(why, 0, "report has neither \"connections\" nor \"load\"");
+        goto cleanup;
+    }
+    *out = r;
+    result = WSB_OUT_OK;
+cleanup:
+    cJSON_Delete(o);
+    return result;
+}
+
+void wsb_report_apply(const struct wsb_load_report *r, long long inventory_capacity, struct wsb_node *n)
+{
+    n->load_known = 0;
+    n->load = 0;
+    n->connections = -1;
+    n->capacity = inventory_capacity > 0 ? inventory_capacity : -1;
+    if (r == NULL)
+        return;
+    if (r->capacity > 0)
+        n->capacity = r->capacity;
+    n->connections = r->connections;
+    if (r->has_load) {
+        n->load_known = 1;
+        n->load = r->load;
+    } else if (r->connections >= 0 && n->capacity > 0) {
+        double load = (double)r->connections / (double)n->capacity;
+        n->load_known = 1;
+        n->load = load > WSB_MAX_LOAD_VALUE ? WSB_MAX_LOAD_VALUE : load;
+    }
+}

@@ -1,0 +1,38 @@
+/* round.h: one probe round: read the previous state, check every node,
+ * apply hysteresis (health.c), write the round atomically, and log one
+ * line per change of a node's state. */
+#ifndef WSB_PROBE_ROUND_H
+#define WSB_PROBE_ROUND_H
+
+#include "check.h"
+#include "inventory.h"
+#include "redis.h"
+#include "state.h"
+
+#include <stddef.h>
+
+struct wsb_round_ctx {
+    const struct wsb_inventory *inv;          /* borrowed */
+    struct wsb_redis *redis;                  /* borrowed, connected on demand */
+    const struct wsb_keys *keys;
+    struct wsb_check_options check;
+    int ttl_s;                                /* state TTL */
+    const char *probe_id;                     /* "host:pid" */
+    const char *lock_token;                   /* refreshed before the write */
+    long lock_ttl_ms;
+};
+
+struct wsb_round_stats {
+    size_t nodes, up, down, draining;
+    size_t probe_faults;                      /* checks the probe itself could not run */
+    char probe_fault[WSB_ERRLEN];             /* the first of them, for the log */
+    long long duration_ms;
+};
+
+/* Runs one round.  Returns WSB_OK when the round was written (nodes may be
+ * down, and st->probe_faults may be non-zero), WSB_EBUSY when the lock was
+ * lost, or WSB_EREDIS/WSB_EREPLY/WSB_ENOMEM/WSB_EINVAL with the reason in
+ * err; on error nothing was written and the previous round stays whole. */
+int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, char *err);
+
+#endif
