@@ -90,3 +90,7 @@ clean:
 	rm -rf build
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+
+# Speed and memory, measured against references in the same run (not part of `make test`).
+bench: deps all $(BUILD)/tests/fcgi_const $(BUILD)/tests/bench_decide $(BUILD)/tests/wsb_statectl
+	@BUILD=$(abspath $(BUILD)) scripts/bench/bench.sh

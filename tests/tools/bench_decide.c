@@ -1,0 +1,109 @@
+/* bench_decide.c: runs the handler's decision path (route, client address,
+ * GeoIP, selection, response bytes; no FastCGI I/O) N times over a list of
+ * client addresses, for callgrind to count instructions per request.
+ *
+ *   WSB_REDIS_URL=... WSB_GEOIP_DB=... WSB_TRUSTED_PROXIES=127.0.0.1 \
+ *     bench_decide ADDRESS_FILE N
+ *
+ * The state is read once from Redis (warm-up); decide_batch() is the
+ * function to give to callgrind's --toggle-collect. */
+#include "handler.h"
+#include "log.h"
+#include "request.h"
+#include "status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fake_req {
+    const char *xff;
+};
+
+static const char *param(const char *name, void *ctx)
+{
+    const struct fake_req *r = ctx;
+    if (strcmp(name, "REQUEST_METHOD") == 0)
+        return "GET";
+    if (strcmp(name, "REQUEST_URI") == 0)
+        return "/v1/websocket/server";
+    if (strcmp(name, "SCRIPT_NAME") == 0)
+        return "/v1/websocket/server";
+    if (strcmp(name, "REMOTE_ADDR") == 0)
+        return "127.0.0.1";
+    if (strcmp(name, "HTTP_X_FORWARDED_FOR") == 0)
+        return r->xff;
+    return NULL;
+}
+
+/* Kept out of line so that callgrind can collect exactly this. */
+__attribute__((noinline)) size_t decide_batch(struct wsb_handler *h, struct wsb_worker *w, char **addrs,
+                                              size_t n_addrs, long n, struct wsb_response *out);
+
+__attribute__((noinline)) size_t decide_batch(struct wsb_handler *h, struct wsb_worker *w, char **addrs,
+                                              size_t n_addrs, long n, struct wsb_response *out)
+{
+    size_t bytes = 0;
+    for (long i = 0; i < n; i++) {
+        struct fake_req r = { addrs[(size_t)i % n_addrs] };
+        wsb_handle(h, w, param, &r, out);
+        bytes += out->len;
+    }
+    return bytes;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: bench_decide ADDRESS_FILE N\n");
+        return 2;
+    }
+    FILE *f = fopen(argv[1], "r");
+    if (f == NULL) {
+        perror(argv[1]);
+        return 2;
+    }
+    size_t n_addrs = 0, cap = 1024;
+    char **addrs = malloc(cap * sizeof *addrs), line[128];
+    while (addrs != NULL && fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0')
+            continue;
+        if (n_addrs == cap)
+            addrs = realloc(addrs, (cap *= 2) * sizeof *addrs);
+        if (addrs != NULL)
+            addrs[n_addrs++] = strdup(line);
+    }
+    fclose(f);
+    if (addrs == NULL || n_addrs == 0) {
+        fprintf(stderr, "bench_decide: no addresses\n");
+        return 2;
+    }
+    wsb_log_init("bench_decide", WSB_LOG_WARN);
+    char err[WSB_ERRLEN];
+    struct wsb_handler_config cfg;
+    if (wsb_error_bodies_init() != WSB_OK || wsb_handler_config_from_env(&cfg, err) != WSB_OK) {
+        fprintf(stderr, "bench_decide: %s\n", err);
+        return 2;
+    }
+    struct wsb_handler *h = wsb_handler_new(&cfg);
+    struct wsb_worker w;
+    wsb_worker_init(&w);
+    struct wsb_response *out = malloc(sizeof *out);
+    long n = atol(argv[2]);
+    size_t warm = decide_batch(h, &w, addrs, n_addrs, 1, out);
+    if (strncmp(out->buf, "Status: 200", 11) != 0) {
+        fprintf(stderr, "bench_decide: warm-up answer is not 200: %.*s\n", (int)(out->len > 200 ? 200 : out->len),
+                out->buf);
+        return 1;
+    }
+    size_t bytes = decide_batch(h, &w, addrs, n_addrs, n, out);
+    printf("requests=%ld bytes=%zu warm=%zu\n", n, bytes, warm);
+    free(out);
+    wsb_worker_free(&w);
+    wsb_handler_free(h);
+    for (size_t i = 0; i < n_addrs; i++)
+        free(addrs[i]);
+    free(addrs);
+    return 0;
+}
