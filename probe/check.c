@@ -409,7 +409,7 @@ static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *
             } else {
                 char why[WSB_ERRLEN] = "";
                 r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, 1, &r->load, why);
-                snprintf(r->report_detail, sizeof r->report_detail, "%s", why);
+                snprintf(r->report_detail, sizeof r->report_detail, "%.120s", why);
             }
         } else if (body_ok) {
             snprintf(detail, sizeof detail, "status_url answered HTTP %ld", code);
@@ -449,7 +449,7 @@ static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *
                 else {
                     char why[WSB_ERRLEN] = "";
                     r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, 0, &r->load, why);
-                    snprintf(r->report_detail, sizeof r->report_detail, "%s", why);
+                    snprintf(r->report_detail, sizeof r->report_detail, "%.120s", why);
                 }
             }
         } else if (body_ok) {

@@ -575,6 +575,16 @@ int wsb_inventory_parse(const char *name, const char *text, size_t len, struct w
         return fail_at(&c, WSB_ETOOBIG, NULL, "larger than %d bytes", WSB_INVENTORY_MAX_BYTES);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (root != NULL && end != NULL) {   /* only blanks may follow the value */
+        const char *p = end;
+        while (p < text + len && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+            p++;
+        if (p < text + len) {
+            cJSON_Delete(root);
+            root = NULL;
+            end = p;
+        }
+    }
     if (root == NULL) {
         size_t off = end != NULL && end >= text && end <= text + len ? (size_t)(end - text) : 0;
         size_t line = 1, col = 1;

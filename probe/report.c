@@ -47,7 +47,17 @@ enum wsb_outcome wsb_report_parse(const char *body, size_t len, int required, st
         wsb_fail(why, 0, "report is empty");
         return WSB_OUT_BAD_REPORT;
     }
-    o = cJSON_ParseWithLength(body, len);
+    const char *end = NULL;
+    o = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (o != NULL && end != NULL) {
+        size_t used = (size_t)(end - body);
+        while (used < len && (body[used] == ' ' || body[used] == '\t' || body[used] == '\r' || body[used] == '\n'))
+            used++;
+        if (used < len) {
+            wsb_fail(why, 0, "report has bytes after its JSON value");
+            goto cleanup;
+        }
+    }
     if (o == NULL) {
         wsb_fail(why, 0, "report is not JSON");
         goto cleanup;

@@ -1,0 +1,288 @@
+/* test_probe_health.c: hysteresis transitions and the node records a round
+ * builds (health.c, pure). */
+#include "health.h"
+#include "status.h"
+#include "t.h"
+
+static struct wsb_health H(int online, unsigned ok, unsigned fail, long long changed)
+{
+    struct wsb_health h = { online, ok, fail, changed };
+    return h;
+}
+
+static void test_first_check(void)
+{
+    struct wsb_health next;
+    CHECK_INT(wsb_health_step(NULL, WSB_OUT_OK, 2, 3, 100, &next), WSB_HEALTH_FIRST_UP);
+    CHECK(next.online == 1 && next.ok_streak == 1 && next.fail_streak == 0 && next.changed_at == 100, "first ok");
+    CHECK_INT(wsb_health_step(NULL, WSB_OUT_TIMEOUT, 2, 3, 100, &next), WSB_HEALTH_FIRST_DOWN);
+    CHECK(next.online == 0 && next.ok_streak == 0 && next.fail_streak == 1 && next.changed_at == 100, "first fail");
+}
+
+static void test_fall(void)
+{
+    struct wsb_health h = H(1, 7, 0, 10), next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_REFUSED, 2, 3, 100, &next), WSB_HEALTH_SAME);
+    CHECK(next.online == 1 && next.fail_streak == 1 && next.ok_streak == 0 && next.changed_at == 10, "1 of 3");
+    h = next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, 2, 3, 110, &next), WSB_HEALTH_SAME);
+    CHECK(next.online == 1 && next.fail_streak == 2, "2 of 3");
+    h = next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_BAD_STATUS, 2, 3, 120, &next), WSB_HEALTH_DOWN);
+    CHECK(next.online == 0 && next.fail_streak == 3 && next.changed_at == 120, "offline at 3");
+    h = next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, 2, 3, 130, &next), WSB_HEALTH_SAME);
+    CHECK(next.online == 0 && next.fail_streak == 4 && next.changed_at == 120, "stays offline");
+}
+
+static void test_success_breaks_failures(void)
+{
+    struct wsb_health h = H(1, 0, 2, 10), next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, 2, 3, 100, &next), WSB_HEALTH_SAME);
+    CHECK(next.online == 1 && next.fail_streak == 0 && next.ok_streak == 1, "reset");
+    h = next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, 2, 3, 110, &next), WSB_HEALTH_SAME);
+    CHECK(next.online == 1 && next.fail_streak == 1, "counting again from 1");
+}
+
+static void test_rise(void)
+{
+    struct wsb_health h = H(0, 0, 5, 10), next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, 2, 3, 100, &next), WSB_HEALTH_SAME);
+    CHECK(next.online == 0 && next.ok_streak == 1 && next.fail_streak == 0, "1 of 2");
+    h = next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, 2, 3, 110, &next), WSB_HEALTH_SAME);
+    CHECK(next.online == 0 && next.ok_streak == 0 && next.fail_streak == 1, "failure resets the rise");
+    h = next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, 2, 3, 120, &next), WSB_HEALTH_SAME);
+    h = next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, 2, 3, 130, &next), WSB_HEALTH_UP);
+    CHECK(next.online == 1 && next.ok_streak == 2 && next.changed_at == 130, "online at 2");
+}
+
+static void test_rise_fall_one(void)
+{
+    struct wsb_health h = H(1, 3, 0, 10), next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, 1, 1, 100, &next), WSB_HEALTH_DOWN);
+    h = next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, 1, 1, 110, &next), WSB_HEALTH_UP);
+}
+
+static void test_probe_fault(void)
+{
+    struct wsb_health h = H(1, 4, 0, 10), next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_PROBE_NO_FD, 2, 1, 100, &next), WSB_HEALTH_KEPT);
+    CHECK(next.online == 1 && next.ok_streak == 4 && next.fail_streak == 0 && next.changed_at == 10, "kept");
+    h = H(0, 0, 3, 10);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_PROBE_NO_MEMORY, 1, 1, 100, &next), WSB_HEALTH_KEPT);
+    CHECK(next.online == 0 && next.fail_streak == 3, "kept offline");
+    CHECK_INT(wsb_health_step(NULL, WSB_OUT_PROBE_ERROR, 1, 1, 100, &next), WSB_HEALTH_KEPT);
+    CHECK(next.online == 0 && next.ok_streak == 0 && next.fail_streak == 0, "no history: offline");
+}
+
+static void test_streak_saturates(void)
+{
+    struct wsb_health h = H(1, WSB_STREAK_MAX, 0, 10), next;
+    wsb_health_step(&h, WSB_OUT_OK, 2, 3, 100, &next);
+    CHECK_INT(next.ok_streak, WSB_STREAK_MAX);
+    h = H(0, 0, WSB_STREAK_MAX, 10);
+    wsb_health_step(&h, WSB_OUT_DNS, 2, 3, 100, &next);
+    CHECK_INT(next.fail_streak, WSB_STREAK_MAX);
+}
+
+/* An inventory node with a websocket check, rise 2, fall 2, capacity 100. */
+static void inv_node(struct wsb_inv_node *n, const char *endpoint)
+{
+    memset(n, 0, sizeof *n);
+    wsb_node_init(&n->node);
+    n->node.id = strdup("eu-1");
+    n->node.endpoint = strdup(endpoint);
+    n->node.location = strdup("Frankfurt");
+    n->node.has_coords = 1;
+    n->node.lat = 50.11;
+    n->node.lon = 8.68;
+    memcpy(n->node.country, "DE", 3);
+    memcpy(n->node.continent, "EU", 3);
+    n->node.versions[0] = 1;
+    n->node.versions[1] = 2;
+    n->node.n_versions = 2;
+    n->capacity = 100;
+    n->check.type = WSB_CHECK_WEBSOCKET;
+    n->check.rise = 2;
+    n->check.fall = 2;
+}
+
+static void inv_node_free(struct wsb_inv_node *n)
+{
+    wsb_node_clear(&n->node);
+}
+
+static struct wsb_check_result result(enum wsb_outcome check, enum wsb_outcome report, long long conns)
+{
+    struct wsb_check_result r;
+    memset(&r, 0, sizeof r);
+    r.check = check;
+    r.report = report;
+    r.load.connections = conns;
+    r.load.capacity = -1;
+    return r;
+}
+
+static void test_record_first(void)
+{
+    struct wsb_inv_node in;
+    inv_node(&in, "wss://eu-1.example/ws");
+    struct wsb_check_result res = result(WSB_OUT_OK, WSB_OUT_OK, 25);
+    struct wsb_node out;
+    enum wsb_health_change ch;
+    CHECK_INT(wsb_health_record(&in, NULL, &res, 1000, 180, &out, &ch), WSB_OK);
+    CHECK_INT(ch, WSB_HEALTH_FIRST_UP);
+    CHECK_STR(out.id, "eu-1");
+    CHECK_STR(out.endpoint, "wss://eu-1.example/ws");
+    CHECK_STR(out.location, "Frankfurt");
+    CHECK(out.has_coords && out.lat == 50.11 && out.lon == 8.68, "coords");
+    CHECK_STR(out.country, "DE");
+    CHECK_INT(out.n_versions, 2);
+    CHECK_INT(out.online, 1);
+    CHECK_INT(out.load_known, 1);
+    CHECK(fabs(out.load - 0.25) < 1e-12, "load %g", out.load);
+    CHECK_INT(out.connections, 25);
+    CHECK_INT(out.capacity, 100);
+    CHECK_INT(out.checked_at, 1000);
+    CHECK_INT(out.changed_at, 1000);
+    CHECK_STR(out.last_error, "ok");
+    CHECK_INT(out.ok_streak, 1);
+    /* the record encodes (the writer's own checks pass) */
+    char *json = NULL, err[WSB_ERRLEN];
+    CHECK_INT(wsb_node_encode(&out, &json, err), WSB_OK);
+    free(json);
+    wsb_node_clear(&out);
+
+    res = result(WSB_OUT_TIMEOUT, WSB_OUT_OK, 25);   /* a failed check ignores any report */
+    CHECK_INT(wsb_health_record(&in, NULL, &res, 1000, 180, &out, &ch), WSB_OK);
+    CHECK_INT(ch, WSB_HEALTH_FIRST_DOWN);
+    CHECK_INT(out.online, 0);
+    CHECK_INT(out.load_known, 0);
+    CHECK_INT(out.connections, -1);
+    CHECK_STR(out.last_error, "timeout");
+    wsb_node_clear(&out);
+    inv_node_free(&in);
+}
+
+static void test_record_history(void)
+{
+    struct wsb_inv_node in;
+    inv_node(&in, "wss://eu-1.example/ws");
+    struct wsb_node prev;
+    wsb_node_init(&prev);
+    prev.endpoint = strdup("wss://eu-1.example/ws");
+    prev.online = 1;
+    prev.ok_streak = 9;
+    prev.changed_at = 500;
+    prev.checked_at = 990;
+    prev.load_known = 1;
+    prev.load = 0.7;
+    prev.connections = 70;
+    prev.capacity = 100;
+    snprintf(prev.last_error, sizeof prev.last_error, "ok");
+
+    struct wsb_node out;
+    enum wsb_health_change ch;
+    struct wsb_check_result res = result(WSB_OUT_REFUSED, WSB_OUT_NO_REPORT, -1);
+    CHECK_INT(wsb_health_record(&in, &prev, &res, 1000, 180, &out, &ch), WSB_OK);
+    CHECK_INT(ch, WSB_HEALTH_SAME);
+    CHECK_INT(out.online, 1);
+    CHECK_INT(out.fail_streak, 1);
+    CHECK_INT(out.changed_at, 500);
+    CHECK_STR(out.last_error, "refused");
+    prev.fail_streak = out.fail_streak;
+    prev.ok_streak = out.ok_streak;
+    wsb_node_clear(&out);
+    CHECK_INT(wsb_health_record(&in, &prev, &res, 1010, 180, &out, &ch), WSB_OK);
+    CHECK_INT(ch, WSB_HEALTH_DOWN);
+    CHECK_INT(out.online, 0);
+    CHECK_INT(out.changed_at, 1010);
+    wsb_node_clear(&out);
+
+    /* A bad report leaves the node up, with its load unknown and the
+     * report's outcome as last_error. */
+    prev.fail_streak = 0;
+    prev.ok_streak = 9;
+    res = result(WSB_OUT_OK, WSB_OUT_BAD_REPORT, -1);
+    CHECK_INT(wsb_health_record(&in, &prev, &res, 1000, 180, &out, &ch), WSB_OK);
+    CHECK_INT(ch, WSB_HEALTH_SAME);
+    CHECK_INT(out.online, 1);
+    CHECK_INT(out.load_known, 0);
+    CHECK_INT(out.capacity, 100);
+    CHECK_STR(out.last_error, "bad_report");
+    wsb_node_clear(&out);
+    res = result(WSB_OUT_OK, WSB_OUT_REPORT_TOO_LARGE, -1);
+    wsb_health_record(&in, &prev, &res, 1000, 180, &out, &ch);
+    CHECK_STR(out.last_error, "report_too_large");
+    wsb_node_clear(&out);
+    res = result(WSB_OUT_OK, WSB_OUT_NO_REPORT, -1);
+    wsb_health_record(&in, &prev, &res, 1000, 180, &out, &ch);
+    CHECK_STR(out.last_error, "ok");
+    CHECK_INT(out.load_known, 0);
+    wsb_node_clear(&out);
+
+    /* The report fetch hit a probe fault: the previous load is kept. */
+    res = result(WSB_OUT_OK, WSB_OUT_PROBE_NO_FD, -1);
+    wsb_health_record(&in, &prev, &res, 1000, 180, &out, &ch);
+    CHECK_STR(out.last_error, "ok");
+    CHECK(out.load_known && out.load == 0.7 && out.connections == 70, "previous load kept");
+    wsb_node_clear(&out);
+
+    /* The check hit a probe fault: everything is kept as it was. */
+    res = result(WSB_OUT_PROBE_NO_FD, WSB_OUT_NO_REPORT, -1);
+    CHECK_INT(wsb_health_record(&in, &prev, &res, 1000, 180, &out, &ch), WSB_OK);
+    CHECK_INT(ch, WSB_HEALTH_KEPT);
+    CHECK_INT(out.online, 1);
+    CHECK_INT(out.ok_streak, 9);
+    CHECK_INT(out.checked_at, 990);
+    CHECK_STR(out.last_error, "ok");
+    CHECK(out.load_known && out.load == 0.7, "load kept");
+    wsb_node_clear(&out);
+
+    /* ... but not beyond max_age after the last real check. */
+    CHECK_INT(wsb_health_record(&in, &prev, &res, 990 + 181, 180, &out, &ch), WSB_OK);
+    CHECK_INT(ch, WSB_HEALTH_DOWN);
+    CHECK_INT(out.online, 0);
+    CHECK_STR(out.last_error, "probe_no_fd");
+    wsb_node_clear(&out);
+
+    /* A new endpoint for the same id is a new server: no history. */
+    struct wsb_inv_node moved;
+    inv_node(&moved, "wss://eu-1b.example/ws");
+    res = result(WSB_OUT_TIMEOUT, WSB_OUT_NO_REPORT, -1);
+    CHECK_INT(wsb_health_record(&moved, &prev, &res, 1000, 180, &out, &ch), WSB_OK);
+    CHECK_INT(ch, WSB_HEALTH_FIRST_DOWN);
+    CHECK_INT(out.online, 0);
+    wsb_node_clear(&out);
+    inv_node_free(&moved);
+
+    /* Drain comes from the inventory. */
+    in.node.drain = 1;
+    res = result(WSB_OUT_OK, WSB_OUT_NO_REPORT, -1);
+    wsb_health_record(&in, &prev, &res, 1000, 180, &out, &ch);
+    CHECK_INT(out.drain, 1);
+    CHECK_INT(out.online, 1);
+    wsb_node_clear(&out);
+
+    wsb_node_clear(&prev);
+    inv_node_free(&in);
+}
+
+int main(void)
+{
+    T_RUN(test_first_check);
+    T_RUN(test_fall);
+    T_RUN(test_success_breaks_failures);
+    T_RUN(test_rise);
+    T_RUN(test_rise_fall_one);
+    T_RUN(test_probe_fault);
+    T_RUN(test_streak_saturates);
+    T_RUN(test_record_first);
+    T_RUN(test_record_history);
+    return t_done("test_probe_health");
+}
