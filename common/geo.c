@@ -5,6 +5,7 @@
 #include "status.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <maxminddb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -16,8 +17,24 @@
 
 struct geo_db {
     int refs;
+    uint64_t generation;         /* unique per open, keys the record cache */
     MMDB_s mmdb;
 };
+
+static uint64_t next_generation = 1;
+
+/* Many addresses share one database record (a city); decoding a record's
+ * four values costs far more than finding it.  Each thread keeps the
+ * decoded values of recently seen records, keyed by the database's
+ * generation and the record's offset: exact, never stale. */
+#define RECORD_CACHE 1024
+struct record_cache_entry {
+    uint64_t generation;
+    uint32_t offset;
+    int found;
+    struct wsb_client_loc loc;
+};
+static __thread struct record_cache_entry record_cache[RECORD_CACHE];
 
 struct wsb_geo {
     pthread_mutex_t lock;
@@ -98,6 +115,7 @@ static void geo_open_locked(struct wsb_geo *g)
         return;
     }
     db->refs = 1;
+    db->generation = __atomic_add_fetch(&next_generation, 1, __ATOMIC_RELAXED);
     db_unref(g->db);
     g->db = db;
     g->broken = 0;
@@ -224,6 +242,16 @@ int wsb_geo_lookup(struct wsb_geo *g, const struct wsb_ip *ip, struct wsb_client
         bus_jump = &jb;
         int mmdb_error = MMDB_SUCCESS;
         MMDB_lookup_result_s res = MMDB_lookup_sockaddr(&db->mmdb, sa, &mmdb_error);
+        struct record_cache_entry *ce = NULL;
+        if (mmdb_error == MMDB_SUCCESS && res.found_entry) {
+            ce = &record_cache[(res.entry.offset * 2654435761u) % RECORD_CACHE];
+            if (ce->generation == db->generation && ce->offset == res.entry.offset) {
+                *loc = ce->loc;
+                found = ce->found;
+                ce = NULL;
+                res.found_entry = 0;   /* answered from the cache */
+            }
+        }
         if (mmdb_error == MMDB_SUCCESS && res.found_entry) {
             double lat, lon;
             if (get_double(&res, &lat, "location", "latitude") &&
@@ -236,6 +264,10 @@ int wsb_geo_lookup(struct wsb_geo *g, const struct wsb_ip *ip, struct wsb_client
             get_code(&res, loc->country, "country", "iso_code");
             get_code(&res, loc->continent, "continent", "code");
             found = loc->has_coords || loc->country[0] || loc->continent[0];
+            ce->generation = db->generation;
+            ce->offset = res.entry.offset;
+            ce->found = found;
+            ce->loc = *loc;
         }
         bus_jump = NULL;
     } else {

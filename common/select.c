@@ -73,9 +73,23 @@ static double similarity(const struct wsb_snap_node *sn, const struct wsb_client
     return -1.0;
 }
 
+/* Cell of a client with coordinates. */
+static size_t cell_of(double lat, double lon)
+{
+    int a = (int)((lat + 90.0) / WSB_CELL_DEG), b = (int)((lon + 180.0) / WSB_CELL_DEG);
+    if (a < 0)
+        a = 0;
+    if (a >= WSB_LAT_CELLS)
+        a = WSB_LAT_CELLS - 1;
+    if (b < 0)
+        b = 0;
+    if (b >= WSB_LON_CELLS)
+        b = WSB_LON_CELLS - 1;
+    return (size_t)a * WSB_LON_CELLS + (size_t)b;
+}
+
 int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
-               const struct wsb_select_params *p, uint64_t rnd, struct wsb_select_scratch *sc,
-               const struct wsb_snap_node **out)
+               uint64_t rnd, struct wsb_select_scratch *sc, const struct wsb_snap_node **out)
 {
     *out = NULL;
     if (s == NULL || s->n_nodes == 0)
@@ -94,6 +108,8 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
 
     int located = client != NULL &&
                   (client->has_coords || client->country[0] != '\0' || client->continent[0] != '\0');
+    const uint32_t *scan = e->eligible;
+    size_t n_scan = e->n;
     uint32_t *cand = sc->cand;
     size_t k = 0;
     if (!located) {
@@ -101,24 +117,29 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
         k = e->n;
     } else {
         double cx = 0, cy = 0, cz = 0;
-        if (client->has_coords)
+        if (client->has_coords) {
             wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
+            if (e->index != NULL) {
+                size_t cell = cell_of(client->lat, client->lon);
+                scan = e->index->items + e->index->start[cell];
+                n_scan = e->index->start[cell + 1] - e->index->start[cell];
+            }
+        }
         const double same_continent = cos(WSB_SAME_CONTINENT_KM / WSB_EARTH_RADIUS_KM);
         double best = -2.0;
-        for (size_t i = 0; i < e->n; i++) {
-            double sim = similarity(&s->nodes[e->eligible[i]], client, client->has_coords, cx, cy, cz,
-                                    same_continent);
+        for (size_t i = 0; i < n_scan; i++) {
+            double sim = similarity(&s->nodes[scan[i]], client, client->has_coords, cx, cy, cz, same_continent);
             sc->sim[i] = sim;
             if (sim > best)
                 best = sim;
         }
         /* Widen the nearest distance by near_km, back to a similarity bound. */
-        double angle = acos(best > 1.0 ? 1.0 : best) + p->near_km / WSB_EARTH_RADIUS_KM;
+        double angle = acos(best > 1.0 ? 1.0 : best) + s->near_km / WSB_EARTH_RADIUS_KM;
         double bound = angle >= M_PI ? -1.0 : cos(angle);
         bound -= 1e-12;
-        for (size_t i = 0; i < e->n; i++)
+        for (size_t i = 0; i < n_scan; i++)
             if (sc->sim[i] >= bound)
-                cand[k++] = e->eligible[i];
+                cand[k++] = scan[i];
     }
     if (k == 1) {
         *out = &s->nodes[cand[0]];

@@ -10,7 +10,8 @@
  * otherwise a node in the client's country counts as 0 km away, one on the
  * client's continent as WSB_SAME_CONTINENT_KM, any other as the far side
  * of the earth.  A client with no location sees every node at 0 km.
- * Candidates are the eligible nodes within near_km of the nearest; one of
+ * Candidates are the eligible nodes within near_km (a snapshot parameter)
+ * of the nearest; one of
  * them is drawn at random, weighted by its headroom (max_load - load), so
  * new clients flow to nodes in proportion to the room they have left and
  * many processes sharing one snapshot (loads refreshed only once per probe
@@ -43,10 +44,6 @@ struct wsb_client_loc {
     char continent[3];        /* "" unknown */
 };
 
-struct wsb_select_params {
-    double near_km;           /* width of the "about as close" band */
-};
-
 /* Caller-owned working memory: room for snapshot->max_eligible entries.
  * Allocate with wsb_select_scratch_reserve (grows, never shrinks) and free
  * with wsb_select_scratch_free (NULL accepted). */
@@ -65,7 +62,6 @@ void wsb_select_scratch_free(struct wsb_select_scratch *sc);
  * set, or one of the error codes with *out set to NULL.  The scratch must
  * hold at least s->max_eligible entries. */
 int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
-               const struct wsb_select_params *p, uint64_t rnd, struct wsb_select_scratch *sc,
-               const struct wsb_snap_node **out);
+               uint64_t rnd, struct wsb_select_scratch *sc, const struct wsb_snap_node **out);
 
 #endif

@@ -50,8 +50,12 @@ static void snapshot_free(struct wsb_snapshot *s)
         free(s->nodes[i].body);
     }
     free(s->nodes);
-    for (size_t i = 0; i < s->n_versions; i++)
+    for (size_t i = 0; i < s->n_versions; i++) {
         free(s->versions[i].eligible);
+        if (s->versions[i].index != NULL)
+            free(s->versions[i].index->items);
+        free(s->versions[i].index);
+    }
     free(s->versions);
     free(s);
 }
@@ -64,9 +68,149 @@ struct wsb_snapshot *wsb_snapshot_empty(void)
     return s;
 }
 
+/* FNV-1a over the bytes of what a cell index depends on. */
+static uint64_t fnv(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *b = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static const struct wsb_cell_index *find_index(const struct wsb_snapshot *prev, unsigned version, uint64_t key)
+{
+    if (prev == NULL)
+        return NULL;
+    for (size_t i = 0; i < prev->n_versions; i++)
+        if (prev->versions[i].version == version && prev->versions[i].index != NULL &&
+            prev->versions[i].index->key == key)
+            return prev->versions[i].index;
+    return NULL;
+}
+
+/* Central angle (radians) between two unit vectors. */
+static double angle_between(double dot)
+{
+    return acos(dot > 1.0 ? 1.0 : dot < -1.0 ? -1.0 : dot);
+}
+
+/* Builds the cell index of one version's eligible nodes (all with
+ * coordinates).  For the cell around centre c with radius r (the farthest
+ * a point of the cell can be from c), let D be the distance from c to its
+ * nearest node.  A client p in the cell has its nearest node within D + r,
+ * so a candidate (within near_km of that) is within D + r + near_km of p,
+ * and within D + 2r + near_km of c: only those nodes are listed. */
+static struct wsb_cell_index *build_index(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
+                                          double near_km, uint64_t key)
+{
+    struct wsb_cell_index *ix = calloc(1, sizeof *ix);
+    uint32_t *list = malloc(e->n * sizeof *list);
+    size_t cap = e->n * 4 + 64;
+    if (ix == NULL || list == NULL)
+        goto fail;
+    ix->key = key;
+    ix->items = malloc(cap * sizeof *ix->items);
+    if (ix->items == NULL)
+        goto fail;
+    const double R = 6371.0;
+    for (int a = 0; a < WSB_LAT_CELLS; a++) {
+        double lat0 = -90.0 + a * WSB_CELL_DEG, lat1 = lat0 + WSB_CELL_DEG, clat = lat0 + WSB_CELL_DEG / 2.0;
+        for (int b = 0; b < WSB_LON_CELLS; b++) {
+            double lon0 = -180.0 + b * WSB_CELL_DEG, clon = lon0 + WSB_CELL_DEG / 2.0;
+            double cx, cy, cz, r = 0;
+            wsb_geo_unit(clat, clon, &cx, &cy, &cz);
+            /* The corners and edge midpoints bound a small lat/lon cell. */
+            static const double fx[] = { 0, 0.5, 1 };
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    double px, py, pz;
+                    wsb_geo_unit(lat0 + fx[i] * (lat1 - lat0), lon0 + fx[j] * WSB_CELL_DEG, &px, &py, &pz);
+                    double d = angle_between(px * cx + py * cy + pz * cz);
+                    if (d > r)
+                        r = d;
+                }
+            r += 1.0 / R;   /* rounding margin: 1 km */
+            double best = -2.0;
+            for (size_t i = 0; i < e->n; i++) {
+                const struct wsb_snap_node *sn = &s->nodes[e->eligible[i]];
+                double dot = sn->x * cx + sn->y * cy + sn->z * cz;
+                if (dot > best)
+                    best = dot;
+            }
+            double reach = angle_between(best) + 2 * r + near_km / R;
+            double bound = reach >= M_PI ? -2.0 : cos(reach) - 1e-12;
+            size_t k = 0;
+            for (size_t i = 0; i < e->n; i++) {
+                const struct wsb_snap_node *sn = &s->nodes[e->eligible[i]];
+                if (sn->x * cx + sn->y * cy + sn->z * cz >= bound)
+                    list[k++] = e->eligible[i];
+            }
+            size_t cell = (size_t)a * WSB_LON_CELLS + (size_t)b;
+            ix->start[cell] = (uint32_t)ix->n_items;
+            if (ix->n_items + k > cap) {
+                cap = (ix->n_items + k) * 2;
+                uint32_t *grown = realloc(ix->items, cap * sizeof *grown);
+                if (grown == NULL)
+                    goto fail;
+                ix->items = grown;
+            }
+            memcpy(ix->items + ix->n_items, list, k * sizeof *list);
+            ix->n_items += k;
+        }
+    }
+    ix->start[WSB_CELLS] = (uint32_t)ix->n_items;
+    free(list);
+    return ix;
+fail:
+    free(list);
+    if (ix != NULL)
+        free(ix->items);
+    free(ix);
+    return NULL;
+}
+
+static struct wsb_cell_index *copy_index(const struct wsb_cell_index *from)
+{
+    struct wsb_cell_index *ix = malloc(sizeof *ix);
+    if (ix == NULL)
+        return NULL;
+    *ix = *from;
+    ix->items = malloc((from->n_items ? from->n_items : 1) * sizeof *ix->items);
+    if (ix->items == NULL) {
+        free(ix);
+        return NULL;
+    }
+    memcpy(ix->items, from->items, from->n_items * sizeof *ix->items);
+    return ix;
+}
+
+/* Gives a version with many eligible nodes, all with coordinates, its
+ * cell index: copied from prev when built from the same input, else built.
+ * Returns WSB_OK or WSB_ENOMEM. */
+static int index_version(struct wsb_snapshot *s, struct wsb_version_entry *e, const struct wsb_snapshot *prev)
+{
+    if (e->n < WSB_INDEX_MIN_NODES)
+        return WSB_OK;
+    uint64_t key = 0xcbf29ce484222325ull;
+    key = fnv(key, &s->near_km, sizeof s->near_km);
+    for (size_t i = 0; i < e->n; i++) {
+        const struct wsb_snap_node *sn = &s->nodes[e->eligible[i]];
+        if (!sn->node.has_coords)
+            return WSB_OK;   /* country/continent tiers: scan */
+        key = fnv(key, &e->eligible[i], sizeof e->eligible[i]);
+        key = fnv(key, &sn->node.lat, sizeof sn->node.lat);
+        key = fnv(key, &sn->node.lon, sizeof sn->node.lon);
+    }
+    const struct wsb_cell_index *old = find_index(prev, e->version, key);
+    e->index = old != NULL ? copy_index(old) : build_index(s, e, s->near_km, key);
+    return e->index != NULL ? WSB_OK : WSB_ENOMEM;
+}
+
 int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *drain_ids,
                        size_t n_drain, size_t n_skipped, const struct wsb_snapshot_params *p,
-                       struct wsb_snapshot **out)
+                       const struct wsb_snapshot *prev, struct wsb_snapshot **out)
 {
     int status = WSB_ENOMEM;
     unsigned *all_versions = NULL;
@@ -75,6 +219,7 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
         goto cleanup;
     s->live = live;
     s->n_skipped = n_skipped;
+    s->near_km = p->near_km;
     if (n > 0) {
         s->nodes = calloc(n, sizeof *s->nodes);
         if (s->nodes == NULL)
@@ -164,6 +309,8 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
             }
         }
         e->error = e->n > 0 ? 0 : any_online ? 100 : 101;
+        if (index_version(s, e, prev) != WSB_OK)
+            goto cleanup;
         if (e->n > s->max_eligible)
             s->max_eligible = e->n;
     }

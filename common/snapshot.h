@@ -21,11 +21,29 @@ struct wsb_snap_node {
     size_t body_len;
 };
 
+/* The sphere cut into WSB_CELL_DEG x WSB_CELL_DEG cells of latitude and
+ * longitude; for every cell, the only eligible nodes that can be a
+ * candidate for a client anywhere in it (see select.h), so that a request
+ * scans a handful of nodes instead of all of them. */
+#define WSB_CELL_DEG 5
+#define WSB_LAT_CELLS (180 / WSB_CELL_DEG)
+#define WSB_LON_CELLS (360 / WSB_CELL_DEG)
+#define WSB_CELLS (WSB_LAT_CELLS * WSB_LON_CELLS)
+#define WSB_INDEX_MIN_NODES 24    /* below this a plain scan is cheaper */
+
+struct wsb_cell_index {
+    uint64_t key;             /* hash of what it was built from, for reuse */
+    uint32_t start[WSB_CELLS + 1];
+    uint32_t *items;          /* node indexes (into nodes[]), cell after cell */
+    size_t n_items;
+};
+
 struct wsb_version_entry {
     unsigned version;
     int error;                /* 0 when some node is eligible, else 100 or 101 */
     size_t n;                 /* eligible nodes for this version */
     uint32_t *eligible;       /* indexes into nodes[] */
+    struct wsb_cell_index *index; /* NULL: scan eligible[] (few nodes, or some lack coordinates) */
 };
 
 struct wsb_snapshot {
@@ -36,6 +54,7 @@ struct wsb_snapshot {
     struct wsb_version_entry *versions;   /* sorted by version */
     size_t max_eligible;      /* largest versions[i].n: size of a select scratch */
     int live;                 /* the probe's round key was present */
+    double near_km;           /* width of the "about as close" band */
     size_t n_skipped;         /* records the reader skipped as malformed */
     size_t n_online, n_eligible, n_draining, n_overloaded;
 };
@@ -44,17 +63,20 @@ struct wsb_snapshot_params {
     double max_load;          /* a node at or above this load is overloaded */
     int allow_ws;             /* serve ws:// endpoints (else only wss://) */
     double unknown_load;      /* load assumed for a node that reports none */
+    double near_km;           /* nodes this close to the nearest share its clients */
 };
 
 /* Builds a snapshot from n decoded nodes, taking ownership of their strings
  * (the array itself stays the caller's, its entries are re-initialised).
  * live == 0 means the state has expired: every node counts as offline.
  * drain_ids (n_drain entries, may be NULL) are ids drained at run time.
+ * prev (may be NULL) is the snapshot this one replaces: cell indexes built
+ * from the same nodes and coordinates are copied from it, not rebuilt.
  * Returns WSB_OK and *out, or WSB_ENOMEM with the nodes freed and *out
  * untouched. */
 int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *drain_ids,
                        size_t n_drain, size_t n_skipped, const struct wsb_snapshot_params *p,
-                       struct wsb_snapshot **out);
+                       const struct wsb_snapshot *prev, struct wsb_snapshot **out);
 
 /* An empty snapshot: every request answers 100.  NULL on ENOMEM. */
 struct wsb_snapshot *wsb_snapshot_empty(void);

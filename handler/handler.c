@@ -43,7 +43,7 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
     c->geoip_check_ms = 1000;
     c->snap.max_load = 0.9;
     c->snap.allow_ws = 0;
-    c->sel.near_km = 300;
+    c->snap.near_km = 300;
     c->snap.unknown_load = 0.5;
     c->cache_ms = 1000;
     c->stale_max_ms = 10000;
@@ -57,7 +57,7 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
     if (level != NULL && wsb_log_level_parse(level, &c->log_level) != WSB_OK)
         return wsb_fail(err, WSB_EINVAL, "WSB_LOG_LEVEL: '%.20s' is not one of error, warn, info, debug", level);
     if ((status = wsb_env_double("WSB_MAX_LOAD", 0, 1, &c->snap.max_load, err)) != WSB_OK ||
-        (status = wsb_env_double("WSB_NEAR_KM", 0, 20038, &c->sel.near_km, err)) != WSB_OK ||
+        (status = wsb_env_double("WSB_NEAR_KM", 0, 20038, &c->snap.near_km, err)) != WSB_OK ||
         (status = wsb_env_double("WSB_UNKNOWN_LOAD", 0, 1, &c->snap.unknown_load, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_CACHE_MS", 0, 60000, &c->cache_ms, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_STALE_MAX_MS", 0, 3600000, &c->stale_max_ms, err)) != WSB_OK ||
@@ -196,8 +196,10 @@ static void refresh(struct wsb_handler *h, long long now)
         else if (skipped == 0 && h->last_skipped > 0)
             wsb_log_info("state: no malformed node records any more");
         h->last_skipped = skipped;
+        /* Only refresh replaces h->snap, and it runs under refresh_lock:
+         * reading h->snap here needs no other lock. */
         status = wsb_snapshot_build(st.nodes, st.n, st.live, st.drain_ids, st.n_drain, skipped, &h->cfg.snap,
-                                    &fresh);
+                                    h->snap, &fresh);
         if (status != WSB_OK)
             snprintf(err, sizeof err, "building the snapshot: %s", wsb_strerror(status));
         wsb_state_clear(&st);
@@ -305,7 +307,7 @@ void wsb_handle(struct wsb_handler *h, struct wsb_worker *w, wsb_param_fn get, v
         const struct wsb_snap_node *node = NULL;
         int code = WSB_NO_SERVERS_AVAILABLE;
         if (snap != NULL && wsb_select_scratch_reserve(&w->scratch, snap->max_eligible) == WSB_OK)
-            code = wsb_select(snap, version, &loc, &h->cfg.sel, next_random(w), &w->scratch, &node);
+            code = wsb_select(snap, version, &loc, next_random(w), &w->scratch, &node);
         if (code == WSB_SELECT_OK) {
             a.status = 200;
             a.body = node->body;
@@ -336,7 +338,7 @@ int wsb_handler_check(struct wsb_handler *h, char *buf, size_t len)
     size_t skipped = st.n_skipped;
     char first[WSB_ERRLEN];
     snprintf(first, sizeof first, "%s", st.skip_reason);
-    status = wsb_snapshot_build(st.nodes, st.n, st.live, st.drain_ids, st.n_drain, skipped, &h->cfg.snap, &s);
+    status = wsb_snapshot_build(st.nodes, st.n, st.live, st.drain_ids, st.n_drain, skipped, &h->cfg.snap, NULL, &s);
     wsb_state_clear(&st);
     if (status != WSB_OK) {
         snprintf(buf, len, "snapshot: %s", wsb_strerror(status));

@@ -23,7 +23,6 @@ struct wsb_handler_config {
     struct wsb_cidr_list trusted;   /* owned */
     struct wsb_cors cors;           /* owned */
     struct wsb_snapshot_params snap;
-    struct wsb_select_params sel;
     long cache_ms;                  /* how long a snapshot is fresh */
     long stale_max_ms;              /* how long the last good one serves while Redis is down */
     long retry_ms;                  /* least time between reconnect attempts */

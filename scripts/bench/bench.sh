@@ -130,8 +130,7 @@ for n in $SIZES; do
         WSB_CACHE_MS=60000 valgrind --tool=callgrind --callgrind-out-file="$T/cg.$n" \
         --toggle-collect=decide_batch "$BUILD/tests/bench_decide" "$T/addresses.txt" "$M" >/dev/null 2>"$T/cg.$n.err"
     total=$(awk '/^totals:|^summary:/ {print $2; exit}' "$T/cg.$n")
-    # decide_batch runs once for warm-up (1 request) and once for M.
-    INSN[$n]=$(( total / (M + 1) ))
+    INSN[$n]=$(( total / M ))
     printf '  %6s nodes: %8s instructions per request\n' "$n" "${INSN[$n]}"
 done
 

@@ -20,9 +20,9 @@ static struct wsb_snapshot *build(const struct spec *specs, size_t n, int live, 
         int st = wsb_node_decode(specs[i].id, strlen(specs[i].id), specs[i].json, strlen(specs[i].json), &nodes[i], err);
         CHECK(st == WSB_OK, "decode %s: %s", specs[i].id, err);
     }
-    struct wsb_snapshot_params p = { .max_load = max_load, .allow_ws = 0, .unknown_load = 0.5 };
+    struct wsb_snapshot_params p = { .max_load = max_load, .allow_ws = 0, .unknown_load = 0.5, .near_km = 300 };
     struct wsb_snapshot *s = NULL;
-    CHECK(wsb_snapshot_build(nodes, n, live, drain, n_drain, 0, &p, &s) == WSB_OK, "build");
+    CHECK(wsb_snapshot_build(nodes, n, live, drain, n_drain, 0, &p, NULL, &s) == WSB_OK, "build");
     return s;
 }
 
@@ -40,11 +40,10 @@ static const struct spec WORLD[] = {
 
 static const char *pick(struct wsb_snapshot *s, unsigned v, const struct wsb_client_loc *c, uint64_t rnd, int *code)
 {
-    struct wsb_select_params p = { .near_km = 300 };
     struct wsb_select_scratch sc = { 0 };
     wsb_select_scratch_reserve(&sc, s ? s->max_eligible : 0);
     const struct wsb_snap_node *out = NULL;
-    *code = wsb_select(s, v, c, &p, rnd, &sc, &out);
+    *code = wsb_select(s, v, c, rnd, &sc, &out);
     wsb_select_scratch_free(&sc);
     return out ? out->node.id : NULL;
 }
@@ -235,8 +234,100 @@ static void test_near_band(void)
     wsb_snapshot_unref(s);
 }
 
+static uint64_t rng_state = 88172645463325252ull;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static double uniform(void)
+{
+    return (double)(rng() >> 11) / 9007199254740992.0;
+}
+
+/* The cell index must change nothing: for random clients all over the
+ * sphere (poles and the antimeridian included) the indexed snapshot picks
+ * exactly what a full scan picks. */
+static void test_index_equals_scan(void)
+{
+    for (int round = 0; round < 3; round++) {
+        size_t n = round == 0 ? 60 : round == 1 ? 400 : 3000;
+        struct wsb_node *nodes = calloc(n, sizeof *nodes), *copy = calloc(n, sizeof *copy);
+        char err[WSB_ERRLEN];
+        for (size_t i = 0; i < n; i++) {
+            char json[256], id[16];
+            double z = 2 * uniform() - 1;
+            double lat = atan2(z, sqrt(1 - z * z)) * 180 / M_PI, lon = uniform() * 360 - 180;
+            if (i % 50 == 0)
+                lat = (i % 100 == 0) ? 89.9 : -89.9;   /* polar nodes */
+            snprintf(id, sizeof id, "n%zu", i);
+            snprintf(json, sizeof json,
+                     "{\"endpoint\":\"wss://n%zu/ws\",\"location\":\"L\",\"lat\":%.4f,\"lon\":%.4f,"
+                     "\"versions\":[\"v1\"],\"online\":%s,\"load\":%.3f}",
+                     i, lat, lon, i % 7 == 0 ? "false" : "true", uniform() * 0.95);
+            CHECK(wsb_node_decode(id, strlen(id), json, strlen(json), &nodes[i], err) == WSB_OK, "%s", err);
+            CHECK(wsb_node_decode(id, strlen(id), json, strlen(json), &copy[i], err) == WSB_OK, "%s", err);
+        }
+        struct wsb_snapshot_params p = { .max_load = 0.9, .unknown_load = 0.5, .near_km = 300 };
+        struct wsb_snapshot *indexed = NULL, *plain = NULL, *reused = NULL;
+        CHECK(wsb_snapshot_build(nodes, n, 1, NULL, 0, 0, &p, NULL, &indexed) == WSB_OK, "build");
+        CHECK(wsb_snapshot_build(copy, n, 1, NULL, 0, 0, &p, NULL, &plain) == WSB_OK, "build");
+        CHECK(indexed->versions[0].index != NULL && plain->versions[0].index != NULL, "%zu nodes are indexed", n);
+        if (indexed->versions[0].index == NULL || plain->versions[0].index == NULL)
+            return;
+        free(plain->versions[0].index->items);
+        free(plain->versions[0].index);
+        plain->versions[0].index = NULL;
+        struct wsb_select_scratch sc = { 0 };
+        wsb_select_scratch_reserve(&sc, indexed->max_eligible);
+        int same = 0, total = 0;
+        for (int q = 0; q < 20000; q++) {
+            struct wsb_client_loc c;
+            memset(&c, 0, sizeof c);
+            c.has_coords = 1;
+            double z = 2 * uniform() - 1;
+            c.lat = atan2(z, sqrt(1 - z * z)) * 180 / M_PI;
+            c.lon = uniform() * 360 - 180;
+            if (q % 97 == 0)
+                c.lon = q % 2 ? 179.999 : -180.0;
+            if (q % 89 == 0)
+                c.lat = q % 2 ? 90.0 : -90.0;
+            uint64_t r = rng();
+            const struct wsb_snap_node *a = NULL, *b = NULL;
+            int ca = wsb_select(indexed, 1, &c, r, &sc, &a);
+            int cb = wsb_select(plain, 1, &c, r, &sc, &b);
+            total++;
+            same += ca == cb && a == b - plain->nodes + indexed->nodes;
+        }
+        CHECK(same == total, "%zu nodes: indexed and full scan agree on %d of %d clients", n, same, total);
+        /* A rebuild from the same nodes reuses the index instead of building it. */
+        struct wsb_node *again = calloc(n, sizeof *again);
+        for (size_t i = 0; i < n; i++) {
+            char *json = NULL;
+            wsb_node_encode(&indexed->nodes[i].node, &json, err);
+            wsb_node_decode(indexed->nodes[i].node.id, strlen(indexed->nodes[i].node.id), json, strlen(json), &again[i],
+                            err);
+            free(json);
+        }
+        CHECK(wsb_snapshot_build(again, n, 1, NULL, 0, 0, &p, indexed, &reused) == WSB_OK, "rebuild");
+        CHECK(reused->versions[0].index && reused->versions[0].index->key == indexed->versions[0].index->key &&
+                  reused->versions[0].index->n_items == indexed->versions[0].index->n_items,
+              "index reused");
+        wsb_select_scratch_free(&sc);
+        wsb_snapshot_unref(indexed);
+        wsb_snapshot_unref(plain);
+        wsb_snapshot_unref(reused);
+        free(nodes);
+        free(copy);
+        free(again);
+    }
+}
+
 int main(void)
 {
+    T_RUN(test_index_equals_scan);
     T_RUN(test_nearest_by_distance);
     T_RUN(test_country_and_continent);
     T_RUN(test_no_location_spreads);
