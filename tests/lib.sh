@@ -90,3 +90,15 @@ t_rcli() { redis-cli -p "$T_REDIS_PORT" "$@"; }
 t_state() {
     "$BUILD/tests/wsb_statectl" --redis "$T_REDIS_URL" write "$1" ${2:+--ttl "$2"}
 }
+
+# t_no_sanitizer_reports NAME FILE...: fails when a sanitizer (ASan, UBSan)
+# reported anything in the given logs (the handler's stderr under a web server).
+t_no_sanitizer_reports() {
+    local name=$1; shift
+    if grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer' "$@" 2>/dev/null | grep -q .; then
+        t_fail "$name: sanitizer report in $(grep -l -E 'Sanitizer|runtime error:' "$@" 2>/dev/null | tr '\n' ' ')"
+        grep -h -A20 -E 'AddressSanitizer|runtime error:' "$@" 2>/dev/null | head -40 >&2
+    else
+        t_pass "$name"
+    fi
+}

@@ -8,6 +8,9 @@ H="$BUILD/wsb-handler"
 cgi() {   # env assignments...: runs one CGI GET request
     env -i PATH="$PATH" GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REQUEST_URI=/v1/websocket/server \
         REMOTE_ADDR=81.2.69.142 "$@" "$H" < /dev/null 2>"$T_DIR/stderr"
+    local rc=$?
+    cat "$T_DIR/stderr" >> "$T_DIR/all-stderr"
+    return $rc
 }
 
 for bad in "WSB_MAX_LOAD=1.5" "WSB_MAX_LOAD=abc" "WSB_CACHE_MS=-1" "WSB_REDIS_URL=http://x" \
@@ -77,4 +80,5 @@ out=$("$H" --help)
 t_match "--help" 'usage: wsb-handler' "$out"
 "$H" --bogus 2>/dev/null
 t_eq "unknown argument: exit 2" 2 "$?"
+t_no_sanitizer_reports "no sanitizer reports from CGI runs" "$T_DIR/all-stderr"
 t_summary

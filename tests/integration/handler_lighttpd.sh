@@ -192,5 +192,6 @@ for i in $(seq 20); do sleep 0.1; from 81.2.69.142; [ "$STATUS" = 200 ] && { ok=
 t_eq "redis back: fresh state within a second, no restart" "1 wss://lon.example.net/ws" "$ok $(endpoint_of)"
 t_true "redis outage logged" grep -q "state unreadable" "$T_DIR/handler.log"
 t_true "recovery logged" grep -q "state readable again" "$T_DIR/handler.log"
+t_no_sanitizer_reports "no sanitizer reports from the handler" "$T_DIR/handler.log"
 
 t_summary
