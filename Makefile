@@ -94,3 +94,4 @@ clean:
 # Speed and memory, measured against references in the same run (not part of `make test`).
 bench: deps all $(BUILD)/tests/fcgi_const $(BUILD)/tests/bench_decide $(BUILD)/tests/wsb_statectl
 	@BUILD=$(abspath $(BUILD)) scripts/bench/bench.sh
+-include mk/fuzz.mk

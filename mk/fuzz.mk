@@ -1,0 +1,54 @@
+# mk/fuzz.mk: fuzzing, soak and valgrind of the CGI handler (issue 6).
+# Included at the end of the Makefile.
+#
+#   make fuzz          builds every libFuzzer target with clang (ASan + UBSan)
+#                      and runs each for FUZZ_SECONDS (default 30) from the
+#                      seeds in tests/fuzz/corpus/<target>/; new corpus
+#                      entries and crashes go to build/fuzz/ (never committed)
+#   make fuzz FUZZ_TARGETS=record FUZZ_SECONDS=300    one target, longer
+#   make soak          one million requests through lighttpd with wrk
+#   make valgrind-cgi  the CGI handler under memcheck (part of `make valgrind`)
+#
+# A crash input, once fixed, is kept in tests/fuzz/regress/<target>/;
+# tests/unit/test_regress.c replays seeds and kept inputs in `make test`.
+
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= route xff record inventory report handshake redis_url
+FUZZ_BUILD   := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(WARN) $(WERROR) -Icommon -Ihandler -Iprobe \
+                $(shell pkg-config --cflags $(PKGS) $(PROBE_PKGS) 2>/dev/null) $(FUZZ_SAN)
+# Everything the targets reach, compiled by clang with coverage; probe/check.c
+# is left out because tests/fuzz/targets.c includes it (to reach its static
+# WebSocket reply check).
+FUZZ_LIB_SRC := $(COMMON_SRC) handler/request.c $(filter-out probe/check.c,$(PROBE_SRC)) tests/fuzz/targets.c
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+.PHONY: fuzz fuzz-build soak valgrind-cgi
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/obj/entry_%.o: tests/fuzz/entry.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DWSB_FUZZ_FN=wsb_fuzz_$* -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/entry_%.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+
+# The regression replay includes probe/check.c (see above), so it links
+# every probe object but that one.
+$(BUILD)/tests/test_regress: $(OBJ)/tests/unit/test_regress.o $(HANDLER_OBJ) \
+                             $(filter-out $(OBJ)/probe/check.o,$(PROBE_OBJ)) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)

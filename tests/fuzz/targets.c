@@ -1,0 +1,705 @@
+/* targets.c: the fuzz targets (fuzz.h), shared by libFuzzer and the
+ * regression replay in `make test`. */
+#include "fuzz.h"
+
+#include "inventory.h"
+#include "node.h"
+#include "netaddr.h"
+#include "redis.h"
+#include "report.h"
+#include "request.h"
+#include "status.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The WebSocket handshake reply is judged inside probe/check.c by its
+ * libcurl header callback (on_header, static).  It is wrapped here as it
+ * is: this file includes check.c, so whatever links this file must not
+ * also link probe/check.o (mk/fuzz.mk arranges that). */
+#include "../../probe/check.c"
+
+#define MAX_FIELDS 8
+
+/* Input split at NUL bytes into NUL-terminated copies, each in a heap block
+ * of its exact size, so that the sanitizers see any read past its end. */
+struct fields {
+    size_t n;
+    char *s[MAX_FIELDS];
+    size_t len[MAX_FIELDS];
+};
+
+static void fields_split(const uint8_t *data, size_t size, size_t want, struct fields *f)
+{
+    memset(f, 0, sizeof *f);
+    size_t start = 0;
+    while (f->n < want) {
+        size_t end = size;
+        if (f->n < want - 1) {
+            const uint8_t *nul = memchr(data + start, 0, size - start);
+            if (nul != NULL)
+                end = (size_t)(nul - data);
+        }
+        size_t len = end - start;
+        /* The last field takes the rest; a NUL inside it ends the string. */
+        const uint8_t *nul = memchr(data + start, 0, len);
+        if (nul != NULL)
+            len = (size_t)(nul - (data + start));
+        char *s = malloc(len + 1);
+        if (s == NULL)
+            abort();
+        if (len)
+            memcpy(s, data + start, len);
+        s[len] = '\0';
+        f->s[f->n] = s;
+        f->len[f->n] = len;
+        f->n++;
+        if (end >= size)
+            break;
+        start = end + 1;
+    }
+}
+
+static void fields_free(struct fields *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->s[i]);
+    memset(f, 0, sizeof *f);
+}
+
+/* Field i, or NULL when the input has fewer fields. */
+static const char *field(const struct fields *f, size_t i)
+{
+    return i < f->n ? f->s[i] : NULL;
+}
+
+/* An exact-size, not NUL-terminated copy (size 0 gives a 1-byte block). */
+static char *exact_copy(const uint8_t *data, size_t size)
+{
+    char *p = malloc(size ? size : 1);
+    if (p == NULL)
+        abort();
+    if (size)
+        memcpy(p, data, size);
+    return p;
+}
+
+/* An error text is always a terminated string shorter than WSB_ERRLEN. */
+static int err_ok(const char *err)
+{
+    return memchr(err, '\0', WSB_ERRLEN) != NULL;
+}
+
+/* 1 when s is text that may go into a header or JSON string unescaped:
+ * printable ASCII without '"' and '\\'. */
+static int clean_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '"' || *s == '\\')
+            return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* route                                                               */
+
+static const char *const PARAM_NAMES[] = { "SCRIPT_NAME", "PATH_INFO", "REQUEST_URI", "REQUEST_METHOD",
+                                           "HTTP_ORIGIN" };
+#define N_PARAMS (sizeof PARAM_NAMES / sizeof PARAM_NAMES[0])
+
+struct route_ctx {
+    const char *v[N_PARAMS];
+};
+
+static const char *route_get(const char *name, void *ctx)
+{
+    const struct route_ctx *c = ctx;
+    for (size_t i = 0; i < N_PARAMS; i++)
+        if (strcmp(name, PARAM_NAMES[i]) == 0)
+            return c->v[i];
+    return NULL;
+}
+
+/* 1 when path[0..len) ends with "/v<version>/websocket/server". */
+static int ends_with_route(const char *path, size_t len, unsigned version)
+{
+    char tail[48];
+    int n = snprintf(tail, sizeof tail, "/v%u/websocket/server", version);
+    return n > 0 && (size_t)n <= len && memcmp(path + len - (size_t)n, tail, (size_t)n) == 0;
+}
+
+static const char *const HEADER_NAMES[] = { "Status", "Content-Type", "Cache-Control", "Retry-After", "Allow",
+                                            "Access-Control-Allow-Origin", "Vary",
+                                            "Access-Control-Allow-Methods", "Access-Control-Max-Age",
+                                            "Content-Length", NULL };
+
+/* Checks the CGI response: a header block of known names with printable
+ * values, then exactly Content-Length bytes of body (none for HEAD). */
+static const char *response_check(const struct wsb_response *r, const struct wsb_answer *a,
+                                  const struct wsb_cors *cors)
+{
+    const char *buf = r->buf, *end = r->buf + r->len;
+    const char *p = buf;
+    long content_length = -1;
+    for (;;) {
+        const char *eol = NULL;
+        for (const char *q = p; q + 1 < end; q++)
+            if (q[0] == '\r' && q[1] == '\n') {
+                eol = q;
+                break;
+            }
+        if (eol == NULL)
+            return "route: header block does not end";
+        if (eol == p) {
+            p += 2;
+            break;
+        }
+        for (const char *q = p; q < eol; q++)
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+                return "route: a header carries a control or non-ASCII byte";
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon == NULL || colon + 1 >= eol || colon[1] != ' ')
+            return "route: a header line is not 'Name: value'";
+        size_t nlen = (size_t)(colon - p);
+        int known = 0;
+        for (int i = 0; HEADER_NAMES[i] != NULL; i++)
+            if (strlen(HEADER_NAMES[i]) == nlen && memcmp(HEADER_NAMES[i], p, nlen) == 0)
+                known = 1;
+        if (!known)
+            return "route: a header the handler never sends";
+        const char *v = colon + 2;
+        size_t vlen = (size_t)(eol - v);
+        if (nlen == 27 && memcmp(p, "Access-Control-Allow-Origin", 27) == 0) {
+            int configured = vlen == 1 && *v == '*' && cors->any;
+            for (size_t i = 0; i < cors->n && !configured; i++)
+                configured = strlen(cors->origins[i]) == vlen && memcmp(cors->origins[i], v, vlen) == 0;
+            if (!configured)
+                return "route: Access-Control-Allow-Origin is not a configured origin";
+        }
+        if (nlen == 14 && memcmp(p, "Content-Length", 14) == 0) {
+            content_length = 0;
+            for (size_t i = 0; i < vlen; i++) {
+                if (v[i] < '0' || v[i] > '9')
+                    return "route: Content-Length is not a number";
+                content_length = content_length * 10 + (v[i] - '0');
+            }
+        }
+        p = eol + 2;
+    }
+    if (content_length < 0)
+        return "route: no Content-Length";
+    size_t body = (size_t)(end - p);
+    if (a->head ? body != 0 : body != (size_t)content_length)
+        return "route: body length differs from Content-Length";
+    if (body > 0) {
+        cJSON *j = cJSON_ParseWithLength(p, body);
+        int ok = cJSON_IsObject(j);
+        cJSON_Delete(j);
+        if (!ok)
+            return "route: body is not a JSON object";
+    }
+    return NULL;
+}
+
+const char *wsb_fuzz_route(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return NULL;
+    static int bodies;
+    if (!bodies) {
+        if (wsb_error_bodies_init() != WSB_OK)
+            return "route: error bodies";
+        bodies = 1;
+    }
+    uint8_t flags = data[0];
+    struct fields f;
+    fields_split(data + 1, size - 1, N_PARAMS + 1, &f);
+    const char *bad = NULL;
+    struct route_ctx ctx;
+    for (size_t i = 0; i < N_PARAMS; i++)
+        ctx.v[i] = (flags >> i) & 1 ? field(&f, i) : NULL;
+
+    /* Each field on its own, as a bare path of exact length. */
+    for (size_t i = 0; i < 3 && bad == NULL; i++) {
+        if (field(&f, i) == NULL)
+            continue;
+        char *exact = exact_copy((const uint8_t *)f.s[i], f.len[i]);
+        unsigned v = 0;
+        if (wsb_route_match(exact, f.len[i], &v) &&
+            (v < 1 || v > WSB_MAX_VERSION || !ends_with_route(exact, f.len[i], v)))
+            bad = "route: wsb_route_match accepted a path that is not /v{N}/websocket/server";
+        free(exact);
+    }
+    unsigned version = 0;
+    int routed = wsb_route_from_params(route_get, &ctx, &version);
+    if (bad == NULL && routed && (version < 1 || version > WSB_MAX_VERSION))
+        bad = "route: version out of range";
+    if (bad == NULL && routed) {
+        /* The route came from PATH_INFO, SCRIPT_NAME+PATH_INFO or the path
+         * part of REQUEST_URI: one of them must end with it. */
+        const char *s = ctx.v[0] ? ctx.v[0] : "", *pi = ctx.v[1] ? ctx.v[1] : "";
+        const char *uri = ctx.v[2];
+        int found = ends_with_route(pi, strlen(pi), version);
+        if (!found && (*s || *pi)) {
+            size_t sl = strlen(s), pl = strlen(pi);
+            char *joined = malloc(sl + pl + 1);
+            if (joined == NULL)
+                abort();
+            memcpy(joined, s, sl);
+            memcpy(joined + sl, pi, pl + 1);
+            found = ends_with_route(joined, sl + pl, version);
+            free(joined);
+        }
+        if (!found && uri != NULL)
+            found = ends_with_route(uri, strcspn(uri, "?#"), version);
+        if (!found)
+            bad = "route: routed from no parameter that ends with the route";
+    }
+
+    struct wsb_cors cors;
+    char err[WSB_ERRLEN];
+    memset(&cors, 0, sizeof cors);
+    const char *conf = (flags & 0x20) ? field(&f, N_PARAMS) : NULL;
+    if (conf != NULL && wsb_cors_parse(conf, &cors, err) != WSB_OK) {
+        if (!err_ok(err) && bad == NULL)
+            bad = "route: CORS error text not terminated";
+        memset(&cors, 0, sizeof cors);
+    }
+    for (size_t i = 0; i < cors.n && bad == NULL; i++)
+        if (!clean_ascii(cors.origins[i]))
+            bad = "route: a configured origin holds bytes unfit for a header";
+    const char *allow = wsb_cors_allow(&cors, ctx.v[4]);
+    if (bad == NULL && allow != NULL && ctx.v[4] != NULL && allow == ctx.v[4])
+        bad = "route: the CORS origin returned is the request's own string";
+
+    enum wsb_method m = wsb_method_parse(ctx.v[3]);
+    static const int statuses[] = { 200, 204, 404, 405, 500, 503, 100, 101 };
+    struct wsb_answer a;
+    memset(&a, 0, sizeof a);
+    a.status = statuses[((flags >> 6) & 3) | (routed ? 4 : 0)];
+    int code = a.status;
+    if (code == 100 || code == 101) {
+        a.status = 503;
+        a.retry_after = 5;
+    } else if (code == 200) {
+        code = 102;   /* any JSON body will do */
+    }
+    if (a.status != 204)
+        a.body = wsb_error_body(code == 503 ? 100 : code, &a.body_len);
+    a.allow_origin = allow;
+    a.preflight = m == WSB_OPTIONS;
+    a.head = m == WSB_HEAD;
+    struct wsb_response *r = malloc(sizeof *r);
+    if (r == NULL)
+        abort();
+    if (wsb_response_build(&a, r) != WSB_OK) {
+        if (bad == NULL)
+            bad = "route: a response did not fit";
+    } else if (bad == NULL) {
+        bad = response_check(r, &a, &cors);
+    }
+    free(r);
+    wsb_cors_free(&cors);
+    fields_free(&f);
+    return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* xff                                                                 */
+
+const char *wsb_fuzz_xff(const uint8_t *data, size_t size)
+{
+    struct fields f;
+    fields_split(data, size, 3, &f);
+    const char *remote = field(&f, 0), *xff = field(&f, 1), *trusted_s = field(&f, 2);
+    const char *bad = NULL;
+    struct wsb_cidr_list trusted = { 0, NULL };
+    char err[WSB_ERRLEN];
+    if (trusted_s != NULL && wsb_cidr_list_parse(trusted_s, &trusted, err) != WSB_OK) {
+        if (!err_ok(err))
+            bad = "xff: CIDR error text not terminated";
+        if (trusted.n != 0 || trusted.v != NULL)
+            bad = "xff: a failed CIDR list parse left entries";
+    }
+    for (size_t i = 0; i < trusted.n && bad == NULL; i++)
+        if (trusted.v[i].prefix > 128 || (trusted.v[i].net.is_v4 && trusted.v[i].prefix < 96))
+            bad = "xff: CIDR prefix out of range";
+
+    /* Each field as one address of exact length. */
+    for (size_t i = 0; i < f.n && bad == NULL; i++) {
+        char *exact = exact_copy((const uint8_t *)f.s[i], f.len[i]);
+        struct wsb_ip ip;
+        if (wsb_ip_parse(exact, f.len[i], &ip) == WSB_OK) {
+            char text[64];
+            struct wsb_ip again;
+            wsb_ip_format(&ip, text, sizeof text);
+            if (wsb_ip_parse(text, strlen(text), &again) != WSB_OK || memcmp(again.b, ip.b, 16) != 0 ||
+                again.is_v4 != ip.is_v4)
+                bad = "xff: an address does not survive format and parse";
+            (void)wsb_ip_is_local(&ip);
+        }
+        struct wsb_cidr c;
+        if (wsb_cidr_parse(exact, f.len[i], &c, err) == WSB_OK && c.prefix > 128)
+            bad = "xff: CIDR prefix out of range";
+        free(exact);
+    }
+
+    struct wsb_ip client, r_ip;
+    memset(&client, 0, sizeof client);
+    int got = wsb_client_addr(remote, xff, &trusted, &client);
+    int remote_ok = remote != NULL && wsb_ip_parse(remote, strlen(remote), &r_ip) == WSB_OK;
+    if (bad == NULL) {
+        if (got && !remote_ok)
+            bad = "xff: a client address without a valid REMOTE_ADDR";
+        else if (remote_ok && !wsb_cidr_list_contains(&trusted, &r_ip) &&
+                 (!got || memcmp(client.b, r_ip.b, 16) != 0))
+            bad = "xff: X-Forwarded-For believed from an untrusted REMOTE_ADDR";
+        else if (remote_ok && (xff == NULL || trusted.n == 0) && (!got || memcmp(client.b, r_ip.b, 16) != 0))
+            bad = "xff: without a header or trusted proxies the client is not REMOTE_ADDR";
+        else if (got && xff != NULL && strlen(xff) > WSB_MAX_XFF && wsb_cidr_list_contains(&trusted, &r_ip))
+            bad = "xff: a header over WSB_MAX_XFF was believed";
+    }
+    wsb_cidr_list_free(&trusted);
+    fields_free(&f);
+    return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* record                                                              */
+
+/* What the handler serves of a node: it must be a clean URL and label. */
+static const char *served_check(const struct wsb_node *n, int allow_ws)
+{
+    char err[WSB_ERRLEN];
+    if (n->endpoint == NULL || n->location == NULL || n->id == NULL)
+        return "record: decoded node lacks a string";
+    size_t len = strlen(n->endpoint);
+    if (len > WSB_MAX_ENDPOINT)
+        return "record: endpoint longer than WSB_MAX_ENDPOINT";
+    if (strncmp(n->endpoint, "wss://", 6) != 0 && strncmp(n->endpoint, "ws://", 5) != 0)
+        return "record: endpoint is neither wss:// nor ws://";
+    if (!clean_ascii(n->endpoint))
+        return "record: endpoint holds a control, quote, backslash or non-ASCII byte";
+    if (wsb_endpoint_check(n->endpoint, 1, err) != WSB_OK)
+        return "record: decoded endpoint fails wsb_endpoint_check";
+    if (!allow_ws && strncmp(n->endpoint, "ws://", 5) == 0 && wsb_endpoint_check(n->endpoint, 0, err) == WSB_OK)
+        return "record: ws:// passes the check with ws:// disallowed";
+    if (wsb_location_check(n->location, err) != WSB_OK)
+        return "record: decoded location fails wsb_location_check";
+    for (const unsigned char *p = (const unsigned char *)n->location; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return "record: location holds a control byte";
+    if (wsb_node_id_check(n->id, strlen(n->id), err) != WSB_OK)
+        return "record: decoded id fails its check";
+    if (n->n_versions < 1 || n->n_versions > WSB_MAX_VERSIONS)
+        return "record: version count out of range";
+    for (size_t i = 0; i < n->n_versions; i++)
+        if (n->versions[i] < 1 || n->versions[i] > WSB_MAX_VERSION)
+            return "record: version out of range";
+    if (n->has_coords && (!(n->lat >= -90 && n->lat <= 90) || !(n->lon >= -180 && n->lon <= 180)))
+        return "record: coordinates out of range";
+    if (n->load_known && !(n->load >= 0 && isfinite(n->load)))
+        return "record: load not a finite number >= 0";
+    if (memchr(n->last_error, '\0', sizeof n->last_error) == NULL)
+        return "record: last_error not terminated";
+    return NULL;
+}
+
+const char *wsb_fuzz_record(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return NULL;
+    int allow_ws = data[0] & 1;
+    data++;
+    size--;
+    const uint8_t *nul = memchr(data, 0, size);
+    size_t idlen = nul ? (size_t)(nul - data) : 0;
+    const uint8_t *json = nul ? nul + 1 : data;
+    size_t jlen = nul ? size - idlen - 1 : size;
+    char *id = exact_copy(data, idlen);
+    char *text = exact_copy(json, jlen);
+    const char *bad = NULL;
+    char err[WSB_ERRLEN];
+    struct wsb_node n, again;
+    wsb_node_init(&again);
+    int status = wsb_node_decode(nul ? id : "x", nul ? idlen : 1, text, jlen, &n, err);
+    if (status != WSB_OK) {
+        if (status != WSB_EINVAL && status != WSB_ETOOBIG && status != WSB_ENOMEM)
+            bad = "record: decode failed with an unexpected status";
+        else if (!err_ok(err))
+            bad = "record: error text not terminated";
+        else if (n.id != NULL || n.endpoint != NULL || n.location != NULL)
+            bad = "record: failed decode left strings behind";
+        else if (status == WSB_ETOOBIG && jlen <= WSB_MAX_RECORD)
+            bad = "record: ETOOBIG for a record within WSB_MAX_RECORD";
+    } else if (jlen > WSB_MAX_RECORD) {
+        bad = "record: a record over WSB_MAX_RECORD was accepted";
+    } else if ((bad = served_check(&n, allow_ws)) == NULL) {
+        /* Round trip: what the probe would write decodes to the same node. */
+        char *enc = NULL;
+        if (wsb_node_encode(&n, &enc, err) != WSB_OK) {
+            bad = "record: a decoded node does not encode";
+        } else {
+            if (wsb_node_decode(n.id, strlen(n.id), enc, strlen(enc), &again, err) != WSB_OK)
+                bad = "record: an encoded node does not decode";
+            else if (strcmp(again.endpoint, n.endpoint) != 0 || strcmp(again.location, n.location) != 0 ||
+                     again.n_versions != n.n_versions ||
+                     memcmp(again.versions, n.versions, n.n_versions * sizeof n.versions[0]) != 0 ||
+                     again.online != n.online || again.drain != n.drain || again.has_coords != n.has_coords ||
+                     again.load_known != n.load_known || strcmp(again.country, n.country) != 0 ||
+                     strcmp(again.continent, n.continent) != 0)
+                bad = "record: encode/decode round trip changed the node";
+            free(enc);
+        }
+        /* The 200 body the snapshot precomputes from it is valid JSON. */
+        if (bad == NULL) {
+            cJSON *o = cJSON_CreateObject();
+            char *body = NULL;
+            if (o != NULL && cJSON_AddStringToObject(o, "endpoint", n.endpoint) &&
+                cJSON_AddStringToObject(o, "location", n.location))
+                body = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            cJSON *p = body ? cJSON_Parse(body) : NULL;
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(p, "endpoint");
+            if (body == NULL || !cJSON_IsString(e) || strcmp(e->valuestring, n.endpoint) != 0)
+                bad = "record: the 200 body does not carry the endpoint back";
+            cJSON_Delete(p);
+            free(body);
+        }
+    }
+    wsb_node_clear(&again);
+    wsb_node_clear(&n);
+    free(id);
+    free(text);
+    return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* inventory                                                           */
+
+const char *wsb_fuzz_inventory(const uint8_t *data, size_t size)
+{
+    char *text = exact_copy(data, size);
+    char err[WSB_ERRLEN];
+    struct wsb_inventory inv;
+    const char *bad = NULL;
+    int status = wsb_inventory_parse("fuzz.json", text, size, &inv, err);
+    if (status != WSB_OK) {
+        if (!err_ok(err))
+            bad = "inventory: error text not terminated";
+        else if (strncmp(err, "fuzz.json", 9) != 0)
+            bad = "inventory: error text does not name the file";
+        else if (inv.n != 0 || inv.nodes != NULL || inv.ca_file != NULL)
+            bad = "inventory: failed parse left something to free";
+    } else {
+        for (size_t i = 0; i < inv.n && bad == NULL; i++) {
+            const struct wsb_inv_node *n = &inv.nodes[i];
+            if (wsb_endpoint_check(n->node.endpoint, inv.allow_insecure_ws, err) != WSB_OK)
+                bad = "inventory: accepted an endpoint that fails the check";
+            else if (wsb_location_check(n->node.location, err) != WSB_OK)
+                bad = "inventory: accepted a location that fails the check";
+            else if (wsb_node_id_check(n->node.id, strlen(n->node.id), err) != WSB_OK)
+                bad = "inventory: accepted an id that fails the check";
+            else if (n->node.n_versions < 1 || n->node.n_versions > WSB_MAX_VERSIONS)
+                bad = "inventory: version count out of range";
+            else if (n->check.target == NULL || n->check.timeout_ms < WSB_CHECK_TIMEOUT_MIN ||
+                     n->check.timeout_ms > WSB_CHECK_TIMEOUT_MAX)
+                bad = "inventory: check without a target or timeout out of range";
+            else if (n->check.rise < 1 || n->check.rise > WSB_CHECK_COUNT_MAX || n->check.fall < 1 ||
+                     n->check.fall > WSB_CHECK_COUNT_MAX)
+                bad = "inventory: rise/fall out of range";
+            for (size_t j = 0; j < i && bad == NULL; j++)
+                if (strcmp(inv.nodes[j].node.id, n->node.id) == 0)
+                    bad = "inventory: two nodes with one id";
+        }
+    }
+    wsb_inventory_free(&inv);
+    wsb_inventory_free(&inv);   /* a freed inventory may be freed again */
+    free(text);
+    return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* report                                                              */
+
+const char *wsb_fuzz_report(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return NULL;
+    int required = data[0] & 1;
+    long long inv_cap = (data[0] & 2) ? 1000 : -1;
+    char *body = exact_copy(data + 1, size - 1);
+    char why[WSB_ERRLEN];
+    why[0] = '\0';
+    struct wsb_load_report r;
+    const char *bad = NULL;
+    enum wsb_outcome o = wsb_report_parse(body, size - 1, required, &r, why);
+    if (o != WSB_OUT_OK && o != WSB_OUT_NO_REPORT && o != WSB_OUT_BAD_REPORT && o != WSB_OUT_REPORT_TOO_LARGE)
+        bad = "report: unexpected outcome";
+    else if (!err_ok(why))
+        bad = "report: reason not terminated";
+    else if (o == WSB_OUT_NO_REPORT && required)
+        bad = "report: no_report for a required report";
+    else if (o != WSB_OUT_OK && (r.has_load || r.connections != -1 || r.capacity != -1))
+        bad = "report: a failed report left values";
+    else if (o == WSB_OUT_OK && r.has_load && !(r.load >= 0 && r.load <= WSB_MAX_LOAD_VALUE))
+        bad = "report: load out of range";
+    else if (o == WSB_OUT_OK && (r.connections < -1 || r.capacity == 0 || r.capacity < -1))
+        bad = "report: counts out of range";
+    else if (o == WSB_OUT_OK && !r.has_load && r.connections < 0)
+        bad = "report: ok without load or connections";
+    if (bad == NULL) {
+        struct wsb_node n;
+        wsb_node_init(&n);
+        wsb_report_apply(o == WSB_OUT_OK ? &r : NULL, inv_cap, &n);
+        if (n.load_known && !(n.load >= 0 && n.load <= WSB_MAX_LOAD_VALUE))
+            bad = "report: applied load out of range";
+    }
+    free(body);
+    return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* handshake                                                           */
+
+/* The key of RFC 6455's example, and its accept value. */
+#define FUZZ_WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
+
+const char *wsb_fuzz_handshake(const uint8_t *data, size_t size)
+{
+    struct xfer x;
+    memset(&x, 0, sizeof x);
+    wsb_ws_accept(FUZZ_WS_KEY, x.want_accept);
+    const char *bad = NULL;
+    size_t pos = 0;
+    int stopped = 0;
+    /* libcurl hands the callback one header line at a time, its CRLF
+     * included; the last piece may lack one. */
+    while (pos < size && !stopped) {
+        const uint8_t *nl = memchr(data + pos, '\n', size - pos);
+        size_t len = nl ? (size_t)(nl - (data + pos)) + 1 : size - pos;
+        char *line = exact_copy(data + pos, len);
+        size_t got = on_header(line, 1, len, &x);
+        free(line);
+        if (got == 0) {
+            stopped = 1;
+        } else if (got != len) {
+            bad = "handshake: header callback returned a partial length";
+            break;
+        }
+        pos += len;
+    }
+    if (bad == NULL && stopped != x.ws_done)
+        bad = "handshake: transfer stopped without a verdict, or a verdict without stopping";
+    if (bad == NULL && x.ws_done) {
+        if (x.ws_verdict != WSB_OUT_OK && x.ws_verdict != WSB_OUT_BAD_HANDSHAKE &&
+            x.ws_verdict != WSB_OUT_BAD_STATUS)
+            bad = "handshake: unexpected verdict";
+        else if (memchr(x.ws_detail, '\0', sizeof x.ws_detail) == NULL)
+            bad = "handshake: detail not terminated";
+        else if (x.ws_verdict == WSB_OUT_OK &&
+                 (x.code != 101 || !x.accept_ok || !x.upgrade_ok || !x.connection_ok))
+            bad = "handshake: ok without 101, accept, upgrade and connection";
+        else if (x.ws_verdict == WSB_OUT_OK) {
+            /* The right accept value must really be in the input. */
+            int seen = 0;
+            for (size_t i = 0; i + WSB_WS_ACCEPT_LEN <= size && !seen; i++)
+                seen = memcmp(data + i, x.want_accept, WSB_WS_ACCEPT_LEN) == 0;
+            if (!seen)
+                bad = "handshake: ok although the accept value is nowhere in the answer";
+        }
+    }
+    return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* redis_url                                                           */
+
+/* The password of a single redis:// URL as the parser finds it, for the
+ * leak check: [start, end) of the text between "user:" and the last '@'
+ * of the authority.  Returns 0 when there is none. */
+static int url_password(const char *url, size_t *start, size_t *end)
+{
+    if (strncmp(url, "redis://", 8) != 0)
+        return 0;
+    const char *p = url + 8;
+    const char *slash = strchr(p, '/');
+    const char *auth_end = slash ? slash : p + strlen(p);
+    const char *at = NULL;
+    for (const char *s = p; s < auth_end; s++)
+        if (*s == '@')
+            at = s;
+    if (at == NULL)
+        return 0;
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (colon == NULL)
+        return 0;
+    *start = (size_t)(colon + 1 - url);
+    *end = (size_t)(at - url);
+    return 1;
+}
+
+const char *wsb_fuzz_redis_url(const uint8_t *data, size_t size)
+{
+    char *url = malloc(size + 1);
+    if (url == NULL)
+        abort();
+    memcpy(url, data, size);
+    url[size] = '\0';
+    const char *bad = NULL;
+    char err[WSB_ERRLEN];
+    err[0] = '\0';
+    struct wsb_redis_addr a;
+    int status = wsb_redis_url_parse(url, &a, err);
+    char shown[400] = "";
+    if (status == WSB_OK)
+        wsb_redis_addr_format(&a, shown, sizeof shown);
+    if (!err_ok(err))
+        bad = "redis_url: error text not terminated";
+    size_t ps, pe;
+    if (bad == NULL && strchr(url, ',') == NULL && url_password(url, &ps, &pe) && pe - ps >= 4) {
+        /* A password that appears nowhere else in the URL must not appear
+         * in the error text or in the address as shown. */
+        char *pw = strndup(url + ps, pe - ps);
+        if (pw == NULL)
+            abort();
+        char *rest = strdup(url);
+        if (rest == NULL)
+            abort();
+        memset(rest + ps, '\x01', pe - ps);
+        if (strstr(rest, pw) == NULL && (strstr(err, pw) != NULL || strstr(shown, pw) != NULL))
+            bad = "redis_url: the password shows in an error text or address";
+        free(rest);
+        free(pw);
+    }
+    if (bad == NULL && status == WSB_OK &&
+        (a.port < 1 || a.port > 65535 || a.db < 0 || a.db > 65535 ||
+         memchr(a.host, '\0', sizeof a.host) == NULL || memchr(a.path, '\0', sizeof a.path) == NULL ||
+         memchr(a.password, '\0', sizeof a.password) == NULL || memchr(a.user, '\0', sizeof a.user) == NULL))
+        bad = "redis_url: parsed address out of range";
+    struct wsb_redis_config *cfg = malloc(sizeof *cfg);
+    if (cfg == NULL)
+        abort();
+    status = wsb_redis_config_parse(url, NULL, 100, 100, cfg, err);
+    if (bad == NULL && !err_ok(err))
+        bad = "redis_url: list error text not terminated";
+    if (bad == NULL && status == WSB_OK && (cfg->n < 1 || cfg->n > WSB_REDIS_MAX_ADDRS))
+        bad = "redis_url: address count out of range";
+    free(cfg);
+    free(url);
+    return bad;
+}
+
+const struct wsb_fuzz_target wsb_fuzz_targets[] = {
+    { "route", wsb_fuzz_route },
+    { "xff", wsb_fuzz_xff },
+    { "record", wsb_fuzz_record },
+    { "inventory", wsb_fuzz_inventory },
+    { "report", wsb_fuzz_report },
+    { "handshake", wsb_fuzz_handshake },
+    { "redis_url", wsb_fuzz_redis_url },
+    { NULL, NULL },
+};
