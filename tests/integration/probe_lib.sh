@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# probe_lib.sh: helpers for the probe's integration tests (probe_*.sh), on
+# top of tests/lib.sh.  Sourced by them; run on its own (as tests/run.sh
+# does with every script here) it checks the helpers themselves.
+#
+#   p_ports N            sets P_BASE: N consecutive free loopback ports,
+#                        below the kernel's ephemeral range
+#   p_standin CONFIG     starts the stand-in node server, waits until ready
+#   p_ca                 makes the test CA in $T_DIR/ca (P_CA = ca.pem)
+#   p_probe ARGS...      runs wsb-probe against the test's Redis; sets P_RC,
+#                        stderr in $T_DIR/probe.err (also P_ERR)
+#   p_field ID FIELD     a field of node ID's record in Redis ("" if none)
+#   p_handler PATH       the handler's CGI answer for GET PATH
+if [ -z "${T_ROOT:-}" ]; then
+    # shellcheck source=../lib.sh
+    . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+fi
+STANDIN="$T_ROOT/tests/tools/standin_node.py"
+PROBE="$BUILD/wsb-probe"
+HANDLER="$BUILD/wsb-handler"
+
+p_ports() {
+    local n=$1 try
+    for try in $(seq 20); do
+        P_BASE=$(( 10000 + (RANDOM * 32768 + RANDOM) % (20000 - n) ))
+        python3 - "$P_BASE" "$n" <<'PY' && return 0
+import socket, sys
+base, n = int(sys.argv[1]), int(sys.argv[2])
+for p in range(base, base + n):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+PY
+    done
+    echo "no $n free ports found" >&2
+    return 1
+}
+
+p_standin() {
+    local cfg=$1 ready="$1.ready"
+    rm -f "$ready"
+    python3 "$STANDIN" --config "$cfg" --ready-file "$ready" --quiet 2>>"$T_DIR/standin.err" &
+    local pid=$!
+    T_PIDS+=("$pid")
+    local i
+    for i in $(seq 200); do
+        [ -e "$ready" ] && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "stand-in did not start: $(tail -2 "$T_DIR/standin.err")" >&2
+    return 1
+}
+
+p_ca() {
+    "$T_ROOT/tests/tools/make_test_ca.sh" "$T_DIR/ca" >/dev/null 2>&1
+    P_CA="$T_DIR/ca/ca.pem"
+}
+
+p_probe() {
+    "$PROBE" --redis "$T_REDIS_URL" "$@" 2>"$T_DIR/probe.err"
+    P_RC=$?
+    P_ERR=$(cat "$T_DIR/probe.err")
+    return 0
+}
+
+p_field() {
+    t_rcli HGET wsb:nodes "$1" | python3 -c '
+import json, sys
+text = sys.stdin.read().strip()
+if not text:
+    sys.exit(0)
+v = json.loads(text).get(sys.argv[1])
+print("" if v is None else json.dumps(v) if not isinstance(v, str) else v)' "$2"
+}
+
+p_handler() {
+    env -i PATH="$PATH" REQUEST_METHOD=GET REQUEST_URI="$1" REMOTE_ADDR=127.0.0.1 \
+        WSB_REDIS_URL="$T_REDIS_URL" WSB_ALLOW_INSECURE_WS=1 "$HANDLER" </dev/null
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    p_ports 3
+    t_true "p_ports: three free ports" test "$P_BASE" -ge 10000
+    cat > "$T_DIR/s.json" <<JSON
+{"nodes": {"$P_BASE": {"mode": "ok"}, "$((P_BASE + 1))": {"mode": "http_500"}}}
+JSON
+    t_true "p_standin starts the stand-in" p_standin "$T_DIR/s.json"
+    t_eq "stand-in answers" '{"status":"ok"}' "$(curl -s -m 2 "http://127.0.0.1:$P_BASE/health")"
+    t_true "wsb-probe is built" test -x "$PROBE"
+    t_summary
+fi
