@@ -213,7 +213,11 @@ static void refresh(struct wsb_handler *h, long long now)
         h->fresh_until_ms = now + h->cfg.cache_ms;
         h->stale_dropped = 0;
     } else {
-        h->next_try_ms = now + h->cfg.retry_ms;
+        /* Counted from the end of the failed attempt: when Redis is slow
+         * rather than gone, the attempt itself took up to the command
+         * timeout, and counting from its start would let every request
+         * wait for that timeout again. */
+        h->next_try_ms = wsb_now_ms() + h->cfg.retry_ms;
         if (h->snap != NULL && now - h->last_ok_ms > h->cfg.stale_max_ms) {
             old = h->snap;
             h->snap = NULL;
