@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# fault_lib.sh: helpers for the fault, soak and security tests
+# (fault_*.sh, soak*.sh, security_*.sh), on top of tests/lib.sh.  Sourced
+# by them; run on its own (as tests/run.sh does with every script here) it
+# checks the helpers themselves.
+#
+#   f_lighttpd_start PROCS [VAR=VALUE...]
+#                        lighttpd from examples/lighttpd/lighttpd.conf, templated
+#                        for private ports and paths, PROCS handler processes,
+#                        the handler environment overridden by VAR=VALUE (an
+#                        empty VALUE removes the variable); sets F_BASE,
+#                        F_LIGHTTPD_PID.  F_ACCESSLOG=0 turns the access log off.
+#   f_lighttpd_stop      stops it (SIGTERM, waits)
+#   f_handler_pids       the pids of the handler processes lighttpd runs
+#   f_req [curl args] URL  one request: F_STATUS, F_BODY, F_MS (duration),
+#                        F_HEADERS (raw)
+#   f_code / f_endpoint  error_code / endpoint of F_BODY ("" when absent)
+#   f_node ID ENDPOINT [ONLINE] [LOAD]   one node record for t_state
+#   f_load_start URL SECONDS THREADS     a load generator in the background
+#                        (keep-alive connections), returning once each client
+#                        has had answers; its log goes to F_LOAD_LOG:
+#                        one line per answer "t_ms status code endpoint
+#                        latency_ms" (t_ms on the epoch clock), "ERR" lines
+#                        for failed requests
+#   f_load_stop          stops it and waits for its log
+#   f_now_ms             epoch milliseconds
+#   f_check PYTHON [ARGS]  runs a Python check over files; each line it prints,
+#                        "ok NAME" or "fail NAME: WHY", becomes t_pass / t_fail
+#   f_ports N            F_PORT_BASE: N consecutive free loopback ports
+#   f_standin CONFIG     starts tests/tools/standin_node.py, waits until ready
+if [ -z "${T_ROOT:-}" ]; then
+    # shellcheck source=../lib.sh
+    . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+fi
+
+f_now_ms() { date +%s%3N; }
+
+f_lighttpd_start() {
+    local procs=$1; shift
+    local port
+    port=$(t_free_port)
+    mkdir -p "$T_DIR/www" "$T_DIR/run"
+    python3 - "$T_ROOT/examples/lighttpd/lighttpd.conf" "$T_DIR/lighttpd.conf" "$port" "$T_DIR" \
+        "$BUILD/wsb-handler" "$procs" "${F_ACCESSLOG:-1}" "WSB_REDIS_URL=${T_REDIS_URL:-}" \
+        "WSB_GEOIP_DB=$GEOIP_DIR/GeoLite2-City-Test.mmdb" "$@" <<'PY' || return 1
+import re, sys
+src, dst, port, tdir, handler, procs, accesslog = sys.argv[1:8]
+env = {}
+for kv in sys.argv[8:]:
+    k, _, v = kv.partition("=")
+    env[k] = v
+text = open(src).read()
+subs = {
+    r'server\.port\s*=.*': 'server.port = %s' % port,
+    r'server\.document-root\s*=.*': 'server.document-root = "%s/www"' % tdir,
+    r'server\.errorlog\s*=.*': 'server.errorlog = "%s/error.log"' % tdir,
+    r'server\.breakagelog\s*=.*': 'server.breakagelog = "%s/handler.log"' % tdir,
+    r'accesslog\.filename\s*=.*': 'accesslog.filename = "%s"' % ("%s/access.log" % tdir if accesslog == "1" else "/dev/null"),
+    r'server\.pid-file\s*=.*': 'server.pid-file = "%s/lighttpd.pid"' % tdir,
+    r'"bin-path"\s*=>\s*"[^"]*"': '"bin-path" => "%s"' % handler,
+    r'"socket"\s*=>\s*"[^"]*"': '"socket" => "%s/run/handler.sock"' % tdir,
+    r'"min-procs"\s*=>\s*\d+': '"min-procs" => %s' % procs,
+    r'"max-procs"\s*=>\s*\d+': '"max-procs" => %s' % procs,
+}
+for pat, rep in subs.items():
+    text, n = re.subn(pat, lambda m: rep, text)
+    if n == 0:
+        sys.exit("fault_lib: the example has no line matching " + pat)
+# The handler environment: replace the example's values, add the others.
+m = re.search(r'"bin-environment"\s*=>\s*\(\n(.*?)\n(\s*)\),', text, re.S)
+if not m:
+    sys.exit("fault_lib: the example has no bin-environment block")
+lines, seen = [], set()
+for line in m.group(1).split("\n"):
+    km = re.match(r'\s*"(WSB_[A-Z_]+)"\s*=>', line)
+    if km and km.group(1) in env:
+        seen.add(km.group(1))
+        if env[km.group(1)] != "":
+            lines.append('            "%s" => "%s",' % (km.group(1), env[km.group(1)]))
+        continue
+    lines.append(line)
+for k, v in env.items():
+    if k not in seen and v != "":
+        lines.append('            "%s" => "%s",' % (k, v))
+text = text[:m.start(1)] + "\n".join(lines) + text[m.end(1):]
+open(dst, "w").write(text)
+PY
+    F_BASE="http://127.0.0.1:$port"
+    lighttpd -D -f "$T_DIR/lighttpd.conf" 2>>"$T_DIR/lighttpd.stderr" &
+    F_LIGHTTPD_PID=$!
+    T_PIDS+=("$F_LIGHTTPD_PID")
+    if ! t_wait_for curl -s -o /dev/null "$F_BASE/"; then
+        echo "lighttpd did not start" >&2
+        cat "$T_DIR/lighttpd.stderr" "$T_DIR/error.log" >&2 2>/dev/null
+        return 1
+    fi
+}
+
+f_lighttpd_stop() {
+    kill "$F_LIGHTTPD_PID" 2>/dev/null
+    local i
+    for i in $(seq 100); do kill -0 "$F_LIGHTTPD_PID" 2>/dev/null || return 0; sleep 0.05; done
+    kill -9 "$F_LIGHTTPD_PID" 2>/dev/null
+}
+
+f_handler_pids() {
+    pgrep -P "$F_LIGHTTPD_PID" -x wsb-handler | sort -n | tr '\n' ' ' | sed 's/ $//'
+}
+
+f_req() {
+    local t0 out
+    t0=$(date +%s%N)
+    out=$(curl -s -m 10 -D "$T_DIR/f_h" -o "$T_DIR/f_b" -w '%{http_code}' "$@")
+    F_MS=$((($(date +%s%N) - t0) / 1000000))
+    F_STATUS=$out
+    F_HEADERS=$(cat "$T_DIR/f_h" 2>/dev/null)
+    F_BODY=$(cat "$T_DIR/f_b" 2>/dev/null)
+}
+
+f_json_field() {
+    printf '%s' "$F_BODY" | python3 -c '
+import json, sys
+try:
+    v = json.load(sys.stdin).get(sys.argv[1], "")
+except Exception:
+    v = ""
+print(v)' "$1"
+}
+f_code() { f_json_field error_code; }
+f_endpoint() { f_json_field endpoint; }
+
+f_node() {   # id endpoint [online] [load]
+    printf '{"id":"%s","endpoint":"%s","location":"%s","versions":["v1"],"online":%s,"load":%s}' \
+        "$1" "$2" "$1" "${3:-true}" "${4:-0.2}"
+}
+
+# The load generator: THREADS keep-alive clients, GET URL as fast as they
+# can until SECONDS pass or $T_DIR/load.stop appears.
+f_load_start() {
+    F_LOAD_LOG="$T_DIR/load.log"
+    rm -f "$T_DIR/load.stop" "$F_LOAD_LOG"
+    cat > "$T_DIR/load.py" <<'PY'
+import http.client, json, os, sys, threading, time, urllib.parse
+url, out, seconds, threads, stop = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+u = urllib.parse.urlsplit(url)
+path = u.path + ("?" + u.query if u.query else "")
+end = time.time() + seconds
+logs = [[] for _ in range(threads)]
+def worker(log):
+    conn = None
+    while time.time() < end and not os.path.exists(stop):
+        t0 = time.time()
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+            conn.request("GET", path)
+            r = conn.getresponse()
+            body = r.read()
+            ms = (time.time() - t0) * 1000
+            try:
+                j = json.loads(body)
+                code, ep = j.get("error_code", "-"), j.get("endpoint", "-")
+            except ValueError:
+                code, ep = "NOTJSON", "-"
+            log.append("%d %d %s %s %.1f" % (t0 * 1000, r.status, code, ep, ms))
+            if len(log) == 20 and not os.path.exists(out + ".started"):
+                open(out + ".started", "w").close()
+            if r.getheader("connection", "").lower() == "close":
+                conn.close(); conn = None
+        except Exception as e:
+            ms = (time.time() - t0) * 1000
+            log.append("%d ERR %s - %.1f" % (t0 * 1000, type(e).__name__, ms))
+            try:
+                conn.close()
+            except Exception:
+                pass
+            conn = None
+            time.sleep(0.01)
+ts = [threading.Thread(target=worker, args=(l,)) for l in logs]
+for t in ts: t.start()
+for t in ts: t.join()
+with open(out + ".tmp", "w") as f:
+    for l in logs:
+        f.write("\n".join(l) + ("\n" if l else ""))
+os.rename(out + ".tmp", out)
+PY
+    rm -f "$F_LOAD_LOG.started"
+    python3 "$T_DIR/load.py" "$1" "$F_LOAD_LOG" "$2" "$3" "$T_DIR/load.stop" &
+    F_LOAD_PID=$!
+    T_PIDS+=("$F_LOAD_PID")
+    # Running means answering: every handler process has a fresh snapshot.
+    t_wait_for test -e "$F_LOAD_LOG.started"
+}
+
+f_load_stop() {
+    touch "$T_DIR/load.stop"
+    wait "$F_LOAD_PID" 2>/dev/null
+    [ -s "$F_LOAD_LOG" ]
+}
+
+f_check() {
+    local script=$1; shift
+    local line
+    while IFS= read -r line; do
+        case "$line" in
+            "ok "*) t_pass "${line#ok }" ;;
+            "fail "*) t_fail "${line#fail }" ;;
+            *) echo "$line" ;;
+        esac
+    done < <(python3 -c "$script" "$@" 2>&1 || echo "fail f_check: the check script failed")
+}
+
+f_ports() {
+    local n=$1 try
+    for try in $(seq 20); do
+        F_PORT_BASE=$(( 10000 + (RANDOM * 32768 + RANDOM) % (20000 - n) ))
+        python3 - "$F_PORT_BASE" "$n" <<'PY' && return 0
+import socket, sys
+base, n = int(sys.argv[1]), int(sys.argv[2])
+for p in range(base, base + n):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+PY
+    done
+    echo "no $n free ports found" >&2
+    return 1
+}
+
+f_standin() {
+    local cfg=$1 ready="$1.ready"
+    rm -f "$ready"
+    python3 "$T_ROOT/tests/tools/standin_node.py" --config "$cfg" --ready-file "$ready" --quiet \
+        2>>"$T_DIR/standin.err" &
+    local pid=$!
+    T_PIDS+=("$pid")
+    F_STANDIN_PID=$pid
+    local i
+    for i in $(seq 300); do
+        [ -e "$ready" ] && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "stand-in did not start: $(tail -2 "$T_DIR/standin.err")" >&2
+    return 1
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    t_redis_start
+    t_true "f_lighttpd_start: lighttpd with 2 handlers" f_lighttpd_start 2 WSB_CACHE_MS=100
+    printf '[%s]' "$(f_node a wss://a.example.net/ws)" > "$T_DIR/s.json"
+    t_state "$T_DIR/s.json"
+    f_req "$F_BASE/v1/websocket/server"
+    t_eq "f_req: served" "200 wss://a.example.net/ws" "$F_STATUS $(f_endpoint)"
+    t_match "f_handler_pids: two handler processes" '^[0-9]+ [0-9]+$' "$(f_handler_pids)"
+    f_load_start "$F_BASE/v1/websocket/server" 1 2
+    sleep 0.5
+    t_true "f_load: log written" f_load_stop
+    t_match "f_load: answers logged" '^[0-9]+ 200 - wss://a.example.net/ws [0-9.]+$' "$(head -1 "$F_LOAD_LOG")"
+    t_summary
+fi
