@@ -36,7 +36,7 @@ ifneq ($(wildcard probe/main.c),)
 PROGRAMS += $(BUILD)/wsb-probe
 endif
 
-.PHONY: all test unit integration asan valgrind deps clean bench install
+.PHONY: all test unit integration asan valgrind deps clean bench bench-peer install unit-bins
 all: $(PROGRAMS)
 
 $(OBJ)/%.o: %.c
@@ -92,6 +92,10 @@ clean:
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
 # Speed and memory, measured against references in the same run (not part of `make test`).
+bench-peer: deps all $(BUILD)/tests/wsb_statectl
+	@command -v node >/dev/null || apt-get install -y -qq nodejs npm >/dev/null
+	@BUILD=$(abspath $(BUILD)) scripts/bench/peer.sh
+
 bench: deps all $(BUILD)/tests/fcgi_const $(BUILD)/tests/bench_decide $(BUILD)/tests/wsb_statectl
 	@BUILD=$(abspath $(BUILD)) scripts/bench/bench.sh
 -include mk/fuzz.mk
