@@ -1,45 +1,697 @@
-/* main.c: wsb-handler, the balancer's FastCGI responder; plain CGI when no
- * FastCGI server started it.  Configuration comes from WSB_* variables. */
+/* main.c: wsb-handler, the balancer's FastCGI responder: one process on a
+ * socket a web server gave it (fd 0), a pre-forked pool on a socket of its
+ * own (--listen, --workers), or plain CGI.  Configuration comes from WSB_*
+ * variables. */
+#define _GNU_SOURCE
+#include "config.h"
 #include "handler.h"
 #include "log.h"
 #include "status.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef WSB_VERSION
 #define WSB_VERSION "0.1.0"
 #endif
 
+#define MAX_WORKERS 1024
+#define MAX_THREADS 256
+#define STOP_GRACE_MS 5000        /* pool: SIGTERM to SIGKILL */
+#define THREAD_STOP_MS 3000       /* worker: how long threads get to finish */
+#define IDLE_CONN_TIMEOUT_S 10    /* a kept FastCGI connection idle this long is closed */
+#define FAST_DEATH_MS 1000        /* a worker that dies sooner counts as failing */
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 10000
+
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: wsb-handler [--check | --help | --version]\n"
+            "usage: wsb-handler [--listen ADDR [--socket-mode MODE]] [--workers N] [--threads T]\n"
+            "       wsb-handler --check | --help | --version\n"
             "\n"
             "The wsbalancer handler answers GET /v{N}/websocket/server with the WebSocket\n"
-            "endpoint a client should use.  Mount it under a web server as FastCGI (it is\n"
-            "then started with a listening socket on standard input) or as CGI.\n"
+            "endpoint a client should use.  Three ways to run it:\n"
             "\n"
-            "  --check     read the configuration and the Redis state once, print what\n"
-            "              was found, exit 0 when both are usable\n"
-            "  --help      this text\n"
-            "  --version   the version\n"
+            "  FastCGI, started by the web server (lighttpd bin-path, Apache mod_fcgid,\n"
+            "    spawn-fcgi): the listening socket is standard input.  No options needed.\n"
+            "  A pool of its own (Apache mod_proxy_fcgi, nginx fastcgi_pass, systemd):\n"
+            "    --listen ADDR opens the socket, --workers N pre-forks N processes that\n"
+            "    accept on it; a worker that dies is restarted (with a growing delay if\n"
+            "    workers keep dying at once).  SIGTERM, SIGINT or SIGHUP stop the pool.\n"
+            "  CGI, when neither applies: one request from the environment.\n"
+            "\n"
+            "  --listen ADDR      a unix socket path (/run/wsbalancer/handler.sock), or\n"
+            "                     HOST:PORT, [V6]:PORT, or :PORT (= 127.0.0.1:PORT).\n"
+            "                     FastCGI has no authentication: keep it on loopback or\n"
+            "                     a unix socket.\n"
+            "  --socket-mode MODE permissions of the unix socket, octal (0660)\n"
+            "  --workers N        processes (1..%d); default with --listen: the number\n"
+            "                     of CPUs, at least 2; without --listen, the pool\n"
+            "                     accepts on standard input\n"
+            "  --threads T        accepting threads per process (1..%d, default 1); each\n"
+            "                     holds one FastCGI connection, so use T > 1 when the web\n"
+            "                     server keeps connections open (nginx fastcgi_keep_conn)\n"
+            "  --check            read the configuration and the Redis state once, print\n"
+            "                     what was found, exit 0 when both are usable\n"
+            "  --help             this text\n"
+            "  --version          the version\n"
             "\n"
             "Configuration (environment): WSB_REDIS_URL, WSB_REDIS_PASSWORD_FILE,\n"
             "WSB_KEY_PREFIX, WSB_GEOIP_DB, WSB_TRUSTED_PROXIES, WSB_CORS_ORIGINS,\n"
             "WSB_MAX_LOAD, WSB_CACHE_MS, WSB_STALE_MAX_MS, WSB_REDIS_CONNECT_TIMEOUT_MS,\n"
             "WSB_REDIS_TIMEOUT_MS, WSB_REDIS_RETRY_MS, WSB_NEAR_KM, WSB_UNKNOWN_LOAD,\n"
             "WSB_RETRY_AFTER, WSB_ALLOW_INSECURE_WS, WSB_GEOIP_CHECK_MS, WSB_LOG_LEVEL.\n"
-            "See README.md for each.\n");
+            "See wsb-handler(1) or README.md for each.\n",
+            MAX_WORKERS, MAX_THREADS);
 }
+
+/* ------------------------------------------------------------------ */
+/* Command line                                                        */
+
+struct options {
+    int check;
+    const char *listen;       /* NULL: standard input */
+    long socket_mode;         /* -1: leave as the umask made it */
+    long workers;             /* 0: no pool */
+    long threads;
+};
+
+static int number_arg(const char *name, const char *v, long lo, long hi, long *out)
+{
+    if (v == NULL || wsb_parse_long(v, lo, hi, out) != WSB_OK) {
+        fprintf(stderr, "wsb-handler: %s: '%s' is not a whole number in %ld..%ld\n", name, v ? v : "", lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns 0 to go on, 1 when done (--help, --version), -1 on a usage
+ * error (reported on stderr). */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->socket_mode = -1;
+    o->threads = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("wsb-handler %s\n", WSB_VERSION);
+            return 1;
+        } else if (strcmp(a, "--check") == 0) {
+            o->check = 1;
+            continue;
+        } else if (strcmp(a, "--listen") == 0) {
+            if (v == NULL || v[0] == '\0') {
+                fprintf(stderr, "wsb-handler: --listen: needs a socket path or HOST:PORT\n");
+                return -1;
+            }
+            o->listen = v;
+        } else if (strcmp(a, "--workers") == 0) {
+            if (number_arg(a, v, 1, MAX_WORKERS, &o->workers) != 0)
+                return -1;
+        } else if (strcmp(a, "--threads") == 0) {
+            if (number_arg(a, v, 1, MAX_THREADS, &o->threads) != 0)
+                return -1;
+        } else if (strcmp(a, "--socket-mode") == 0) {
+            char *end = NULL;
+            errno = 0;
+            long m = v ? strtol(v, &end, 8) : -1;
+            if (v == NULL || *v == '\0' || *end != '\0' || errno != 0 || m < 0 || m > 07777) {
+                fprintf(stderr, "wsb-handler: --socket-mode: '%s' is not an octal mode like 0660\n", v ? v : "");
+                return -1;
+            }
+            o->socket_mode = m;
+        } else {
+            fprintf(stderr, "wsb-handler: unknown argument '%s' (see --help)\n", a);
+            return -1;
+        }
+        i++;   /* the option's value */
+    }
+    if (o->check && (o->listen || o->workers)) {
+        fprintf(stderr, "wsb-handler: --check runs alone, without --listen or --workers\n");
+        return -1;
+    }
+    if (o->socket_mode >= 0 && o->listen == NULL) {
+        fprintf(stderr, "wsb-handler: --socket-mode needs --listen with a unix socket path\n");
+        return -1;
+    }
+    if (o->listen != NULL && o->workers == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        o->workers = cpus < 2 ? 2 : cpus > MAX_WORKERS ? MAX_WORKERS : cpus;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The listening socket of --listen                                    */
+
+struct listener {
+    int fd;
+    int tcp;                  /* accepted connections get TCP_NODELAY */
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];   /* unix socket to remove at exit */
+};
+
+/* Opens a unix socket at path.  A stale socket file (nobody answers on
+ * it) is replaced; a live one or any other file is an error. */
+static int listen_unix(const char *path, long mode, struct listener *l, char *err)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path)
+        return wsb_fail(err, WSB_EINVAL, "--listen %s: a unix socket path has at most %zu bytes", path,
+                        sizeof sa.sun_path - 1);
+    strcpy(sa.sun_path, path);
+    int fd = -1;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return wsb_fail(err, WSB_EINVAL, "--listen %s: exists and is not a socket", path);
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (live)
+            return wsb_fail(err, WSB_EBUSY, "--listen %s: another process is serving this socket", path);
+        if (unlink(path) != 0)
+            return wsb_fail(err, WSB_ESYS, "--listen %s: cannot remove the stale socket: %s", path,
+                            strerror(errno));
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return wsb_fail(err, WSB_ESYS, "--listen %s: socket: %s", path, strerror(errno));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        wsb_fail(err, WSB_ESYS, "--listen %s: bind: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    snprintf(l->path, sizeof l->path, "%s", path);
+    if (mode >= 0 && chmod(path, (mode_t)mode) != 0) {
+        wsb_fail(err, WSB_ESYS, "--socket-mode %04lo: chmod %s: %s", mode, path, strerror(errno));
+        goto cleanup;
+    }
+    if (listen(fd, SOMAXCONN) != 0) {
+        wsb_fail(err, WSB_ESYS, "--listen %s: listen: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    l->fd = fd;
+    l->tcp = 0;
+    return WSB_OK;
+cleanup:
+    if (l->path[0] != '\0')
+        unlink(l->path);
+    l->path[0] = '\0';
+    close(fd);
+    return WSB_ESYS;
+}
+
+/* Opens HOST:PORT, [V6]:PORT or :PORT (127.0.0.1). */
+static int listen_tcp(const char *addr, struct listener *l, char *err)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL)
+        return wsb_fail(err, WSB_EINVAL, "--listen %s: neither a socket path (with a '/') nor HOST:PORT", addr);
+    size_t hlen = (size_t)(colon - addr);
+    if (hlen >= sizeof host)
+        return wsb_fail(err, WSB_EINVAL, "--listen %s: host name too long", addr);
+    memcpy(host, addr, hlen);
+    host[hlen] = '\0';
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    if (host[0] == '\0')
+        strcpy(host, "127.0.0.1");
+    long port;
+    if (wsb_parse_long(colon + 1, 1, 65535, &port) != WSB_OK)
+        return wsb_fail(err, WSB_EINVAL, "--listen %s: '%s' is not a port in 1..65535", addr, colon + 1);
+
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gai = getaddrinfo(host, colon + 1, &hints, &res);
+    if (gai != 0)
+        return wsb_fail(err, WSB_EINVAL, "--listen %s: %s", addr, gai_strerror(gai));
+    int fd = -1, status = WSB_OK;
+    fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+    if (fd < 0) {
+        status = wsb_fail(err, WSB_ESYS, "--listen %s: socket: %s", addr, strerror(errno));
+        goto cleanup;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (res->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        status = wsb_fail(err, WSB_ESYS, "--listen %s: bind: %s", addr, strerror(errno));
+        goto cleanup;
+    }
+    if (listen(fd, SOMAXCONN) != 0) {
+        status = wsb_fail(err, WSB_ESYS, "--listen %s: listen: %s", addr, strerror(errno));
+        goto cleanup;
+    }
+    l->fd = fd;
+    l->tcp = 1;
+    fd = -1;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    return status;
+}
+
+/* Returns WSB_OK with l filled, or a status with the reason in err and
+ * nothing left open or created. */
+static int listener_open(const char *addr, long mode, struct listener *l, char *err)
+{
+    memset(l, 0, sizeof *l);
+    l->fd = -1;
+    if (strncmp(addr, "unix:", 5) == 0)
+        addr += 5;
+    if (strchr(addr, '/') != NULL)
+        return listen_unix(addr, mode, l, err);
+    if (mode >= 0)
+        return wsb_fail(err, WSB_EINVAL, "--socket-mode applies to a unix socket, not to %s", addr);
+    return listen_tcp(addr, l, err);
+}
+
+static int socket_is_tcp(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    return getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+           (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
+static void listener_close(struct listener *l)
+{
+    if (l->fd >= 0)
+        close(l->fd);
+    if (l->path[0] != '\0')
+        unlink(l->path);
+    l->fd = -1;
+    l->path[0] = '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* Serving FastCGI in one process: T threads accepting on one socket   */
+
+static atomic_int stopping;
+
+/* Serializes accept() of fresh connections, as libfcgi's threaded example
+ * does.  A thread that holds a kept connection (FCGI_KEEP_CONN) reads its
+ * next request without it, so idle kept connections never block accepts. */
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct acceptor {
+    pthread_t tid;
+    struct wsb_handler *h;
+    int listen_fd;
+    int tcp;
+    int failed;               /* set by the thread when it gave up */
+    int joined;
+};
 
 static const char *fcgi_param(const char *name, void *ctx)
 {
     return FCGX_GetParam(name, (FCGX_ParamArray)ctx);
 }
+
+static void on_wake(int sig)
+{
+    (void)sig;   /* only interrupts a blocking accept() or read() */
+}
+
+/* A kept connection that stays idle is closed after a while, so that a web
+ * server holding many idle connections cannot pin every thread. */
+static void tune_connection(int fd, int tcp)
+{
+    struct timeval tv = { IDLE_CONN_TIMEOUT_S, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (tcp) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+}
+
+static int accept_error_is_fatal(int e)
+{
+    return e == EBADF || e == ENOTSOCK || e == EINVAL || e == EOPNOTSUPP || e == EFAULT;
+}
+
+static void *accept_loop(void *arg)
+{
+    struct acceptor *a = arg;
+    FCGX_Request req;
+    struct wsb_worker w;
+    struct wsb_response *r = malloc(sizeof *r);
+    wsb_worker_init(&w);
+    if (r == NULL || FCGX_InitRequest(&req, a->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+        wsb_log_error("fastcgi: cannot set up a request: out of memory");
+        a->failed = 1;
+        free(r);
+        wsb_worker_free(&w);
+        kill(getpid(), SIGUSR2);
+        return NULL;
+    }
+    long long last_complaint = 0;
+    while (!atomic_load(&stopping)) {
+        int locked = 0;
+        if (req.ipcFd < 0) {
+            pthread_mutex_lock(&accept_lock);
+            locked = 1;
+            if (atomic_load(&stopping)) {
+                pthread_mutex_unlock(&accept_lock);
+                break;
+            }
+        }
+        int rc = FCGX_Accept_r(&req);
+        if (locked)
+            pthread_mutex_unlock(&accept_lock);
+        if (rc < 0) {
+            if (atomic_load(&stopping))
+                break;
+            int e = -rc;
+            if (e == EINTR)
+                continue;
+            if (accept_error_is_fatal(e)) {
+                wsb_log_error("fastcgi: accept on the listening socket: %s; this process stops",
+                              rc == -9999 ? "unknown error" : strerror(e));
+                a->failed = 1;
+                break;
+            }
+            /* EMFILE, ENOBUFS, ENOMEM...: our own shortage, not the socket's. */
+            long long now = wsb_now_ms();
+            if (now - last_complaint > 10000) {
+                wsb_log_error("fastcgi: accept: %s; retrying", rc == -9999 ? "unknown error" : strerror(e));
+                last_complaint = now;
+            }
+            usleep(100 * 1000);
+            continue;
+        }
+        tune_connection(req.ipcFd, a->tcp);
+        wsb_handle(a->h, &w, fcgi_param, req.envp, r);
+        FCGX_PutStr(r->buf, (int)r->len, req.out);
+        FCGX_Finish_r(&req);
+    }
+    FCGX_Free(&req, 1);   /* closes a kept connection, if any */
+    free(r);
+    wsb_worker_free(&w);
+    if (!atomic_load(&stopping))
+        kill(getpid(), SIGUSR2);   /* tell the main thread this one is gone */
+    return NULL;
+}
+
+/* Serves FastCGI on listen_fd with `threads` threads until SIGTERM, SIGINT
+ * or SIGHUP, or until the socket fails.  In-flight requests are finished.
+ * Returns the process exit status: 0 after a signal, 1 on a failure. */
+static int serve_fastcgi(struct wsb_handler *h, int listen_fd, int tcp, long threads)
+{
+    sigset_t stop_set, old;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGHUP);
+    sigaddset(&stop_set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &stop_set, &old);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_wake;            /* no SA_RESTART: accept() returns EINTR */
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    int rc = 1;
+    long started = 0;
+    struct acceptor *acc = calloc((size_t)threads, sizeof *acc);
+    if (acc == NULL) {
+        wsb_log_error("out of memory at start");
+        goto cleanup;
+    }
+    for (started = 0; started < threads; started++) {
+        acc[started].h = h;
+        acc[started].listen_fd = listen_fd;
+        acc[started].tcp = tcp;
+        int e = pthread_create(&acc[started].tid, NULL, accept_loop, &acc[started]);
+        if (e != 0) {
+            wsb_log_error("cannot start thread %ld of %ld: %s", started + 1, threads, strerror(e));
+            break;
+        }
+    }
+    if (started == threads) {
+        int sig = 0;
+        sigwait(&stop_set, &sig);
+        if (sig != SIGUSR2) {
+            wsb_log_debug("stopping on SIG%s", sigabbrev_np(sig));
+            rc = 0;
+        }
+    }
+
+cleanup:
+    atomic_store(&stopping, 1);
+    /* Wake every thread blocked in accept() or on an idle kept connection;
+     * repeatedly, since a thread may be just about to block, or waiting for
+     * the accept lock that another one holds. */
+    if (started > 0) {
+        long long deadline = wsb_now_ms() + THREAD_STOP_MS;
+        long left = started;
+        while (left > 0) {
+            for (long i = 0; i < started; i++) {
+                if (acc[i].joined)
+                    continue;
+                if (pthread_tryjoin_np(acc[i].tid, NULL) == 0) {
+                    acc[i].joined = 1;
+                    left--;
+                    if (acc[i].failed)
+                        rc = 1;
+                } else {
+                    pthread_kill(acc[i].tid, SIGUSR1);
+                }
+            }
+            if (left == 0)
+                break;
+            if (wsb_now_ms() >= deadline) {
+                /* Threads still run and use h: leave without freeing anything. */
+                wsb_log_warn("%ld request thread(s) did not finish within %d ms; exiting anyway", left,
+                             THREAD_STOP_MS);
+                fflush(NULL);
+                _exit(rc);
+            }
+            usleep(20 * 1000);
+        }
+    }
+    free(acc);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The pool: a supervisor that pre-forks workers and restarts them      */
+
+struct slot {
+    pid_t pid;                /* 0: not running */
+    long long started_ms;
+    long long due_ms;         /* when to (re)start it */
+    int quick_deaths;         /* in a row, each within FAST_DEATH_MS of start */
+};
+
+static pid_t spawn_worker(struct wsb_handler_config *cfg, int listen_fd, int tcp, long threads,
+                          const sigset_t *orig_mask)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* The worker: stops with the pool even if the pool is killed outright. */
+    sigprocmask(SIG_SETMASK, orig_mask, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(0);
+    struct wsb_handler *h = wsb_handler_new(cfg);
+    if (h == NULL) {
+        wsb_log_error("out of memory at start");
+        exit(1);
+    }
+    int rc = serve_fastcgi(h, listen_fd, tcp, threads);
+    wsb_handler_free(h);
+    exit(rc);
+}
+
+static void describe_exit(int wstatus, char *buf, size_t len)
+{
+    if (WIFSIGNALED(wstatus))
+        snprintf(buf, len, "was killed by SIG%s", sigabbrev_np(WTERMSIG(wstatus)) ? sigabbrev_np(WTERMSIG(wstatus)) : "?");
+    else
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(wstatus));
+}
+
+/* Collects exited workers; returns how many of the pool's were reaped.
+ * When `restart`, each slot is scheduled again, with a delay that doubles
+ * while workers die right after their start. */
+static int reap(struct slot *slots, long n, int restart)
+{
+    int reaped = 0;
+    int wstatus;
+    pid_t pid;
+    while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+        long i;
+        for (i = 0; i < n && slots[i].pid != pid; i++)
+            ;
+        if (i == n)
+            continue;
+        reaped++;
+        long long now = wsb_now_ms();
+        long long lived = now - slots[i].started_ms;
+        slots[i].pid = 0;
+        if (!restart)
+            continue;
+        char how[96];
+        describe_exit(wstatus, how, sizeof how);
+        long delay = 0;
+        if (lived < FAST_DEATH_MS) {
+            slots[i].quick_deaths++;
+            delay = BACKOFF_FIRST_MS;
+            for (int k = 1; k < slots[i].quick_deaths && delay < BACKOFF_MAX_MS; k++)
+                delay *= 2;
+            if (delay > BACKOFF_MAX_MS)
+                delay = BACKOFF_MAX_MS;
+        } else {
+            slots[i].quick_deaths = 0;
+        }
+        slots[i].due_ms = now + delay;
+        if (delay == 0)
+            wsb_log_warn("pool: worker %ld (pid %ld) %s after %lld ms; restarting it", i + 1, (long)pid, how,
+                         lived);
+        else
+            wsb_log_error("pool: worker %ld (pid %ld) %s after %lld ms (%d quick exits in a row); restarting "
+                          "it in %ld ms",
+                          i + 1, (long)pid, how, lived, slots[i].quick_deaths, delay);
+    }
+    return reaped;
+}
+
+/* Stops the workers: SIGTERM, then SIGKILL after STOP_GRACE_MS (or at once
+ * on a second stop signal). */
+static void stop_workers(struct slot *slots, long n, const sigset_t *waitset)
+{
+    long running = 0;
+    for (long i = 0; i < n; i++)
+        if (slots[i].pid > 0 && kill(slots[i].pid, SIGTERM) == 0)
+            running++;
+    long long deadline = wsb_now_ms() + STOP_GRACE_MS;
+    int forced = 0;
+    while (running > 0) {
+        running -= reap(slots, n, 0);
+        if (running <= 0)
+            break;
+        long long left = deadline - wsb_now_ms();
+        if (left <= 0 && !forced) {
+            wsb_log_warn("pool: %ld worker(s) still running after %d ms: killing them", running, STOP_GRACE_MS);
+            for (long i = 0; i < n; i++)
+                if (slots[i].pid > 0)
+                    kill(slots[i].pid, SIGKILL);
+            forced = 1;
+            left = 1000;
+        } else if (left <= 0) {
+            break;
+        }
+        struct timespec ts = { (time_t)(left / 1000), (long)(left % 1000) * 1000000L };
+        int sig = sigtimedwait(waitset, NULL, &ts);
+        if (sig > 0 && sig != SIGCHLD && !forced) {
+            deadline = wsb_now_ms();   /* a second stop signal: no more grace */
+        }
+    }
+}
+
+/* Runs the pool until a stop signal.  Returns the exit status. */
+static int run_pool(struct wsb_handler_config *cfg, int listen_fd, int tcp, const char *where, long n,
+                    long threads)
+{
+    sigset_t set, orig;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, &orig);
+
+    struct slot *slots = calloc((size_t)n, sizeof *slots);
+    if (slots == NULL) {
+        wsb_log_error("out of memory at start");
+        sigprocmask(SIG_SETMASK, &orig, NULL);
+        return 1;
+    }
+    wsb_log_info("pool: serving %s with %ld worker(s) of %ld thread(s)", where, n, threads);
+    int stop_sig = 0;
+    while (stop_sig == 0) {
+        long long now = wsb_now_ms();
+        long long next_due = now + 60000;
+        for (long i = 0; i < n; i++) {
+            if (slots[i].pid != 0)
+                continue;
+            if (slots[i].due_ms <= now) {
+                pid_t pid = spawn_worker(cfg, listen_fd, tcp, threads, &orig);
+                if (pid < 0) {
+                    wsb_log_error("pool: cannot start worker %ld: fork: %s; trying again in 1 s", i + 1,
+                                  strerror(errno));
+                    slots[i].due_ms = now + 1000;
+                } else {
+                    slots[i].pid = pid;
+                    slots[i].started_ms = now;
+                    continue;
+                }
+            }
+            if (slots[i].due_ms < next_due)
+                next_due = slots[i].due_ms;
+        }
+        long long wait_ms = next_due - wsb_now_ms();
+        if (wait_ms < 1)
+            wait_ms = 1;
+        struct timespec ts = { (time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L };
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGCHLD)
+            reap(slots, n, 1);
+        else if (sig > 0)
+            stop_sig = sig;
+    }
+    wsb_log_info("pool: stopping on SIG%s", sigabbrev_np(stop_sig));
+    stop_workers(slots, n, &set);
+    free(slots);
+    sigprocmask(SIG_SETMASK, &orig, NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* CGI                                                                 */
 
 static const char *env_param(const char *name, void *ctx)
 {
@@ -75,33 +727,8 @@ static int serve_cgi(struct wsb_handler *h)
     return rc;
 }
 
-/* Accepts FastCGI requests on listen_fd until the server closes it. */
-static int serve_fastcgi(struct wsb_handler *h, int listen_fd)
-{
-    FCGX_Request req;
-    if (FCGX_InitRequest(&req, listen_fd, 0) != 0) {
-        wsb_log_error("fastcgi: cannot initialise a request");
-        return 1;
-    }
-    struct wsb_worker w;
-    wsb_worker_init(&w);
-    struct wsb_response *r = malloc(sizeof *r);
-    if (r == NULL) {
-        wsb_log_error("out of memory");
-        return 1;
-    }
-    while (FCGX_Accept_r(&req) >= 0) {
-        wsb_handle(h, &w, fcgi_param, req.envp, r);
-        FCGX_PutStr(r->buf, (int)r->len, req.out);
-        FCGX_Finish_r(&req);
-    }
-    free(r);
-    wsb_worker_free(&w);
-    return 0;
-}
-
 /* A request the handler cannot serve for want of configuration still gets
- * a JSON answer under CGI; the reason goes to the log. */
+ * a JSON answer under CGI; the reason goes to the log.  Returns 1. */
 static int cgi_config_error(void)
 {
     size_t len;
@@ -113,33 +740,30 @@ static int cgi_config_error(void)
     a.body_len = len;
     struct wsb_response r;
     if (wsb_response_build(&a, &r) == WSB_OK)
-        return write_all(STDOUT_FILENO, r.buf, r.len) == 0 ? 1 : 1;
+        (void)write_all(STDOUT_FILENO, r.buf, r.len);
     return 1;
 }
 
+/* ------------------------------------------------------------------ */
+
 int main(int argc, char **argv)
 {
-    int check = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--version") == 0) {
-            printf("wsb-handler %s\n", WSB_VERSION);
-            return 0;
-        } else if (strcmp(argv[i], "--check") == 0) {
-            check = 1;
-        } else {
-            fprintf(stderr, "wsb-handler: unknown argument '%s' (see --help)\n", argv[i]);
-            return 2;
-        }
-    }
+    struct options opt;
+    int a = parse_args(argc, argv, &opt);
+    if (a != 0)
+        return a > 0 ? 0 : 2;
+
     wsb_log_init("wsb-handler", WSB_LOG_INFO);
     if (FCGX_Init() != 0) {
         wsb_log_error("fastcgi: library initialisation failed");
         return 1;
     }
-    int is_cgi = FCGX_IsCGI();
+    int is_cgi = opt.listen == NULL && FCGX_IsCGI();
+    if ((opt.workers || opt.threads > 1) && is_cgi && !opt.check) {
+        fprintf(stderr, "wsb-handler: --workers and --threads need a FastCGI socket: --listen ADDR, or a "
+                        "listening socket on standard input\n");
+        return 2;
+    }
     if (wsb_error_bodies_init() != WSB_OK) {
         wsb_log_error("out of memory at start");
         return 1;
@@ -149,20 +773,43 @@ int main(int argc, char **argv)
     struct wsb_handler_config cfg;
     if (wsb_handler_config_from_env(&cfg, err) != WSB_OK) {
         wsb_log_error("configuration: %s", err);
-        if (check) {
+        if (opt.check) {
             fprintf(stderr, "wsb-handler: configuration: %s\n", err);
             return 2;
         }
         return is_cgi ? cgi_config_error() : 2;
     }
     wsb_log_init("wsb-handler", cfg.log_level);
+
+    if (opt.workers > 0) {
+        struct listener l;
+        memset(&l, 0, sizeof l);
+        l.fd = STDIN_FILENO;
+        const char *where = "the socket on standard input";
+        if (opt.listen != NULL) {
+            if (listener_open(opt.listen, opt.socket_mode, &l, err) != WSB_OK) {
+                wsb_log_error("%s", err);
+                wsb_handler_config_free(&cfg);
+                return 2;
+            }
+            where = opt.listen;
+        } else {
+            l.tcp = socket_is_tcp(STDIN_FILENO);
+        }
+        int rc = run_pool(&cfg, l.fd, l.tcp, where, opt.workers, opt.threads);
+        if (opt.listen != NULL)
+            listener_close(&l);
+        wsb_handler_config_free(&cfg);
+        return rc;
+    }
+
     struct wsb_handler *h = wsb_handler_new(&cfg);
     if (h == NULL) {
         wsb_log_error("out of memory at start");
         return 1;
     }
     int rc;
-    if (check) {
+    if (opt.check) {
         char what[1024];
         rc = wsb_handler_check(h, what, sizeof what) == WSB_OK ? 0 : 1;
         printf("%s\n", what);
@@ -175,7 +822,7 @@ int main(int argc, char **argv)
             rc = serve_cgi(h);
         }
     } else {
-        rc = serve_fastcgi(h, 0);
+        rc = serve_fastcgi(h, STDIN_FILENO, socket_is_tcp(STDIN_FILENO), opt.threads);
     }
     wsb_handler_free(h);
     return rc;
