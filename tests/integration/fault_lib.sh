@@ -16,12 +16,16 @@
 #                        F_HEADERS (raw)
 #   f_code / f_endpoint  error_code / endpoint of F_BODY ("" when absent)
 #   f_node ID ENDPOINT [ONLINE] [LOAD]   one node record for t_state
-#   f_load_start URL SECONDS THREADS     a load generator in the background
+#   f_load_start URL SECONDS THREADS ["Header: value"...]
+#                        a load generator in the background (a header value
+#                        RANDOM_IP is a random IPv4 address per request)
 #                        (keep-alive connections), returning once each client
 #                        has had answers; its log goes to F_LOAD_LOG:
 #                        one line per answer "t_ms status code endpoint
 #                        latency_ms" (t_ms on the epoch clock), "ERR" lines
 #                        for failed requests
+#                        (F_LOAD_NAME=x: x.log, so that several can run; keep
+#                        F_LOAD_PID and F_LOAD_LOG of each for f_load_stop)
 #   f_load_stop          stops it and waits for its log
 #   f_now_ms             epoch milliseconds
 #   f_check PYTHON [ARGS]  runs a Python check over files; each line it prints,
@@ -137,11 +141,17 @@ f_node() {   # id endpoint [online] [load]
 # The load generator: THREADS keep-alive clients, GET URL as fast as they
 # can until SECONDS pass or $T_DIR/load.stop appears.
 f_load_start() {
-    F_LOAD_LOG="$T_DIR/load.log"
-    rm -f "$T_DIR/load.stop" "$F_LOAD_LOG"
+    F_LOAD_LOG="$T_DIR/${F_LOAD_NAME:-load}.log"
+    rm -f "$F_LOAD_LOG.stop" "$F_LOAD_LOG"
     cat > "$T_DIR/load.py" <<'PY'
 import http.client, json, os, sys, threading, time, urllib.parse
 url, out, seconds, threads, stop = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+headers = dict(h.split(": ", 1) for h in sys.argv[6:])
+import random
+def request_headers():
+    # "RANDOM_IP" as a header value: a random IPv4 address per request
+    return {k: ("%d.%d.%d.%d" % tuple(random.randint(1, 254) for _ in range(4)) if v == "RANDOM_IP" else v)
+            for k, v in headers.items()}
 u = urllib.parse.urlsplit(url)
 path = u.path + ("?" + u.query if u.query else "")
 end = time.time() + seconds
@@ -153,7 +163,7 @@ def worker(log):
         try:
             if conn is None:
                 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-            conn.request("GET", path)
+            conn.request("GET", path, headers=request_headers())
             r = conn.getresponse()
             body = r.read()
             ms = (time.time() - t0) * 1000
@@ -185,7 +195,7 @@ with open(out + ".tmp", "w") as f:
 os.rename(out + ".tmp", out)
 PY
     rm -f "$F_LOAD_LOG.started"
-    python3 "$T_DIR/load.py" "$1" "$F_LOAD_LOG" "$2" "$3" "$T_DIR/load.stop" &
+    python3 "$T_DIR/load.py" "$1" "$F_LOAD_LOG" "$2" "$3" "$F_LOAD_LOG.stop" "${@:4}" &
     F_LOAD_PID=$!
     T_PIDS+=("$F_LOAD_PID")
     # Running means answering: every handler process has a fresh snapshot.
@@ -193,7 +203,7 @@ PY
 }
 
 f_load_stop() {
-    touch "$T_DIR/load.stop"
+    touch "$F_LOAD_LOG.stop"
     wait "$F_LOAD_PID" 2>/dev/null
     [ -s "$F_LOAD_LOG" ]
 }
