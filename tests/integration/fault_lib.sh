@@ -9,7 +9,8 @@
 #                        for private ports and paths, PROCS handler processes,
 #                        the handler environment overridden by VAR=VALUE (an
 #                        empty VALUE removes the variable); sets F_BASE,
-#                        F_LIGHTTPD_PID.  F_ACCESSLOG=0 turns the access log off.
+#                        F_HTTP_PORT, F_LIGHTTPD_PID.  F_ACCESSLOG=0 turns the
+#                        access log off; F_HTTP_PORT_WANT=N reuses port N.
 #   f_lighttpd_stop      stops it (SIGTERM, waits)
 #   f_handler_pids       the pids of the handler processes lighttpd runs
 #   f_req [curl args] URL  one request: F_STATUS, F_BODY, F_MS (duration),
@@ -23,7 +24,9 @@
 #                        has had answers; its log goes to F_LOAD_LOG:
 #                        one line per answer "t_ms status code endpoint
 #                        latency_ms" (t_ms on the epoch clock), "ERR" lines
-#                        for failed requests
+#                        for failed requests; F_LOAD_LOG.retries counts requests
+#                        retried once because the server had just closed
+#                        their kept-alive connection (as browsers retry)
 #                        (F_LOAD_NAME=x: x.log, so that several can run; keep
 #                        F_LOAD_PID and F_LOAD_LOG of each for f_load_stop)
 #   f_load_stop          stops it and waits for its log
@@ -41,8 +44,9 @@ f_now_ms() { date +%s%3N; }
 
 f_lighttpd_start() {
     local procs=$1; shift
-    local port
-    port=$(t_free_port)
+    local port=${F_HTTP_PORT_WANT:-}
+    [ -n "$port" ] || port=$(t_free_port)
+    F_HTTP_PORT=$port
     mkdir -p "$T_DIR/www" "$T_DIR/run"
     python3 - "$T_ROOT/examples/lighttpd/lighttpd.conf" "$T_DIR/lighttpd.conf" "$port" "$T_DIR" \
         "$BUILD/wsb-handler" "$procs" "${F_ACCESSLOG:-1}" "WSB_REDIS_URL=${T_REDIS_URL:-}" \
@@ -156,15 +160,29 @@ u = urllib.parse.urlsplit(url)
 path = u.path + ("?" + u.query if u.query else "")
 end = time.time() + seconds
 logs = [[] for _ in range(threads)]
+retries = [0]
 def worker(log):
-    conn = None
+    conn, reused = None, False
     while time.time() < end and not os.path.exists(stop):
         t0 = time.time()
         try:
             if conn is None:
                 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-            conn.request("GET", path, headers=request_headers())
-            r = conn.getresponse()
+                reused = False
+            try:
+                conn.request("GET", path, headers=request_headers())
+                r = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not reused:
+                    raise
+                # The server closed a kept-alive connection as the request
+                # went out: retried once on a new one, as browsers do.
+                retries[0] += 1
+                conn.close()
+                conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+                conn.request("GET", path, headers=request_headers())
+                r = conn.getresponse()
+            reused = True
             body = r.read()
             ms = (time.time() - t0) * 1000
             try:
@@ -189,6 +207,7 @@ def worker(log):
 ts = [threading.Thread(target=worker, args=(l,)) for l in logs]
 for t in ts: t.start()
 for t in ts: t.join()
+open(out + ".retries", "w").write("%d\n" % retries[0])
 with open(out + ".tmp", "w") as f:
     for l in logs:
         f.write("\n".join(l) + ("\n" if l else ""))
