@@ -36,11 +36,13 @@ contract_suite() {
         out=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' "$@")
         STATUS=$out
         HEADERS=$(tr -d '\r' < "$T_DIR/h" | sed 's/^\([^:]*\):/\L\1:/')
-        BODY=$(cat "$T_DIR/b")
+        BODY=$(< "$T_DIR/b")
     }
     header() { printf '%s\n' "$HEADERS" | sed -n "s/^$1: //p" | head -1; }
     from() { req -H "X-Forwarded-For: $1" "$BASE${2:-/v1/websocket/server}"; }
-    endpoint_of() { printf '%s' "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("endpoint",""))'; }
+    endpoint_of() {   # the endpoint of a JSON answer, "" when there is none
+        if [[ $BODY =~ ^\{\"endpoint\":\"([^\"\\]*)\" ]]; then printf '%s\n' "${BASH_REMATCH[1]}"; else echo; fi
+    }
 
     node() {   # id city lat lon cc cont versions online load
         printf '{"id":"%s","endpoint":"wss://%s.example.net/ws","location":"%s","lat":%s,"lon":%s,"country":"%s","continent":"%s","versions":%s,"online":%s,"load":%s}' \
