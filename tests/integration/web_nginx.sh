@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# web_nginx.sh: the HTTP contract (tests/contract.sh) through a real nginx
+# configured from examples/nginx/wsbalancer.conf, with fastcgi_keep_conn to
+# a wsb-handler pool started exactly as examples/systemd/wsb-handler.service
+# starts it (its ExecStart= and the environment of
+# examples/wsbalancer/handler.env), reading Redis as the read-only ACL user
+# of examples/redis/users.acl.  Templated only for ports, paths, secrets and
+# the test's cache timings.  web_nginx_spawn_fcgi.sh runs this same script
+# with W_UNIT=wsb-handler-spawn-fcgi.service (spawn-fcgi makes the socket).
+. "$(dirname "$0")/web_lib.sh"
+. "$T_ROOT/tests/contract.sh"
+EX="$T_ROOT/examples"
+
+# Redis with the example's ACL users (passwords made up here).
+HPW=$(openssl rand -hex 16); PPW=$(openssl rand -hex 16)
+sed -e "s/CHANGE-ME-handler/$HPW/" -e "s/CHANGE-ME-probe/$PPW/" "$EX/redis/users.acl" > "$T_DIR/users.acl"
+printf '%s\n' "$HPW" > "$T_DIR/handler.redis-password"
+T_REDIS_EXTRA="--aclfile $T_DIR/users.acl"
+t_redis_start
+
+# The pool: handler.env + the unit's command line.
+SOCK="$T_DIR/run/handler.sock"
+mkdir -p "$T_DIR/run"
+w_env_file "$EX/wsbalancer/handler.env" \
+    "s|127.0.0.1:6379|127.0.0.1:$T_REDIS_PORT|" \
+    "s|/etc/wsbalancer/handler.redis-password|$T_DIR/handler.redis-password|" \
+    "s|/var/lib/GeoIP/GeoLite2-City.mmdb|$CONTRACT_GEOIP_DB|" \
+    "s|^WSB_CACHE_MS=1000|WSB_CACHE_MS=$CONTRACT_CACHE_MS|"
+W_ENV+=("WSB_STALE_MAX_MS=$CONTRACT_STALE_MAX_MS" "WSB_REDIS_RETRY_MS=$CONTRACT_RETRY_MS")
+t_true "handler.env names the handler's ACL user" bash -c "printf '%s\n' \"\${@}\" | grep -q '^WSB_REDIS_URL=redis://wsb-handler@'" _ "${W_ENV[@]}"
+t_true "handler.env trusts the loopback proxy" bash -c "printf '%s\n' \"\${@}\" | grep -q '^WSB_TRUSTED_PROXIES=.*$CONTRACT_TRUSTED_PROXIES'" _ "${W_ENV[@]}"
+t_true "handler.env allows the contract's CORS origin" bash -c "printf '%s\n' \"\${@}\" | grep -qx 'WSB_CORS_ORIGINS=$CONTRACT_CORS_ORIGINS'" _ "${W_ENV[@]}"
+W_UNIT=${W_UNIT:-wsb-handler.service}
+w_unit_exec "$EX/systemd/$W_UNIT"
+W_ARGS=("${W_ARGS[@]//\/run\/wsbalancer\/handler.sock/$SOCK}")
+t_match "$W_UNIT runs a threaded pool" '--workers [0-9]+ --threads [0-9]+' "${W_ARGS[*]}"
+w_pool_start "$T_DIR/pool.log" W_ENV "${W_ARGS[@]}"
+w_wait_socket "$SOCK" || { t_fail "pool did not start"; cat "$T_DIR/pool.log" >&2; t_summary; exit 1; }
+t_eq "socket mode from $W_UNIT" 660 "$(stat -c %a "$SOCK")"
+
+# nginx with the example site.
+HTTP_PORT=$(t_free_port)
+sed -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$HTTP_PORT;|" \
+    -e "s|unix:/run/wsbalancer/handler.sock|unix:$SOCK|" \
+    -e "s|/var/log/nginx/|$T_DIR/nginx-|g" \
+    -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
+    "$EX/nginx/wsbalancer.conf" > "$T_DIR/site.conf"
+grep -q "$HTTP_PORT" "$T_DIR/site.conf" || { t_fail "example template did not apply"; t_summary; exit 1; }
+w_nginx_start "$T_DIR/site.conf" || { t_fail "nginx config test failed"; cat "$T_DIR/nginx-configtest.log" >&2; t_summary; exit 1; }
+BASE="http://127.0.0.1:$HTTP_PORT"
+w_http_up "$BASE/" || { t_fail "nginx did not start"; cat "$T_DIR/nginx-main.log" >&2; t_summary; exit 1; }
+
+# nginx-specific: kept FastCGI connections, and a burst over them (before
+# the contract suite, which ends by restarting Redis).
+printf '[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.5,"lon":-0.1,"versions":["v1"],"online":true,"load":0.1}]' > "$T_DIR/one.json"
+t_state "$T_DIR/one.json"
+for i in $(seq 20); do curl -s -o /dev/null "$BASE/v1/websocket/server"; done
+kept=$(ss -xH state connected | grep -c "$SOCK")
+t_true "nginx keeps FastCGI connections open to the pool ($kept)" test "$kept" -ge 1
+pids=()
+for i in $(seq 64); do
+    (curl -s -o /dev/null -w '%{http_code}\n' "$BASE/v1/websocket/server" >> "$T_DIR/burst") & pids+=($!)
+done
+wait "${pids[@]}"
+t_eq "64 concurrent requests over kept connections: all 200" "64" "$(grep -c '^200$' "$T_DIR/burst")"
+contract_suite "$BASE" "$T_DIR/pool.log"
+
+t_true "no pool worker died" bash -c "! grep -q 'pool: worker' '$T_DIR/pool.log'"
+t_true "no upstream errors in nginx's log" bash -c "! grep -E '\\[(error|crit|alert)\\]' '$T_DIR/nginx-wsbalancer-error.log'"
+t_no_sanitizer_reports "no sanitizer reports from the handler" "$T_DIR/pool.log"
+t_summary
