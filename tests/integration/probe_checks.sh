@@ -39,13 +39,13 @@ U="http://127.0.0.1"
 cat > "$T_DIR/inventory.json" <<JSON
 {"allow_insecure_ws": true, "ca_file": "ca/ca.pem",
  "defaults": {"versions": ["v1"], "capacity": 1000, "location": "Loopback",
-              "check": {"type": "websocket", "timeout_ms": 1000, "rise": 2, "fall": 2}},
+              "check": {"type": "websocket", "timeout_ms": 5000, "rise": 2, "fall": 2}},
  "nodes": [
   {"id": "ws-ok", $(ws 0), "status_url": "$U:$(port 0)/status"},
   {"id": "wss-ok", $(wss 1), "status_url": "https://localhost:$(port 1)/status"},
   {"id": "wss-untrusted", $(wss 2)},
-  {"id": "ws-hang", $(ws 3)},
-  {"id": "wss-hang-tls", $(wss 4)},
+  {"id": "ws-hang", $(ws 3), "check": {"timeout_ms": 1000}},
+  {"id": "wss-hang-tls", $(wss 4), "check": {"timeout_ms": 1000}},
   {"id": "ws-garbage", $(ws 5)},
   {"id": "ws-bad-accept", $(ws 6)},
   {"id": "ws-no-upgrade", $(ws 7)},
@@ -77,8 +77,9 @@ start=$(date +%s%N)
 p_probe --inventory "$T_DIR/inventory.json" --once
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 t_eq "first round exits 0 whatever the nodes' health" 0 "$P_RC"
-echo "  round over $N_NODES nodes (timeouts 1000 ms) took $ms ms"
-t_true "a hanging node delays the round by its timeout only (${ms} ms < 3000)" test "$ms" -lt 3000
+# Nodes that answer get 5000 ms so that a loaded machine does not flake;
+# the hanging ones 1000 ms.  The concurrency bound is probe_scale.sh's.
+echo "  round over $N_NODES nodes (hanging ones with timeout 1000 ms) took $ms ms"
 
 # id, online, last_error
 expect() {
@@ -131,7 +132,7 @@ t_eq "https-ok: load" 0.3 "$(p_field https-ok load)"
 # The websocket check really upgrades: the stand-in counted the 101s.
 stats=$(curl -s -m 2 "$U:$(port 0)/__stats")
 t_match "stand-in saw real upgrades on the ok node" "\"$(port 0)\": ?[1-9]" \
-    "$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["upgrades"]))' "$stats")"
+    "$("$PY" -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["upgrades"]))' "$stats")"
 t_match "huge report was not read to its end" "report is larger than 64 KiB" "$P_ERR"
 
 # Logging: one line per node on the first round, naming the outcome ...

@@ -15,7 +15,7 @@ cat > "$T_DIR/standin.json" <<JSON
 {"port_ranges": [{"from": $P, "to": $((P + 899)), "mode": "ok", "connections": 100, "capacity": 1000},
                  {"from": $((P + 900)), "to": $((P + 999)), "mode": "hang"}]}
 JSON
-python3 - "$P" "$T_DIR/inventory.json" <<'PY'
+"$PY" - "$P" "$T_DIR/inventory.json" <<'PY'
 import json, sys
 base, path = int(sys.argv[1]), sys.argv[2]
 inv = {"allow_insecure_ws": True,
@@ -47,6 +47,7 @@ for round in 1 2; do
     t_eq "round $round: 900 up" 900 "$(t_rcli HGET wsb:round up)"
     t_eq "round $round: 100 down" 100 "$(t_rcli HGET wsb:round down)"
 done
+p_refresh
 t_eq "hanging node: timeout" timeout "$(p_field n0950 last_error)"
 t_eq "load from status_url" 0.1 "$(p_field n0000 load)"
 t_eq "no status_url: load unknown" "" "$(p_field n0001 load)"

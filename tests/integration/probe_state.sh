@@ -19,7 +19,7 @@ JSON
 inventory() {   # drain of n3 (true/false), then whether n3 is listed (1/0)
     {
         echo '{"allow_insecure_ws": true,'
-        echo ' "defaults": {"versions": ["v1"], "check": {"timeout_ms": 1000, "rise": 2, "fall": 2}},'
+        echo ' "defaults": {"versions": ["v1"], "check": {"timeout_ms": 5000, "rise": 2, "fall": 2}},'
         echo ' "nodes": ['
         echo "  {\"id\": \"n1\", \"endpoint\": \"ws://127.0.0.1:$P/ws\", \"location\": \"Alpha\", \"status_url\": \"http://127.0.0.1:$P/status\"},"
         echo -n "  {\"id\": \"n2\", \"endpoint\": \"ws://127.0.0.1:$((P + 1))/ws\", \"location\": \"Beta\", \"versions\": [\"v1\", \"v2\"]}"
@@ -36,7 +36,7 @@ body() { p_handler "$1" | tr -d '\r' | sed '1,/^$/d'; }
 served() {
     local i
     for i in $(seq 40); do body "$1"; echo; done |
-        python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l).get("location", "E%s" % json.loads(l).get("error_code")) for l in sys.stdin if l.strip()})))'
+        "$PY" -c 'import json,sys; print(" ".join(sorted({json.loads(l).get("location", "E%s" % json.loads(l).get("error_code")) for l in sys.stdin if l.strip()})))'
 }
 node_lines() { grep ': node ' <<<"$P_ERR"; }
 
