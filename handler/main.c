@@ -343,6 +343,33 @@ static const char *fcgi_param(const char *name, void *ctx)
     return FCGX_GetParam(name, (FCGX_ParamArray)ctx);
 }
 
+/* The parameters of the request that primes the state (prime_state). */
+static const char *prime_param(const char *name, void *ctx)
+{
+    (void)ctx;
+    if (strcmp(name, "REQUEST_METHOD") == 0)
+        return "GET";
+    if (strcmp(name, "REQUEST_URI") == 0)
+        return "/v1/websocket/server";
+    return NULL;
+}
+
+/* Reads the state once before the first request, so that a process does
+ * not meet its first burst without a snapshot: the first request would
+ * refresh it while the other threads, finding none yet, answered 100.
+ * Costs one Redis round trip (or the connect timeout, when Redis is down:
+ * then the requests would have answered 503 anyway). */
+static void prime_state(struct wsb_handler *h)
+{
+    struct wsb_worker w;
+    struct wsb_response *r = malloc(sizeof *r);
+    wsb_worker_init(&w);
+    if (r != NULL)
+        wsb_handle(h, &w, prime_param, NULL, r);
+    free(r);
+    wsb_worker_free(&w);
+}
+
 static void on_wake(int sig)
 {
     (void)sig;   /* only interrupts a blocking accept() or read() */
@@ -449,6 +476,7 @@ static int serve_fastcgi(struct wsb_handler *h, int listen_fd, int tcp, long thr
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
+    prime_state(h);
     int rc = 1;
     long started = 0;
     struct acceptor *acc = calloc((size_t)threads, sizeof *acc);
