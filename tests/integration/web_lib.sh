@@ -25,6 +25,16 @@
 #                        templated site file (http context); logs in $T_DIR
 #   w_http_up URL        waits until URL answers (any status)
 #   w_sandbox_ok         1 when the host can run Apache children as www-data
+#   w_redis_acl_start    t_redis_start with the ACL users of
+#                        examples/redis/users.acl (fresh passwords, also in
+#                        $T_DIR/handler.redis-password, $T_DIR/probe.redis-password)
+#   w_pool_from_unit UNIT SOCK [GROUP]   the handler pool exactly as
+#                        examples/systemd/UNIT starts it, with the environment
+#                        of examples/wsbalancer/handler.env pointed at the
+#                        test's Redis (ACL user) and the contract's settings
+#                        (tests/contract.sh); the socket at SOCK; with GROUP it
+#                        runs with that group (the unit's Group=); waits for
+#                        the socket.  Log: $T_DIR/pool.log
 if [ -z "${T_ROOT:-}" ]; then
     # shellcheck source=../lib.sh
     . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -134,6 +144,33 @@ EOF
     nginx -t -c "$T_DIR/nginx.conf" -p "$T_DIR" >"$T_DIR/nginx-configtest.log" 2>&1 || return 1
     nginx -c "$T_DIR/nginx.conf" -p "$T_DIR" -g 'daemon off;' 2>>"$T_DIR/nginx-main.log" &
     T_PIDS+=($!)
+}
+
+w_redis_acl_start() {
+    local hpw ppw
+    hpw=$(openssl rand -hex 16); ppw=$(openssl rand -hex 16)
+    sed -e "s/CHANGE-ME-handler/$hpw/" -e "s/CHANGE-ME-probe/$ppw/" "$T_ROOT/examples/redis/users.acl" > "$T_DIR/users.acl"
+    printf '%s\n' "$hpw" > "$T_DIR/handler.redis-password"
+    printf '%s\n' "$ppw" > "$T_DIR/probe.redis-password"
+    chmod 644 "$T_DIR/handler.redis-password"
+    T_REDIS_EXTRA="--aclfile $T_DIR/users.acl"
+    t_redis_start
+}
+
+w_pool_from_unit() {
+    local unit=$1 sock=$2 group=${3:-}
+    mkdir -p "$(dirname "$sock")"
+    w_env_file "$T_ROOT/examples/wsbalancer/handler.env" \
+        "s|127.0.0.1:6379|127.0.0.1:$T_REDIS_PORT|" \
+        "s|/etc/wsbalancer/handler.redis-password|$T_DIR/handler.redis-password|" \
+        "s|/var/lib/GeoIP/GeoLite2-City.mmdb|$CONTRACT_GEOIP_DB|" \
+        "s|^WSB_CACHE_MS=1000|WSB_CACHE_MS=$CONTRACT_CACHE_MS|"
+    W_ENV+=("WSB_STALE_MAX_MS=$CONTRACT_STALE_MAX_MS" "WSB_REDIS_RETRY_MS=$CONTRACT_RETRY_MS")
+    w_unit_exec "$T_ROOT/examples/systemd/$unit"
+    W_ARGS=("${W_ARGS[@]//\/run\/wsbalancer\/handler.sock/$sock}")
+    [ -n "$group" ] && W_ARGS=(setpriv --regid "$group" --clear-groups -- "${W_ARGS[@]}")
+    w_pool_start "$T_DIR/pool.log" W_ENV "${W_ARGS[@]}"
+    w_wait_socket "$sock"
 }
 
 # Run on its own: check the helpers.

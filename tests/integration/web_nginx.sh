@@ -11,31 +11,14 @@
 . "$T_ROOT/tests/contract.sh"
 EX="$T_ROOT/examples"
 
-# Redis with the example's ACL users (passwords made up here).
-HPW=$(openssl rand -hex 16); PPW=$(openssl rand -hex 16)
-sed -e "s/CHANGE-ME-handler/$HPW/" -e "s/CHANGE-ME-probe/$PPW/" "$EX/redis/users.acl" > "$T_DIR/users.acl"
-printf '%s\n' "$HPW" > "$T_DIR/handler.redis-password"
-T_REDIS_EXTRA="--aclfile $T_DIR/users.acl"
-t_redis_start
-
-# The pool: handler.env + the unit's command line.
+W_UNIT=${W_UNIT:-wsb-handler.service}
+w_redis_acl_start
 SOCK="$T_DIR/run/handler.sock"
-mkdir -p "$T_DIR/run"
-w_env_file "$EX/wsbalancer/handler.env" \
-    "s|127.0.0.1:6379|127.0.0.1:$T_REDIS_PORT|" \
-    "s|/etc/wsbalancer/handler.redis-password|$T_DIR/handler.redis-password|" \
-    "s|/var/lib/GeoIP/GeoLite2-City.mmdb|$CONTRACT_GEOIP_DB|" \
-    "s|^WSB_CACHE_MS=1000|WSB_CACHE_MS=$CONTRACT_CACHE_MS|"
-W_ENV+=("WSB_STALE_MAX_MS=$CONTRACT_STALE_MAX_MS" "WSB_REDIS_RETRY_MS=$CONTRACT_RETRY_MS")
+w_pool_from_unit "$W_UNIT" "$SOCK" || { t_fail "pool did not start"; cat "$T_DIR/pool.log" >&2; t_summary; exit 1; }
 t_true "handler.env names the handler's ACL user" bash -c "printf '%s\n' \"\${@}\" | grep -q '^WSB_REDIS_URL=redis://wsb-handler@'" _ "${W_ENV[@]}"
 t_true "handler.env trusts the loopback proxy" bash -c "printf '%s\n' \"\${@}\" | grep -q '^WSB_TRUSTED_PROXIES=.*$CONTRACT_TRUSTED_PROXIES'" _ "${W_ENV[@]}"
 t_true "handler.env allows the contract's CORS origin" bash -c "printf '%s\n' \"\${@}\" | grep -qx 'WSB_CORS_ORIGINS=$CONTRACT_CORS_ORIGINS'" _ "${W_ENV[@]}"
-W_UNIT=${W_UNIT:-wsb-handler.service}
-w_unit_exec "$EX/systemd/$W_UNIT"
-W_ARGS=("${W_ARGS[@]//\/run\/wsbalancer\/handler.sock/$SOCK}")
 t_match "$W_UNIT runs a threaded pool" '--workers [0-9]+ --threads [0-9]+' "${W_ARGS[*]}"
-w_pool_start "$T_DIR/pool.log" W_ENV "${W_ARGS[@]}"
-w_wait_socket "$SOCK" || { t_fail "pool did not start"; cat "$T_DIR/pool.log" >&2; t_summary; exit 1; }
 t_eq "socket mode from $W_UNIT" 660 "$(stat -c %a "$SOCK")"
 
 # nginx with the example site.
