@@ -52,3 +52,18 @@ $(BUILD)/tests/test_regress: $(OBJ)/tests/unit/test_regress.o $(HANDLER_OBJ) \
                              $(filter-out $(OBJ)/probe/check.o,$(PROBE_OBJ)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)
+
+# One million requests through lighttpd (loopback, private ports), bounded
+# in time; the figures go to $(BUILD)/soak.txt.
+SOAK_REQUESTS ?= 1000000
+soak: deps all $(TOOL_BIN)
+	@SOAK_REQUESTS=$(SOAK_REQUESTS) SOAK_REPORT=$(BUILD)/soak.txt BUILD=$(BUILD) \
+	    bash tests/integration/soak.sh
+
+# The CGI handler, and a FastCGI handler serving lighttpd, under memcheck:
+# zero errors, zero leaks.  A prerequisite of `make valgrind`, so it runs
+# before the unit tests there.
+valgrind-cgi: deps all $(TOOL_BIN)
+	@BUILD=$(BUILD) WSB_VALGRIND_FULL=1 bash tests/integration/soak_valgrind.sh
+
+valgrind: valgrind-cgi

@@ -10,7 +10,8 @@
 #                        the handler environment overridden by VAR=VALUE (an
 #                        empty VALUE removes the variable); sets F_BASE,
 #                        F_HTTP_PORT, F_LIGHTTPD_PID.  F_ACCESSLOG=0 turns the
-#                        access log off; F_HTTP_PORT_WANT=N reuses port N.
+#                        access log off; F_HTTP_PORT_WANT=N reuses port N;
+#                        F_HANDLER_CMD replaces the handler command line.
 #   f_lighttpd_stop      stops it (SIGTERM, waits)
 #   f_handler_pids       the pids of the handler processes lighttpd runs
 #   f_req [curl args] URL  one request: F_STATUS, F_BODY, F_MS (duration),
@@ -49,7 +50,7 @@ f_lighttpd_start() {
     F_HTTP_PORT=$port
     mkdir -p "$T_DIR/www" "$T_DIR/run"
     python3 - "$T_ROOT/examples/lighttpd/lighttpd.conf" "$T_DIR/lighttpd.conf" "$port" "$T_DIR" \
-        "$BUILD/wsb-handler" "$procs" "${F_ACCESSLOG:-1}" "WSB_REDIS_URL=${T_REDIS_URL:-}" \
+        "${F_HANDLER_CMD:-$BUILD/wsb-handler}" "$procs" "${F_ACCESSLOG:-1}" "WSB_REDIS_URL=${T_REDIS_URL:-}" \
         "WSB_GEOIP_DB=$GEOIP_DIR/GeoLite2-City-Test.mmdb" "$@" <<'PY' || return 1
 import re, sys
 src, dst, port, tdir, handler, procs, accesslog = sys.argv[1:8]
