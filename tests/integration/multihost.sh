@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# multihost.sh: the several-hosts shape on loopback (README "Several
+# hosts"): one primary Redis that the probe writes, a replica configured
+# from examples/redis/replica.conf that a handler pool reads first
+# (WSB_REDIS_URL="redis://replica,redis://primary").  The handler answers
+# from the probe's latest round through the replica; with the primary gone
+# the replica keeps serving until the round's TTL, then 101, never a stale
+# node; with the replica gone the handler answers from the primary, with no
+# failed request and no restart.  Real probe, real stand-in nodes.
+. "$(dirname "$0")/web_lib.sh"
+PROBE="$BUILD/wsb-probe"
+LONDON=81.2.69.142     # GeoLite2-City-Test: London
+
+# --- the primary, and the replica from the example ---
+# (no 5 s wait before a replica's first sync: repl-diskless-sync-delay 0)
+T_REDIS_EXTRA="--repl-diskless-sync-delay 0" t_redis_start primary
+PRIMARY_PORT=$T_REDIS_PORT; PRIMARY_URL=$T_REDIS_URL; PRIMARY_PID=$T_REDIS_PID
+sed -e "s|^replicaof 10.0.0.10 6379|replicaof 127.0.0.1 $PRIMARY_PORT|" -e "s|^bind 127.0.0.1 ::1|bind 127.0.0.1|" \
+    "$T_ROOT/examples/redis/replica.conf" > "$T_DIR/replica.conf"
+grep -q "replicaof 127.0.0.1 $PRIMARY_PORT" "$T_DIR/replica.conf" || { t_fail "example template did not apply"; t_summary; exit 1; }
+T_REDIS_EXTRA="--include $T_DIR/replica.conf" t_redis_start replica
+REPLICA_PORT=$T_REDIS_PORT; REPLICA_URL=$T_REDIS_URL; REPLICA_PID=$T_REDIS_PID
+T_REDIS_PORT=$PRIMARY_PORT; T_REDIS_URL=$PRIMARY_URL   # t_rcli and t_state: the primary
+t_wait_for bash -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q 'master_link_status:up'"
+t_true "the replica follows the primary" bash -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q 'master_link_status:up'"
+t_match "the replica is read-only" 'READONLY' "$(redis-cli -p "$REPLICA_PORT" SET x 1 2>&1)"
+
+# --- three stand-in nodes and the probe's inventory ---
+LON_PORT=$(t_free_port); FRA_PORT=$(t_free_port); TYO_PORT=$(t_free_port)
+standin() {   # london's mode
+    printf '{"nodes": {"%s": {"mode": "%s", "connections": 100, "capacity": 1000}, "%s": {"mode": "ok", "connections": 300, "capacity": 1000}, "%s": {"mode": "ok", "connections": 200, "capacity": 1000}}}' \
+        "$LON_PORT" "$1" "$FRA_PORT" "$TYO_PORT" > "$T_DIR/standin.tmp"
+    mv "$T_DIR/standin.tmp" "$T_DIR/standin.json"
+}
+standin ok
+python3 "$T_ROOT/tests/tools/standin_node.py" --config "$T_DIR/standin.json" --ready-file "$T_DIR/standin.ready" --quiet \
+    2>>"$T_DIR/standin.err" &
+T_PIDS+=($!)
+t_wait_for test -e "$T_DIR/standin.ready" || { t_fail "stand-in nodes did not start"; t_summary; exit 1; }
+cat > "$T_DIR/inventory.json" <<EOF
+{ "allow_insecure_ws": true,
+  "defaults": { "versions": ["v1"], "capacity": 1000,
+                "check": { "type": "websocket", "timeout_ms": 2000, "rise": 1, "fall": 1 } },
+  "nodes": [
+    { "id": "lon", "endpoint": "ws://127.0.0.1:$LON_PORT/ws", "location": "London", "latitude": 51.51, "longitude": -0.13 },
+    { "id": "fra", "endpoint": "ws://127.0.0.1:$FRA_PORT/ws", "location": "Frankfurt", "latitude": 50.11, "longitude": 8.68 },
+    { "id": "tyo", "endpoint": "ws://127.0.0.1:$TYO_PORT/ws", "location": "Tokyo", "latitude": 35.68, "longitude": 139.69 } ] }
+EOF
+# round [ARGS]: one probe round written to the primary; waits until the replica has it.
+round() {
+    "$PROBE" --inventory "$T_DIR/inventory.json" --redis "$PRIMARY_URL" --once "$@" 2>>"$T_DIR/probe.log" || return 1
+    local at
+    at=$(redis-cli -p "$PRIMARY_PORT" HGET wsb:round at)
+    t_wait_for bash -c "[ \"\$(redis-cli -p $REPLICA_PORT HGET wsb:round at)\" = '$at' ] && [ \"\$(redis-cli -p $REPLICA_PORT HGET wsb:nodes lon)\" = \"\$(redis-cli -p $PRIMARY_PORT HGET wsb:nodes lon)\" ]"
+}
+
+# --- the handler pool on this "web host": the replica first, then the primary ---
+SOCK="$T_DIR/handler.sock"
+HENV=("WSB_REDIS_URL=$REPLICA_URL,$PRIMARY_URL" "WSB_GEOIP_DB=$GEOIP_DIR/GeoLite2-City-Test.mmdb"
+      "WSB_TRUSTED_PROXIES=127.0.0.1/32" "WSB_ALLOW_INSECURE_WS=1" "WSB_CACHE_MS=100" "WSB_STALE_MAX_MS=10000"
+      "WSB_REDIS_RETRY_MS=100" "WSB_REDIS_CONNECT_TIMEOUT_MS=200")
+w_pool_start "$T_DIR/pool.log" HENV "$BUILD/wsb-handler" --listen "$SOCK" --workers 2 --threads 2
+w_wait_socket "$SOCK" || { t_fail "pool did not start"; cat "$T_DIR/pool.log" >&2; t_summary; exit 1; }
+from() { w_fcgi "$SOCK" /v1/websocket/server HTTP_X_FORWARDED_FOR="$1"; }
+where() { from "$1" | sed -n 's/.*"location":"\([^"]*\)".*/\1/p; s/.*"error_code":\([0-9]*\).*/error \1/p'; }
+settle() { sleep 0.25; }   # longer than WSB_CACHE_MS
+
+t_true "probe round 1 (written to the primary, seen on the replica)" round
+settle
+t_eq "London client, through the replica: London" London "$(where $LONDON)"
+t_true "the handler reads the replica, not the primary" \
+    bash -c "redis-cli -p $REPLICA_PORT CLIENT LIST | grep -q . && [ \$(redis-cli -p $PRIMARY_PORT CLIENT LIST | grep -vc 'cmd=client\|cmd=sync\|cmd=psync\|cmd=replconf') -eq 0 ]"
+
+# London fails: the next round moves the London client, through the replica.
+standin close
+t_true "probe round 2: London down" round
+settle
+t_eq "London node down: the London client moves to Frankfurt" Frankfurt "$(where $LONDON)"
+t_match "the replica's record says why" '"online":false' "$(redis-cli -p "$REPLICA_PORT" HGET wsb:nodes lon)"
+standin ok
+t_true "probe round 3: London back" round
+settle
+t_eq "London node back: London again" London "$(where $LONDON)"
+
+# --- the primary is lost: the replica serves the last round until its TTL ---
+t_true "probe round 4 with a 3 s state lifetime" round --ttl 3
+kill "$PRIMARY_PID"
+for _ in $(seq 100); do kill -0 "$PRIMARY_PID" 2>/dev/null || break; sleep 0.05; done
+settle
+t_eq "primary down: the replica still serves the last round" London "$(where $LONDON)"
+sleep 3.2
+t_eq "primary down past the round's TTL: 101 from the replica, not a stale node" "error 101" "$(where $LONDON)"
+t_true "the handler never lost the replica" bash -c "! grep -q 'state unreadable' '$T_DIR/pool.log'"
+
+# The primary returns (empty: nothing saved); the next round reaches the handler.
+T_REDIS_PORT_WANT=$PRIMARY_PORT T_REDIS_EXTRA="--repl-diskless-sync-delay 0" t_redis_start primary2
+PRIMARY_PID=$T_REDIS_PID
+t_wait_for bash -c "redis-cli -p $REPLICA_PORT INFO replication | grep -q 'master_link_status:up'"
+t_true "probe round 5 after the primary's return" round
+settle
+t_eq "primary back: answers from the new round" London "$(where $LONDON)"
+
+# --- the replica is lost: the handler answers from the primary ---
+# Every worker first reads the latest round (a worker that sat idle through
+# the phases above would serve its own last snapshot until it reconnects,
+# WSB_REDIS_RETRY_MS later).
+for i in $(seq 20); do where $LONDON >/dev/null; done
+sleep 0.15
+for i in $(seq 20); do where $LONDON >/dev/null; done
+kill "$REPLICA_PID"
+for _ in $(seq 100); do kill -0 "$REPLICA_PID" 2>/dev/null || break; sleep 0.05; done
+bad=0
+for i in $(seq 20); do
+    w=$(where $LONDON)
+    [ "$w" = London ] || { bad=$((bad + 1)); echo "answer $i after the replica's loss: [$w]" >&2; }
+    sleep 0.05
+done
+t_eq "replica killed: every answer still right (last good state, then the primary)" 0 "$bad"
+standin close
+"$PROBE" --inventory "$T_DIR/inventory.json" --redis "$PRIMARY_URL" --once 2>>"$T_DIR/probe.log"
+t_eq "probe round 6 (primary only): exit 0" 0 "$?"
+ok=""
+for i in $(seq 20); do [ "$(where $LONDON)" = Frankfurt ] && { ok=1; break; }; sleep 0.1; done
+t_eq "without the replica, the handler follows the primary's rounds" 1 "$ok"
+t_true "the handler logged the replica's loss" grep -q "state unreadable: .*127.0.0.1:$REPLICA_PORT" "$T_DIR/pool.log"
+t_true "and reading from the primary" grep -q "redis 127.0.0.1:$PRIMARY_PORT/0: state readable again" "$T_DIR/pool.log"
+t_true "no pool worker died or restarted" bash -c "! grep -q 'pool: worker' '$T_DIR/pool.log'"
+t_no_sanitizer_reports "no sanitizer reports" "$T_DIR/pool.log" "$T_DIR/probe.log"
+t_summary
