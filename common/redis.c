@@ -163,7 +163,7 @@ static int read_password_file(const char *path, char *out, size_t outlen, char *
         goto cleanup;
     }
     if (strlen(line) >= outlen) {
-        status = wsb_fail(err, WSB_EINVAL, "%s: the password is longer than %zu bytes", path, outlen - 1);
+        status = wsb_fail(err, WSB_EIO, "%s: the password is longer than %zu bytes", path, outlen - 1);
         goto cleanup;
     }
     strcpy(out, line);

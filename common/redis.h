@@ -37,7 +37,9 @@ int wsb_redis_url_parse(const char *url, struct wsb_redis_addr *out, char *err);
 /* Parses a comma-separated list of URLs (tried in that order) into cfg;
  * when password_file is not NULL its first line is the password of every
  * address, overriding any in the URLs.  Timeouts are set from the
- * arguments.  Returns WSB_OK, WSB_EINVAL or WSB_EIO with a reason in err. */
+ * arguments.  Returns WSB_OK, WSB_EINVAL (a URL is bad) or WSB_EIO (the
+ * password file is missing, unreadable, empty or holds a password over 255
+ * bytes) with a reason in err. */
 int wsb_redis_config_parse(const char *urls, const char *password_file, int connect_timeout_ms,
                            int command_timeout_ms, struct wsb_redis_config *cfg, char *err);
 
