@@ -24,6 +24,7 @@ struct wsb_handler {
     pthread_mutex_t refresh_lock;   /* one refresh at a time; others serve on */
     long long next_try_ms;
     int redis_down;
+    char down_reason[WSB_ERRLEN];   /* the last reason logged while redis_down */
     int stale_dropped;
     size_t last_skipped;
     int geo_status;
@@ -234,9 +235,17 @@ static void refresh(struct wsb_handler *h, long long now)
         wsb_log_error("state unreadable: %s; serving the last good state for up to %ld ms, then 503", err,
                       h->cfg.stale_max_ms);
         h->redis_down = 1;
-    } else if (status != WSB_OK && old != NULL) {
-        wsb_log_error("state unreadable for more than %ld ms: answering 503 (error 100) until redis returns",
-                      h->cfg.stale_max_ms);
+        snprintf(h->down_reason, sizeof h->down_reason, "%s", err);
+    } else if (status != WSB_OK) {
+        /* A new reason while down (the connection dropped, then the login
+         * refused) is what an operator needs: log each change once. */
+        if (strcmp(err, h->down_reason) != 0) {
+            wsb_log_error("state still unreadable: %s", err);
+            snprintf(h->down_reason, sizeof h->down_reason, "%s", err);
+        }
+        if (old != NULL)
+            wsb_log_error("state unreadable for more than %ld ms: answering 503 (error 100) until redis returns",
+                          h->cfg.stale_max_ms);
     }
 }
 
