@@ -62,8 +62,10 @@ before_rec=$(t_rcli HGET wsb:nodes a)
 bad_case() {   # name, file, expected message (regex)
     local c0 c1
     c0=$(conns)
-    p_probe --inventory "$2" --once
+    "$PROBE" --redis "$T_REDIS_URL" --inventory "$2" --once 2>"$T_DIR/probe.err"
+    P_RC=$?
     c1=$(conns)
+    P_ERR=$(cat "$T_DIR/probe.err")
     t_eq "$1: exit 2" 2 "$P_RC"
     t_eq "$1: one line" 1 "$(lines "$P_ERR")"
     t_match "$1: reason" "$3" "$P_ERR"
