@@ -249,8 +249,11 @@ static int run_drain(const struct options *o)
                      o->command);
     if (known != NULL)
         freeReplyObject(known);
-    printf("node %s %s (%s %s)\n", o->command_id, drain ? "drained" : "undrained", keys.admin,
-           drain ? "holds it; undo with: wsb-probe undrain ID" : "no longer holds it");
+    if (drain)
+        printf("node %s drained (in %s; undo with: wsb-probe undrain %s)\n", o->command_id, keys.admin,
+               o->command_id);
+    else
+        printf("node %s undrained (removed from %s)\n", o->command_id, keys.admin);
     rc = EXIT_DONE;
 cleanup:
     wsb_redis_free(r);
@@ -417,7 +420,7 @@ static int run_probe(const struct options *o)
         sleep_until(start + (long long)k * o->interval_s * 1000);
         if (stop_requested)
             break;
-        if (wsb_state_lock_refresh(r, &keys, token, lock_ttl_ms, err) == WSB_EBUSY) {
+        if (wsb_round_keep_lock(&ctx, err) == WSB_EBUSY) {
             wsb_log_error("lost the probe lock %s (another probe took over?); stopping", keys.lock);
             locked = 0;
             rc = EXIT_RUNTIME;

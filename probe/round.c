@@ -124,6 +124,17 @@ static void log_node(const struct wsb_inv_node *inv, const struct wsb_node *prev
         wsb_log_info("node %s: %s (inventory)", id, now->drain ? "draining" : "no longer draining");
 }
 
+int wsb_round_keep_lock(const struct wsb_round_ctx *c, char *err)
+{
+    int status = wsb_state_lock_refresh(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, err);
+    if (status != WSB_EBUSY)
+        return status;
+    status = wsb_state_lock(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, err);
+    if (status == WSB_OK)
+        wsb_log_warn("the probe lock %s had expired; taken again", c->keys->lock);
+    return status;
+}
+
 int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, char *err)
 {
     const struct wsb_inventory *inv = c->inv;
@@ -186,8 +197,7 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
         wsb_log_error("probe fault: %zu of %zu checks could not run (first: %s); those nodes keep their "
                       "previous state", st->probe_faults, inv->n, st->probe_fault);
 
-    if (c->lock_token != NULL &&
-        (status = wsb_state_lock_refresh(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, why)) != WSB_OK) {
+    if (c->lock_token != NULL && (status = wsb_round_keep_lock(c, why)) != WSB_OK) {
         if (status == WSB_EBUSY)
             wsb_fail(err, WSB_EBUSY, "lost the probe lock %s (another probe took over?); round not written",
                      c->keys->lock);

@@ -29,6 +29,12 @@ struct wsb_round_stats {
     long long duration_ms;
 };
 
+/* Keeps the probe lock: extends it if this probe still holds it, or takes
+ * it again if it has expired meanwhile (a Redis outage longer than its
+ * lifetime).  WSB_OK, WSB_EBUSY when another probe holds it now, or
+ * WSB_EREDIS with the reason in err. */
+int wsb_round_keep_lock(const struct wsb_round_ctx *c, char *err);
+
 /* Runs one round.  Returns WSB_OK when the round was written (nodes may be
  * down, and st->probe_faults may be non-zero), WSB_EBUSY when the lock was
  * lost, or WSB_EREDIS/WSB_EREPLY/WSB_ENOMEM/WSB_EINVAL with the reason in

@@ -131,6 +131,25 @@ t_eq "first run completes: exit 0" 0 "$?"
 t_eq "first run wrote its round" 2 "$(t_rcli HGET cc:round nodes)"
 t_eq "lock released at the end" 0 "$(t_rcli EXISTS cc:lock)"
 
+# a run whose lock expired takes it again; one whose lock was taken over stops
+"$PROBE" --redis "$T_REDIS_URL" --prefix lx: --inventory "$T_DIR/good.json" --interval 1 --for 4 2>"$T_DIR/lx.err" &
+pid=$!
+T_PIDS+=("$pid")
+t_true "interval run writes a round (lx)" t_wait_for key_exists lx:round
+t_rcli DEL lx:lock >/dev/null
+wait "$pid"
+t_eq "expired lock: run goes on, exit 0" 0 "$?"
+t_match "expired lock: taken again" "warn: the probe lock lx:lock had expired; taken again" "$(cat "$T_DIR/lx.err")"
+"$PROBE" --redis "$T_REDIS_URL" --prefix lo: --inventory "$T_DIR/good.json" --interval 1 2>"$T_DIR/lo.err" &
+pid=$!
+T_PIDS+=("$pid")
+t_true "interval run writes a round (lo)" t_wait_for key_exists lo:round
+t_rcli SET lo:lock "otherhost:1:feed" >/dev/null
+wait "$pid"
+t_eq "lock taken over: the run stops, exit 1" 1 "$?"
+t_match "lock taken over: says so" "error: lost the probe lock lo:lock" "$(cat "$T_DIR/lo.err")"
+t_eq "lock taken over: the other holder's lock left alone" "otherhost:1:feed" "$(t_rcli GET lo:lock)"
+
 # ---- --interval S --for T
 start=$(date +%s%N)
 p_probe --inventory "$T_DIR/good.json" --prefix iv: --interval 1 --for 3 --log-level debug
