@@ -340,26 +340,27 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct wsb_inv_node *n
         SET(CURLOPT_CONNECT_ONLY, 1L);
     }
 #undef SET
+    int status = WSB_OK;
+    char why[WSB_DETAIL_LEN];
     if (rc != CURLE_OK) {
-        char why[WSB_DETAIL_LEN];
         snprintf(why, sizeof why, "curl setup: %s", curl_easy_strerror(rc));
-        set_result(r, x->is_report, rc == CURLE_OUT_OF_MEMORY ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR, why);
-        curl_easy_cleanup(e);
-        x->done = 1;
-        return rc == CURLE_OUT_OF_MEMORY ? WSB_ENOMEM : WSB_ESYS;
+        status = rc == CURLE_OUT_OF_MEMORY ? WSB_ENOMEM : WSB_ESYS;
+        goto cleanup;
     }
     CURLMcode mc = curl_multi_add_handle(multi, e);
     if (mc != CURLM_OK) {
-        char why[WSB_DETAIL_LEN];
         snprintf(why, sizeof why, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
-        set_result(r, x->is_report, mc == CURLM_OUT_OF_MEMORY ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR,
-                   why);
-        curl_easy_cleanup(e);
-        x->done = 1;
-        return WSB_ESYS;
+        status = mc == CURLM_OUT_OF_MEMORY ? WSB_ENOMEM : WSB_ESYS;
+        goto cleanup;
     }
     x->easy = e;
-    return WSB_OK;
+cleanup:
+    if (status != WSB_OK) {
+        set_result(r, x->is_report, status == WSB_ENOMEM ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR, why);
+        curl_easy_cleanup(e);
+        x->done = 1;
+    }
+    return status;
 }
 
 /* The outcome of a transfer that ended with rc, when libcurl's own code
