@@ -36,6 +36,7 @@
 #                        "ok NAME" or "fail NAME: WHY", becomes t_pass / t_fail
 #   f_ports N            F_PORT_BASE: N consecutive free loopback ports
 #   f_standin CONFIG     starts tests/tools/standin_node.py, waits until ready
+#   f_sanitized          true when $BUILD/wsb-handler is built with ASan
 if [ -z "${T_ROOT:-}" ]; then
     # shellcheck source=../lib.sh
     . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -278,6 +279,8 @@ f_standin() {
     echo "stand-in did not start: $(tail -2 "$T_DIR/standin.err")" >&2
     return 1
 }
+
+f_sanitized() { ldd "$BUILD/wsb-handler" 2>/dev/null | grep -q libasan; }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     t_redis_start

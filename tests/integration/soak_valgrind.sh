@@ -11,6 +11,11 @@
 . "$(dirname "$0")/fault_lib.sh"
 
 command -v valgrind >/dev/null || { t_fail "valgrind is not installed (scripts/deps.sh)"; t_summary; exit 1; }
+if f_sanitized; then
+    echo "soak_valgrind: $BUILD is built with AddressSanitizer, which memcheck cannot run; skipped"
+    t_summary
+    exit 0
+fi
 H="$BUILD/wsb-handler"
 FCGI_REQUESTS=300
 [ -n "${WSB_VALGRIND_FULL:-}" ] && FCGI_REQUESTS=3000
