@@ -7,8 +7,10 @@
 
 DOC="$T_ROOT/docs/security.md"
 [ -f "$DOC" ] || DOC="$T_ROOT/README.md"
-ACL=$(sed -n '/<!-- acl-begin -->/,/<!-- acl-end -->/p' "$DOC" | grep '^ACL SETUSER')
-t_eq "the documentation lists three ACL lines" 3 "$(printf '%s\n' "$ACL" | grep -c .)"
+ACL=$(sed -n '/<!-- acl-begin -->/,/<!-- acl-end -->/p' "$DOC" | grep '^user ')
+t_eq "the documentation lists three ACL users" 3 "$(printf '%s\n' "$ACL" | grep -c .)"
+t_eq "  ... the two of examples/redis/users.acl, as written there" "$(cat "$T_ROOT/examples/redis/users.acl")" \
+    "$(printf '%s\n' "$ACL" | grep -v '^user default ')"
 
 T_REDIS_EXTRA="--enable-debug-command yes"   # so that only the ACL can refuse DEBUG
 t_redis_start
@@ -18,7 +20,8 @@ as() {   # user password redis-cli args...
     redis-cli -p "$T_REDIS_PORT" --user "$u" --pass "$p" --no-auth-warning "$@" 2>&1
 }
 t_rcli ACL SETUSER admin on '>admin-pw' '~*' '&*' +@all >/dev/null
-printf '%s\n' "$ACL" | sed -e 's/HANDLER-PASSWORD/h-secret-pw/' -e 's/PROBE-PASSWORD/p-secret-pw/' > "$T_DIR/acl.txt"
+printf '%s\n' "$ACL" | sed -e 's/^user /ACL SETUSER /' -e 's/CHANGE-ME-handler/h-secret-pw/' \
+    -e 's/CHANGE-ME-probe/p-secret-pw/' > "$T_DIR/acl.txt"
 while IFS= read -r line; do
     # shellcheck disable=SC2086
     out=$(adm $line)
@@ -54,6 +57,9 @@ t_eq "probe user: drain at run time" 0 "$?"
 t_eq "  ... written to wsb:admin" drain "$(adm HGET wsb:admin b)"
 probe undrain b >/dev/null
 t_eq "probe user: undrain" "" "$(adm HGET wsb:admin b)"
+probe drain nosuchnode >/dev/null
+t_true "probe user: draining an unknown id warns (HEXISTS allowed)" grep -q "node nosuchnode is not in wsb:nodes" "$T_DIR/probe.err"
+probe undrain nosuchnode >/dev/null
 t_true "probe: no AUTH or permission error logged" bash -c "! grep -qi 'NOPERM\|WRONGPASS\|NOAUTH\|error' '$T_DIR/probe.err'"
 
 # --- the handler serves with its user --------------------------------------

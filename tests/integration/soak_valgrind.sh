@@ -86,7 +86,8 @@ F_HANDLER_CMD="/usr/bin/valgrind --error-exitcode=99 --leak-check=full --show-le
 F_ACCESSLOG=0 f_lighttpd_start 1 WSB_CACHE_MS=20 WSB_TRUSTED_PROXIES=127.0.0.1/32 \
     || { t_fail "lighttpd with a handler under valgrind did not start"; t_summary; exit 1; }
 up() { curl -s -m 5 "$F_BASE/v1/websocket/server" | grep -q endpoint; }
-t_true "FastCGI under valgrind: serving" t_wait_for up
+waited_up() { local i; for i in $(seq 60); do up && return 0; sleep 0.5; done; return 1; }   # valgrind starts slowly
+t_true "FastCGI under valgrind: serving" waited_up
 python3 - "$F_BASE" "$FCGI_REQUESTS" "$T_REDIS_PORT" > "$T_DIR/fcgi.out" <<'PY'
 import http.client, json, subprocess, sys, urllib.parse
 base, n, port = sys.argv[1], int(sys.argv[2]), sys.argv[3]
