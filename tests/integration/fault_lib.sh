@@ -17,6 +17,9 @@
 #   f_req [curl args] URL  one request: F_STATUS, F_BODY, F_MS (duration),
 #                        F_HEADERS (raw)
 #   f_code / f_endpoint  error_code / endpoint of F_BODY ("" when absent)
+#   f_wait_served URL    waits (5 s) until URL answers 200: every handler caches
+#                        the state for WSB_CACHE_MS, so a state just written may
+#                        not be seen at once
 #   f_node ID ENDPOINT [ONLINE] [LOAD]   one node record for t_state
 #   f_load_start URL SECONDS THREADS ["Header: value"...]
 #                        a load generator in the background (a header value
@@ -138,6 +141,9 @@ print(v)' "$1"
 }
 f_code() { f_json_field error_code; }
 f_endpoint() { f_json_field endpoint; }
+
+f_served_once() { f_req "$1"; [ "$F_STATUS" = 200 ]; }
+f_wait_served() { t_wait_for f_served_once "$1"; }
 
 f_node() {   # id endpoint [online] [load]
     printf '{"id":"%s","endpoint":"%s","location":"%s","versions":["v1"],"online":%s,"load":%s}' \
@@ -287,6 +293,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     t_true "f_lighttpd_start: lighttpd with 2 handlers" f_lighttpd_start 2 WSB_CACHE_MS=100
     printf '[%s]' "$(f_node a wss://a.example.net/ws)" > "$T_DIR/s.json"
     t_state "$T_DIR/s.json"
+    t_true "f_wait_served" f_wait_served "$F_BASE/v1/websocket/server"
     f_req "$F_BASE/v1/websocket/server"
     t_eq "f_req: served" "200 wss://a.example.net/ws" "$F_STATUS $(f_endpoint)"
     t_match "f_handler_pids: two handler processes" '^[0-9]+ [0-9]+$' "$(f_handler_pids)"

@@ -19,6 +19,9 @@ two_new_workers() {   # the pool is back to two processes, none of them in $1
     return 0
 }
 
+f_wait_served "$URL"
+# Both processes: a few more requests, longer than WSB_CACHE_MS apart.
+for _ in 1 2 3 4; do f_req "$URL"; sleep 0.12; done
 f_load_start "$URL" 60 4
 EVENTS=()
 event() { EVENTS+=("$(f_now_ms):$1"); }

@@ -45,6 +45,7 @@ hostile h13 '{"endpoint":"wss://evil.example/","location":"line\u2028break\r\nX:
 hostile h14 '{"endpoint":["wss://evil.example/"],"location":"X","versions":["v1"],"online":true,"load":0.01}'
 hostile h15 '{"endpoint":"wss://first.example/","location":"X","versions":["v1"],"online":true,"load":0.01,"endpoint":"wss://evil.example/"}'
 t_eq "17 records in Redis, 15 of them hostile" 17 "$(t_rcli HLEN wsb:nodes)"
+sleep 0.25   # longer than WSB_CACHE_MS: every handler sees the whole state
 
 # Many answers from the balancer, raw.
 python3 - "$F_BASE" > "$T_DIR/answers.txt" <<'PY'
