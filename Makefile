@@ -99,5 +99,4 @@ bench-peer: deps all $(BUILD)/tests/wsb_statectl
 bench: deps all $(BUILD)/tests/fcgi_const $(BUILD)/tests/bench_decide $(BUILD)/tests/wsb_statectl
 	@BUILD=$(abspath $(BUILD)) scripts/bench/bench.sh
 -include mk/fuzz.mk
-
 -include mk/ops.mk
