@@ -326,7 +326,9 @@ static atomic_int stopping;
 
 /* Serializes accept() of fresh connections, as libfcgi's threaded example
  * does.  A thread that holds a kept connection (FCGI_KEEP_CONN) reads its
- * next request without it, so idle kept connections never block accepts. */
+ * next request without it, so idle kept connections never block accepts.
+ * Which case applies is told by req.ipcFd (< 0: no connection open), a
+ * field fcgiapp.h lists as internal: it is only ever read here. */
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct acceptor {
