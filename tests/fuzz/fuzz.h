@@ -43,6 +43,12 @@ const char *wsb_fuzz_handshake(const uint8_t *data, size_t size);
 /* WSB_REDIS_URL (a comma-separated list of redis:// and unix:// URLs). */
 const char *wsb_fuzz_redis_url(const uint8_t *data, size_t size);
 
+/* Snapshot building and selection against the policy computed the slow
+ * way: a header (node count, flags, near_km, max_load, client location,
+ * version, random word) and 8 bytes per node (coordinates, flags, load,
+ * country and continent).  The cell index must never change the answer. */
+const char *wsb_fuzz_select(const uint8_t *data, size_t size);
+
 struct wsb_fuzz_target {
     const char *name;         /* also the folder under tests/fuzz/corpus and regress */
     wsb_fuzz_fn fn;

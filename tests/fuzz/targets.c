@@ -8,6 +8,8 @@
 #include "redis.h"
 #include "report.h"
 #include "request.h"
+#include "select.h"
+#include "snapshot.h"
 #include "status.h"
 
 #include <cjson/cJSON.h>
@@ -702,6 +704,183 @@ const char *wsb_fuzz_redis_url(const uint8_t *data, size_t size)
     return bad;
 }
 
+/* ------------------------------------------------------------------ */
+/* select                                                              */
+
+static const char *const FUZZ_COUNTRIES[] = { "", "DE", "GB", "JP", "US", "FR", "SE", "CN" };
+static const char *const FUZZ_CONTINENTS[] = { "", "EU", "AS", "NA" };
+#define SELECT_NODE_BYTES 8
+#define SELECT_HEAD_BYTES 19
+#define SELECT_MAX_NODES 64
+
+/* Little-endian int16 at p scaled to [-limit, limit]. */
+static double scaled(const uint8_t *p, double limit)
+{
+    int16_t v = (int16_t)(uint16_t)(p[0] | (p[1] << 8));
+    double d = v / 32767.0 * limit;
+    return d < -limit ? -limit : d > limit ? limit : d;
+}
+
+/* The selection policy of select.h, computed the slow way over every
+ * eligible node. */
+static double fuzz_similarity(const struct wsb_node *n, const struct wsb_client_loc *c)
+{
+    if (c->has_coords && n->has_coords) {
+        double ax, ay, az, bx, by, bz;
+        wsb_geo_unit(n->lat, n->lon, &ax, &ay, &az);
+        wsb_geo_unit(c->lat, c->lon, &bx, &by, &bz);
+        return ax * bx + ay * by + az * bz;
+    }
+    if (c->country[0] && strcmp(n->country, c->country) == 0)
+        return 1.0;
+    if (c->continent[0] && strcmp(n->continent, c->continent) == 0)
+        return cos(WSB_SAME_CONTINENT_KM / WSB_EARTH_RADIUS_KM);
+    return -1.0;
+}
+
+/* Node records from bytes (see fuzz.h); returns how many. */
+static size_t select_nodes(const uint8_t *data, size_t size, size_t n, struct wsb_node *nodes)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b[SELECT_NODE_BYTES] = { 0 };
+        size_t off = SELECT_HEAD_BYTES + i * SELECT_NODE_BYTES;
+        for (size_t j = 0; j < SELECT_NODE_BYTES && off + j < size; j++)
+            b[j] = data[off + j];
+        struct wsb_node *nd = &nodes[i];
+        wsb_node_init(nd);
+        char id[16], ep[48];
+        snprintf(id, sizeof id, "n%zu", i);
+        snprintf(ep, sizeof ep, "%s://n%zu.example/ws", (b[4] & 8) ? "ws" : "wss", i);
+        nd->id = strdup(id);
+        nd->endpoint = strdup(ep);
+        nd->location = strdup(id);
+        if (nd->id == NULL || nd->endpoint == NULL || nd->location == NULL)
+            abort();
+        nd->has_coords = b[4] & 1;
+        nd->lat = scaled(b, 90);
+        nd->lon = scaled(b + 2, 180);
+        nd->online = (b[4] >> 1) & 1;
+        nd->drain = (b[4] >> 2) & 1;
+        for (unsigned v = 1; v <= 3; v++)
+            if ((b[4] >> (3 + v)) & 1)
+                nd->versions[nd->n_versions++] = v;
+        if (nd->n_versions == 0)
+            nd->versions[nd->n_versions++] = 1;
+        nd->load_known = b[5] != 255;
+        nd->load = b[5] / 200.0;
+        snprintf(nd->country, sizeof nd->country, "%s", FUZZ_COUNTRIES[b[6] & 7]);
+        snprintf(nd->continent, sizeof nd->continent, "%s", FUZZ_CONTINENTS[(b[6] >> 3) & 3]);
+    }
+    return n;
+}
+
+const char *wsb_fuzz_select(const uint8_t *data, size_t size)
+{
+    uint8_t h[SELECT_HEAD_BYTES] = { 0 };
+    memcpy(h, data, size < sizeof h ? size : sizeof h);
+    size_t n = h[0] % (SELECT_MAX_NODES + 1);
+    int live = h[1] & 1, rebuild = (h[1] >> 5) & 1;
+    struct wsb_snapshot_params p;
+    p.allow_ws = (h[1] >> 1) & 1;
+    p.near_km = h[2] * 80.0 > 20038 ? 20038 : h[2] * 80.0;
+    p.max_load = (h[3] + 1) / 256.0;
+    p.unknown_load = 0.5;
+    struct wsb_client_loc c;
+    memset(&c, 0, sizeof c);
+    c.has_coords = (h[1] >> 2) & 1;
+    c.lat = scaled(h + 4, 90);
+    c.lon = scaled(h + 6, 180);
+    if ((h[1] >> 3) & 1)
+        snprintf(c.country, sizeof c.country, "%s", FUZZ_COUNTRIES[h[8] & 7]);
+    if ((h[1] >> 4) & 1)
+        snprintf(c.continent, sizeof c.continent, "%s", FUZZ_CONTINENTS[h[9] & 3]);
+    unsigned version = 1 + h[10] % 3;
+    uint64_t rnd = 0;
+    for (int i = 0; i < 8; i++)
+        rnd = rnd << 8 | h[11 + i];
+
+    /* The reference: what each node is, before the snapshot takes them. */
+    struct wsb_node nodes[SELECT_MAX_NODES], ref[SELECT_MAX_NODES];
+    select_nodes(data, size, n, nodes);
+    int listed[SELECT_MAX_NODES], eligible[SELECT_MAX_NODES];
+    size_t n_listed = 0, n_eligible = 0, n_online = 0;
+    for (size_t i = 0; i < n; i++) {
+        ref[i] = nodes[i];
+        listed[i] = 0;
+        for (size_t j = 0; j < nodes[i].n_versions; j++)
+            listed[i] |= nodes[i].versions[j] == version;
+        int online = nodes[i].online && live;
+        eligible[i] = listed[i] && online && !nodes[i].drain &&
+                      !(nodes[i].load_known && nodes[i].load >= p.max_load) &&
+                      (p.allow_ws || strncmp(nodes[i].endpoint, "wss://", 6) == 0);
+        n_listed += listed[i] != 0;
+        n_online += listed[i] && online;
+        n_eligible += eligible[i] != 0;
+    }
+    double sims[SELECT_MAX_NODES], best = -2.0;
+    int located = c.has_coords || c.country[0] || c.continent[0];
+    for (size_t i = 0; i < n; i++) {
+        sims[i] = fuzz_similarity(&ref[i], &c);
+        if (eligible[i] && sims[i] > best)
+            best = sims[i];
+    }
+    double angle = acos(best > 1.0 ? 1.0 : best) + p.near_km / WSB_EARTH_RADIUS_KM;
+    double bound = (angle >= M_PI ? -1.0 : cos(angle)) - 1e-9;
+    /* Names of the nodes for the checks, as the snapshot owns the strings. */
+    char names[SELECT_MAX_NODES][16];
+    for (size_t i = 0; i < n; i++)
+        snprintf(names[i], sizeof names[i], "%s", ref[i].id);
+
+    const char *bad = NULL;
+    struct wsb_snapshot *s = NULL, *first = NULL;
+    if (wsb_snapshot_build(nodes, n, live, NULL, 0, 0, &p, NULL, &first) != WSB_OK)
+        abort();
+    s = first;
+    if (rebuild) {
+        /* The same nodes again, built with the first as prev: indexes reused. */
+        struct wsb_node again[SELECT_MAX_NODES];
+        select_nodes(data, size, n, again);
+        if (wsb_snapshot_build(again, n, live, NULL, 0, 0, &p, first, &s) != WSB_OK)
+            abort();
+    }
+    struct wsb_select_scratch sc;
+    memset(&sc, 0, sizeof sc);
+    if (wsb_select_scratch_reserve(&sc, s->max_eligible) != WSB_OK)
+        abort();
+    int want = n == 0 ? WSB_NO_SERVERS_AVAILABLE
+             : n_listed == 0 ? WSB_NO_SERVERS_VERSION
+             : n_eligible == 0 ? (n_online ? WSB_NO_SERVERS_AVAILABLE : WSB_NO_SERVERS_ONLINE)
+             : WSB_SELECT_OK;
+    for (int t = 0; t < 16 && bad == NULL; t++) {
+        uint64_t r = t == 0 ? rnd : rnd * 0x9e3779b97f4a7c15ull + ((uint64_t)t << 60);
+        const struct wsb_snap_node *out = NULL;
+        int code = wsb_select(s, version, &c, r, &sc, &out);
+        if (code != want) {
+            bad = "select: error code differs from the policy";
+            break;
+        }
+        if (code != WSB_SELECT_OK) {
+            if (out != NULL)
+                bad = "select: an error with a node";
+            break;
+        }
+        size_t i = (size_t)(out - s->nodes);
+        if (out == NULL || i >= n || strcmp(out->node.id, names[i]) != 0)
+            bad = "select: the node returned is not one of the snapshot's";
+        else if (!eligible[i])
+            bad = "select: chose a node that is not eligible (offline, drained, overloaded, ws://, version)";
+        else if (located && n_eligible > 1 && sims[i] < bound)
+            bad = "select: chose a node farther than near_km beyond the nearest eligible one";
+        else if (out->body == NULL || strstr(out->body, out->node.endpoint) == NULL)
+            bad = "select: the precomputed body lacks the endpoint";
+    }
+    wsb_select_scratch_free(&sc);
+    if (s != first)
+        wsb_snapshot_unref(s);
+    wsb_snapshot_unref(first);
+    return bad;
+}
+
 const struct wsb_fuzz_target wsb_fuzz_targets[] = {
     { "route", wsb_fuzz_route },
     { "xff", wsb_fuzz_xff },
@@ -710,5 +889,6 @@ const struct wsb_fuzz_target wsb_fuzz_targets[] = {
     { "report", wsb_fuzz_report },
     { "handshake", wsb_fuzz_handshake },
     { "redis_url", wsb_fuzz_redis_url },
+    { "select", wsb_fuzz_select },
     { NULL, NULL },
 };
