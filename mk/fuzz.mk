@@ -26,7 +26,7 @@ FUZZ_LIB_SRC := $(COMMON_SRC) handler/request.c $(filter-out probe/check.c,$(PRO
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
-.PHONY: fuzz fuzz-build soak valgrind-cgi
+.PHONY: fuzz fuzz-build fuzz-deps soak valgrind-cgi
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -39,9 +39,24 @@ $(FUZZ_BUILD)/obj/entry_%.o: tests/fuzz/entry.c
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/entry_%.o $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)
 
+# clang and its libFuzzer runtime (Debian: clang, libclang-rt-14-dev), as
+# scripts/deps.sh does for the rest: installed when root, else the command.
+fuzz-deps:
+	@if ! command -v $(FUZZ_CC) >/dev/null || \
+	    ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+	      $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then \
+	    if [ "$$(id -u)" -eq 0 ]; then \
+	        echo "installing: clang libclang-rt-14-dev"; \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null; \
+	    else \
+	        echo "run: sudo apt-get install -y clang libclang-rt-14-dev" >&2; exit 1; \
+	    fi; \
+	fi
+
 fuzz-build: $(FUZZ_BINS)
 
-fuzz: fuzz-build
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory fuzz-build
 	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 -include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
