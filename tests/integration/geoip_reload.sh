@@ -35,12 +35,12 @@ WORKERS=$(pgrep -P "$W_POOL_PID" | sort | tr '\n' ' ')
 
 # where IP: the location chosen for a client at IP ("" when not a 200).
 where() { w_fcgi "$SOCK" /v1/websocket/server HTTP_X_FORWARDED_FOR="$1" | sed -n 's/.*"location":"\([^"]*\)".*/\1/p'; }
-# always IP CITY: 24 answers in a row (both workers, several threads) are CITY
-always() { local i; for i in $(seq 24); do [ "$(where "$1")" = "$2" ] || return 1; done; }
-# spread IP: 40 answers show both nodes, and nothing but 200s
+# always IP CITY: 16 answers in a row (both workers, several threads) are CITY
+always() { local i; for i in $(seq 16); do [ "$(where "$1")" = "$2" ] || return 1; done; }
+# spread IP: 30 answers show both nodes, and nothing but 200s
 spread() {
     local i seen="" w
-    for i in $(seq 40); do
+    for i in $(seq 30); do
         w=$(where "$1"); [ -n "$w" ] || return 1
         seen="$seen $w"
     done
