@@ -21,6 +21,7 @@ struct wsb_handler {
     struct wsb_snapshot *snap;      /* NULL: no usable state (answers 100) */
     long long fresh_until_ms;
     long long last_ok_ms;
+    long long down_since_ms;        /* first failed read of the current outage, 0 when up */
     pthread_mutex_t refresh_lock;   /* one refresh at a time; others serve on */
     long long next_try_ms;
     int redis_down;
@@ -213,13 +214,19 @@ static void refresh(struct wsb_handler *h, long long now)
         h->last_ok_ms = now;
         h->fresh_until_ms = now + h->cfg.cache_ms;
         h->stale_dropped = 0;
+        h->down_since_ms = 0;
     } else {
         /* Counted from the end of the failed attempt: when Redis is slow
          * rather than gone, the attempt itself took up to the command
          * timeout, and counting from its start would let every request
          * wait for that timeout again. */
         h->next_try_ms = wsb_now_ms() + h->cfg.retry_ms;
-        if (h->snap != NULL && now - h->last_ok_ms > h->cfg.stale_max_ms) {
+        /* The stale window opens at the outage's first failed read, not at
+         * the last good one: a process that was idle before the outage
+         * still serves its last state for the whole window. */
+        if (h->down_since_ms == 0)
+            h->down_since_ms = now;
+        if (h->snap != NULL && now - h->down_since_ms > h->cfg.stale_max_ms) {
             old = h->snap;
             h->snap = NULL;
             h->stale_dropped = 1;
