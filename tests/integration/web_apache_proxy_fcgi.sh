@@ -13,6 +13,9 @@ EX="$T_ROOT/examples"
 w_sandbox_ok || { t_fail "no www-data user to run Apache's children"; t_summary; exit 1; }
 
 w_redis_acl_start
+# A state before the pool starts: each process reads it before its first request.
+printf '[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.5,"lon":-0.1,"versions":["v1"],"online":true,"load":0.1}]' > "$T_DIR/one.json"
+t_state "$T_DIR/one.json"
 chmod 755 "$T_DIR"
 SOCK="$T_DIR/run/handler.sock"
 mkdir -p "$T_DIR/run"; chgrp www-data "$T_DIR/run"; chmod 750 "$T_DIR/run"   # the unit's RuntimeDirectory
@@ -34,8 +37,6 @@ BASE="http://127.0.0.1:$HTTP_PORT"
 w_http_up "$BASE/" || { t_fail "Apache did not start"; cat "$T_DIR/apache-main.log" >&2; t_summary; exit 1; }
 
 # A burst: the pool's processes exist before the first request; nothing to spawn.
-printf '[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.5,"lon":-0.1,"versions":["v1"],"online":true,"load":0.1}]' > "$T_DIR/one.json"
-t_state "$T_DIR/one.json"
 pids=()
 for i in $(seq 48); do
     (curl -s -o /dev/null -w '%{http_code}\n' "$BASE/v1/websocket/server" >> "$T_DIR/burst") & pids+=($!)

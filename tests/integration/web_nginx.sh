@@ -13,6 +13,9 @@ EX="$T_ROOT/examples"
 
 W_UNIT=${W_UNIT:-wsb-handler.service}
 w_redis_acl_start
+# A state before the pool starts: each process reads it before its first request.
+printf '[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.5,"lon":-0.1,"versions":["v1"],"online":true,"load":0.1}]' > "$T_DIR/one.json"
+t_state "$T_DIR/one.json"
 SOCK="$T_DIR/run/handler.sock"
 w_pool_from_unit "$W_UNIT" "$SOCK" || { t_fail "pool did not start"; cat "$T_DIR/pool.log" >&2; t_summary; exit 1; }
 t_true "handler.env names the handler's ACL user" bash -c "printf '%s\n' \"\${@}\" | grep -q '^WSB_REDIS_URL=redis://wsb-handler@'" _ "${W_ENV[@]}"
@@ -35,8 +38,6 @@ w_http_up "$BASE/" || { t_fail "nginx did not start"; cat "$T_DIR/nginx-main.log
 
 # nginx-specific: kept FastCGI connections, and a burst over them (before
 # the contract suite, which ends by restarting Redis).
-printf '[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.5,"lon":-0.1,"versions":["v1"],"online":true,"load":0.1}]' > "$T_DIR/one.json"
-t_state "$T_DIR/one.json"
 for i in $(seq 20); do curl -s -o /dev/null "$BASE/v1/websocket/server"; done
 kept=$(ss -xH state connected | grep -c "$SOCK")
 t_true "nginx keeps FastCGI connections open to the pool ($kept)" test "$kept" -ge 1
