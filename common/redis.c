@@ -258,6 +258,11 @@ void wsb_redis_free(struct wsb_redis *r)
     free(r);
 }
 
+int wsb_redis_connected(const struct wsb_redis *r)
+{
+    return r->ctx != NULL;
+}
+
 const char *wsb_redis_current(const struct wsb_redis *r)
 {
     return r->current;

@@ -62,6 +62,9 @@ redisContext *wsb_redis_get(struct wsb_redis *r, char *err);
  * that the next wsb_redis_get reconnects. */
 void wsb_redis_drop(struct wsb_redis *r);
 
+/* 1 when a connection is open (it may still turn out to be dead), else 0. */
+int wsb_redis_connected(const struct wsb_redis *r);
+
 /* The address of the current connection, formatted; "" when none. */
 const char *wsb_redis_current(const struct wsb_redis *r);
 

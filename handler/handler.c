@@ -28,7 +28,6 @@ struct wsb_handler {
     char down_reason[WSB_ERRLEN];   /* the last reason logged while redis_down */
     int stale_dropped;
     size_t last_skipped;
-    int geo_status;
 };
 
 long long wsb_now_ms(void)
@@ -128,8 +127,7 @@ struct wsb_handler *wsb_handler_new(struct wsb_handler_config *c)
         if (h->geo == NULL)
             goto fail;
         char why[WSB_ERRLEN];
-        h->geo_status = wsb_geo_status(h->geo, why);
-        if (h->geo_status != WSB_OK)
+        if (wsb_geo_status(h->geo, why) != WSB_OK)
             wsb_log_error("geoip: %s; serving without geography until the file is fixed", why);
     }
     pthread_mutex_init(&h->snap_lock, NULL);
@@ -189,7 +187,13 @@ static void refresh(struct wsb_handler *h, long long now)
         return;
     char err[WSB_ERRLEN];
     struct wsb_state st;
+    int reused = wsb_redis_connected(h->redis);
     int status = wsb_state_read(h->redis, &h->cfg.keys, &st, err);
+    /* A connection kept from before may have died quietly (Redis restarted
+     * while this process was idle): one more try on a new connection
+     * tells that apart from Redis being down. */
+    if (status == WSB_EREDIS && reused && !wsb_redis_connected(h->redis))
+        status = wsb_state_read(h->redis, &h->cfg.keys, &st, err);
     struct wsb_snapshot *fresh = NULL;
     if (status == WSB_OK) {
         size_t skipped = st.n_skipped;
@@ -265,8 +269,19 @@ static struct wsb_snapshot *current_snapshot(struct wsb_handler *h, long long no
     pthread_mutex_unlock(&h->snap_lock);
     if (fresh)
         return s;
-    if (pthread_mutex_trylock(&h->refresh_lock) == 0) {
-        refresh(h, now);
+    /* Just past its time, the snapshot keeps serving while one thread
+     * refreshes.  Long past it (an idle process), waiting for the refresh
+     * beats answering from state of unknown age; the wait is bounded by
+     * the Redis timeouts, and by WSB_REDIS_RETRY_MS while Redis is down. */
+    pthread_mutex_lock(&h->snap_lock);
+    int long_past = h->snap == NULL || now >= h->fresh_until_ms + h->cfg.cache_ms;
+    pthread_mutex_unlock(&h->snap_lock);
+    if (long_past ? pthread_mutex_lock(&h->refresh_lock) == 0 : pthread_mutex_trylock(&h->refresh_lock) == 0) {
+        pthread_mutex_lock(&h->snap_lock);
+        int still_stale = h->snap == NULL || now >= h->fresh_until_ms;
+        pthread_mutex_unlock(&h->snap_lock);
+        if (still_stale)
+            refresh(h, now);
         pthread_mutex_unlock(&h->refresh_lock);
     }
     pthread_mutex_lock(&h->snap_lock);
@@ -285,7 +300,6 @@ static void check_geo(struct wsb_handler *h, long long now)
         wsb_log_info("geoip: %s (re)opened", h->cfg.geoip_path);
     else
         wsb_log_error("geoip: %s; serving without geography until the file is fixed", why);
-    h->geo_status = status;
 }
 
 static void answer_error(struct wsb_answer *a, int http, int code)

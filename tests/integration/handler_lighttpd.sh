@@ -34,4 +34,18 @@ t_wait_for curl -s -o /dev/null "$BASE/" || { t_fail "lighttpd did not start"; c
 . "$T_ROOT/tests/contract.sh"
 contract_suite "$BASE" "$T_DIR/handler.log"
 
+# Redis restarted while the handler processes sit idle on their old
+# connections: the very first request after it is served, not 503.
+printf '[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.5,"lon":-0.1,"versions":["v1"],"online":true,"load":0.1}]' > "$T_DIR/one.json"
+t_state "$T_DIR/one.json"
+for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null "$BASE/v1/websocket/server"; done   # every process connected
+t_redis_stop
+T_REDIS_PORT_WANT=$T_REDIS_PORT t_redis_start redis3
+sed 's/"lon"/"tyo"/; s/lon.example/tyo.example/; s/London/Tokyo/' "$T_DIR/one.json" > "$T_DIR/two.json"
+t_state "$T_DIR/two.json"
+sleep 0.3   # longer than WSB_CACHE_MS: the next request reads Redis on its old connection
+got=""
+for i in 1 2 3 4; do body=$(curl -s "$BASE/v1/websocket/server"); echo "$body" >> "$T_DIR/bodies"; got="$got $(echo "$body" | sed -n 's/.*"location":"\([^"]*\)".*/\1/p')"; done
+t_eq "first requests after a Redis restart on idle connections get the new state" " Tokyo Tokyo Tokyo Tokyo" "$got"
+
 t_summary
