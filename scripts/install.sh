@@ -6,7 +6,7 @@
 #   $PREFIX/bin/wsb-handler, $PREFIX/bin/wsb-probe
 #   $PREFIX/share/man/man1/wsb-handler.1, wsb-probe.1
 #   $PREFIX/share/wsbalancer/examples/...   (paths in them point at $PREFIX)
-#   $PREFIX/share/doc/wsbalancer/README.md, operations.md
+#   $PREFIX/share/doc/wsbalancer/README.md
 #
 # It creates no users, enables no service and writes nothing under /etc:
 # the closing lines say what to do next.
@@ -69,7 +69,6 @@ rm -rf "$SHARE/examples"
 done
 echo "installed $SHARE/examples"
 install -m 0644 "$ROOT/README.md" "$DOC/README.md"
-[ -f "$ROOT/docs/operations.md" ] && install -m 0644 "$ROOT/docs/operations.md" "$DOC/operations.md"
 echo "installed $DOC"
 
 cat <<EOF

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# security_acl.sh: the Redis ACLs of docs/security.md, applied as written.
+# security_acl.sh: the Redis ACLs of the README (Security), applied as written.
 # The handler serves and the probe writes rounds (and drains) with their own
 # users; the handler's user can write nothing and read no other key; the
 # probe's user touches no other key; without a user nothing gets in.
 . "$(dirname "$0")/fault_lib.sh"
 
-DOC="$T_ROOT/docs/security.md"
+DOC="$T_ROOT/README.md"
 [ -f "$DOC" ] || DOC="$T_ROOT/README.md"
 ACL=$(sed -n '/<!-- acl-begin -->/,/<!-- acl-end -->/p' "$DOC" | grep '^user ')
 t_eq "the documentation lists three ACL users" 3 "$(printf '%s\n' "$ACL" | grep -c .)"
