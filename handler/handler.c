@@ -188,12 +188,23 @@ static void refresh(struct wsb_handler *h, long long now)
     char err[WSB_ERRLEN];
     struct wsb_state st;
     int reused = wsb_redis_connected(h->redis);
+    char was[300];
+    snprintf(was, sizeof was, "%s", wsb_redis_current(h->redis));
     int status = wsb_state_read(h->redis, &h->cfg.keys, &st, err);
     /* A connection kept from before may have died quietly (Redis restarted
-     * while this process was idle): one more try on a new connection
-     * tells that apart from Redis being down. */
-    if (status == WSB_EREDIS && reused && !wsb_redis_connected(h->redis))
+     * while this process was idle, or a replica went away): one more try on
+     * a new connection, address after address, tells that apart from Redis
+     * being down. */
+    if (status == WSB_EREDIS && reused && !wsb_redis_connected(h->redis)) {
+        char lost[WSB_ERRLEN];
+        snprintf(lost, sizeof lost, "%s", err);
         status = wsb_state_read(h->redis, &h->cfg.keys, &st, err);
+        if (status == WSB_OK && strcmp(was, wsb_redis_current(h->redis)) != 0)
+            wsb_log_warn("redis %s: connection lost (%s); now reading from redis %s", was, lost,
+                         wsb_redis_current(h->redis));
+        else if (status == WSB_OK)
+            wsb_log_info("redis %s: connection lost (%s); reconnected", was, lost);
+    }
     struct wsb_snapshot *fresh = NULL;
     if (status == WSB_OK) {
         size_t skipped = st.n_skipped;
