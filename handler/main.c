@@ -411,8 +411,8 @@ static void *accept_loop(void *arg)
     }
     long long last_complaint = 0;
     while (!atomic_load(&stopping)) {
-        int locked = 0;
-        if (req.ipcFd < 0) {
+        int locked = 0, new_conn = req.ipcFd < 0;
+        if (new_conn) {
             pthread_mutex_lock(&accept_lock);
             locked = 1;
             if (atomic_load(&stopping)) {
@@ -444,7 +444,8 @@ static void *accept_loop(void *arg)
             usleep(100 * 1000);
             continue;
         }
-        tune_connection(req.ipcFd, a->tcp);
+        if (new_conn)   /* a kept connection was tuned when it was accepted */
+            tune_connection(req.ipcFd, a->tcp);
         wsb_handle(a->h, &w, fcgi_param, req.envp, r);
         FCGX_PutStr(r->buf, (int)r->len, req.out);
         FCGX_Finish_r(&req);
