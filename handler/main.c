@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcgiapp.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -779,6 +780,15 @@ static int cgi_config_error(void)
 
 int main(int argc, char **argv)
 {
+    /* One malloc arena: each snapshot is built by whichever thread refreshes
+     * it, and with an arena per thread the freed snapshots' memory scatters
+     * over many arenas (measured, 48 threads, 1,000 nodes: resident memory
+     * climbing past 19 MB per process, against a steady 8 MB with one).
+     * The decision path does not allocate; libfcgi's few allocations per
+     * request ran as fast on one arena (bench-peer).
+     * An operator's MALLOC_ARENA_MAX wins. */
+    if (getenv("MALLOC_ARENA_MAX") == NULL)
+        mallopt(M_ARENA_MAX, 1);
     struct options opt;
     int a = parse_args(argc, argv, &opt);
     if (a != 0)
