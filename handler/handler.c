@@ -5,6 +5,7 @@
 #include "geo.h"
 #include "status.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +250,11 @@ static void refresh(struct wsb_handler *h, long long now)
     }
     pthread_mutex_unlock(&h->snap_lock);
     wsb_snapshot_unref(old);
+    /* The Redis reply and the replaced snapshot were freed: give the memory
+     * back, so that resident memory is one snapshot, not the peak of a
+     * refresh (measured with 10,000 nodes: 18 MB without, see make bench). */
+    if (status == WSB_OK)
+        malloc_trim(0);
 
     if (status == WSB_OK && h->redis_down) {
         wsb_log_info("redis %s: state readable again", wsb_redis_current(h->redis));
