@@ -29,7 +29,20 @@ struct wsb_handler {
     char down_reason[WSB_ERRLEN];   /* the last reason logged while redis_down */
     int stale_dropped;
     size_t last_skipped;
+    /* The background refresher (FastCGI modes): reads Redis when the
+     * snapshot falls due, so that no request waits for a refresh; it
+     * sleeps while no request comes. */
+    pthread_t refresher;
+    int refresher_running;
+    pthread_mutex_t wake_lock;
+    pthread_cond_t wake;            /* signalled by a request that finds it asleep */
+    int refresher_stop;             /* under wake_lock */
+    int refresher_idle;             /* atomic: asleep for want of requests */
+    long long last_request_ms;      /* atomic */
 };
+
+/* A refresher with no request for this long stops reading Redis. */
+#define REFRESHER_IDLE_MS 10000
 
 long long wsb_now_ms(void)
 {
@@ -133,6 +146,8 @@ struct wsb_handler *wsb_handler_new(struct wsb_handler_config *c)
     }
     pthread_mutex_init(&h->snap_lock, NULL);
     pthread_mutex_init(&h->refresh_lock, NULL);
+    pthread_mutex_init(&h->wake_lock, NULL);
+    pthread_cond_init(&h->wake, NULL);
     return h;
 fail:
     wsb_redis_free(h->redis);
@@ -149,8 +164,11 @@ void wsb_handler_free(struct wsb_handler *h)
     wsb_redis_free(h->redis);
     wsb_geo_free(h->geo);
     wsb_handler_config_free(&h->cfg);
+    wsb_handler_stop_refresher(h);
     pthread_mutex_destroy(&h->snap_lock);
     pthread_mutex_destroy(&h->refresh_lock);
+    pthread_mutex_destroy(&h->wake_lock);
+    pthread_cond_destroy(&h->wake);
     free(h);
 }
 
@@ -280,19 +298,24 @@ static void refresh(struct wsb_handler *h, long long now)
 /* Returns a referenced snapshot, or NULL when there is no usable state. */
 static struct wsb_snapshot *current_snapshot(struct wsb_handler *h, long long now)
 {
+    __atomic_store_n(&h->last_request_ms, now, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&h->refresher_idle, __ATOMIC_RELAXED)) {
+        pthread_mutex_lock(&h->wake_lock);
+        pthread_cond_signal(&h->wake);
+        pthread_mutex_unlock(&h->wake_lock);
+    }
     pthread_mutex_lock(&h->snap_lock);
     int fresh = h->snap != NULL && now < h->fresh_until_ms;
-    struct wsb_snapshot *s = fresh ? wsb_snapshot_ref(h->snap) : NULL;
-    pthread_mutex_unlock(&h->snap_lock);
-    if (fresh)
-        return s;
-    /* Just past its time, the snapshot keeps serving while one thread
-     * refreshes.  Long past it (an idle process), waiting for the refresh
-     * beats answering from state of unknown age; the wait is bounded by
-     * the Redis timeouts, and by WSB_REDIS_RETRY_MS while Redis is down. */
-    pthread_mutex_lock(&h->snap_lock);
+    /* Just past its time, the snapshot keeps serving while the refresher
+     * (or one request thread, without a refresher) reads Redis.  Long past
+     * it (an idle process), waiting for the refresh beats answering from
+     * state of unknown age; the wait is bounded by the Redis timeouts, and
+     * by WSB_REDIS_RETRY_MS while Redis is down. */
     int long_past = h->snap == NULL || now >= h->fresh_until_ms + h->cfg.cache_ms;
+    struct wsb_snapshot *s = fresh || (h->refresher_running && !long_past) ? wsb_snapshot_ref(h->snap) : NULL;
     pthread_mutex_unlock(&h->snap_lock);
+    if (s != NULL)
+        return s;
     if (long_past ? pthread_mutex_lock(&h->refresh_lock) == 0 : pthread_mutex_trylock(&h->refresh_lock) == 0) {
         pthread_mutex_lock(&h->snap_lock);
         int still_stale = h->snap == NULL || now >= h->fresh_until_ms;
@@ -305,6 +328,82 @@ static struct wsb_snapshot *current_snapshot(struct wsb_handler *h, long long no
     s = h->snap != NULL ? wsb_snapshot_ref(h->snap) : NULL;
     pthread_mutex_unlock(&h->snap_lock);
     return s;
+}
+
+static void *refresher_main(void *arg)
+{
+    struct wsb_handler *h = arg;
+    pthread_mutex_lock(&h->wake_lock);
+    while (!h->refresher_stop) {
+        long long now = wsb_now_ms();
+        if (now - __atomic_load_n(&h->last_request_ms, __ATOMIC_RELAXED) > REFRESHER_IDLE_MS) {
+            __atomic_store_n(&h->refresher_idle, 1, __ATOMIC_RELAXED);
+            pthread_cond_wait(&h->wake, &h->wake_lock);   /* until a request comes */
+            __atomic_store_n(&h->refresher_idle, 0, __ATOMIC_RELAXED);
+            continue;
+        }
+        pthread_mutex_lock(&h->snap_lock);
+        long long due = h->snap != NULL ? h->fresh_until_ms : now;
+        pthread_mutex_unlock(&h->snap_lock);
+        pthread_mutex_lock(&h->refresh_lock);
+        if (h->next_try_ms > due)
+            due = h->next_try_ms;   /* Redis is down: no faster than WSB_REDIS_RETRY_MS */
+        pthread_mutex_unlock(&h->refresh_lock);
+        if (now >= due) {
+            pthread_mutex_unlock(&h->wake_lock);
+            pthread_mutex_lock(&h->refresh_lock);
+            pthread_mutex_lock(&h->snap_lock);
+            int stale = h->snap == NULL || wsb_now_ms() >= h->fresh_until_ms;
+            pthread_mutex_unlock(&h->snap_lock);
+            if (stale)
+                refresh(h, wsb_now_ms());
+            pthread_mutex_unlock(&h->refresh_lock);
+            pthread_mutex_lock(&h->wake_lock);
+            continue;
+        }
+        /* Sleep until due (or a stop).  The condition variable uses the
+         * realtime clock by default: convert the monotonic wait. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long long wait_ms = due - now;
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (wait_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&h->wake, &h->wake_lock, &ts);
+    }
+    pthread_mutex_unlock(&h->wake_lock);
+    return NULL;
+}
+
+int wsb_handler_start_refresher(struct wsb_handler *h)
+{
+    if (h->refresher_running)
+        return WSB_OK;
+    __atomic_store_n(&h->last_request_ms, wsb_now_ms(), __ATOMIC_RELAXED);
+    h->refresher_stop = 0;
+    if (pthread_create(&h->refresher, NULL, refresher_main, h) != 0)
+        return WSB_ESYS;
+    pthread_mutex_lock(&h->snap_lock);
+    h->refresher_running = 1;
+    pthread_mutex_unlock(&h->snap_lock);
+    return WSB_OK;
+}
+
+void wsb_handler_stop_refresher(struct wsb_handler *h)
+{
+    if (h == NULL || !h->refresher_running)
+        return;
+    pthread_mutex_lock(&h->wake_lock);
+    h->refresher_stop = 1;
+    pthread_cond_signal(&h->wake);
+    pthread_mutex_unlock(&h->wake_lock);
+    pthread_join(h->refresher, NULL);
+    pthread_mutex_lock(&h->snap_lock);
+    h->refresher_running = 0;
+    pthread_mutex_unlock(&h->snap_lock);
 }
 
 static void check_geo(struct wsb_handler *h, long long now)

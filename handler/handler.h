@@ -60,6 +60,16 @@ void wsb_worker_free(struct wsb_worker *w);
 void wsb_handle(struct wsb_handler *h, struct wsb_worker *w, wsb_param_fn get, void *ctx,
                 struct wsb_response *out);
 
+/* Starts a thread that refreshes the snapshot in the background whenever
+ * it falls due, so that requests never wait for Redis (it sleeps after
+ * 10 s without requests, and the next request wakes it).  For long-lived
+ * FastCGI processes; start it after any fork.  Returns WSB_OK or WSB_ESYS
+ * (requests then refresh by themselves, as without it). */
+int wsb_handler_start_refresher(struct wsb_handler *h);
+
+/* Stops and joins the refresher; a no-op when none runs. */
+void wsb_handler_stop_refresher(struct wsb_handler *h);
+
 /* Monotonic milliseconds. */
 long long wsb_now_ms(void);
 

@@ -481,6 +481,9 @@ static int serve_fastcgi(struct wsb_handler *h, int listen_fd, int tcp, long thr
     sigaction(SIGPIPE, &sa, NULL);
 
     prime_state(h);
+    /* Started with the stop signals blocked, so they reach only sigwait. */
+    if (wsb_handler_start_refresher(h) != WSB_OK)
+        wsb_log_warn("cannot start the state refresher thread; requests will refresh the state themselves");
     int rc = 1;
     long started = 0;
     struct acceptor *acc = calloc((size_t)threads, sizeof *acc);
@@ -541,6 +544,7 @@ cleanup:
         }
     }
     free(acc);
+    wsb_handler_stop_refresher(h);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
