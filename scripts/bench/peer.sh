@@ -142,9 +142,9 @@ for n in $SIZES; do
     echo "== $n nodes (same nodes, same client addresses: same answers' geography on both sides)"
     echo "  peer answers:  $(curl -s -H 'X-Forwarded-For: 81.2.69.142' "http://127.0.0.1:$P_PEER/v1/websocket/server")"
     echo "  wsb answers:   $(curl -s -H 'X-Forwarded-For: 81.2.69.142' "http://127.0.0.1:$P_WSB/v1/websocket/server")"
-    # Warm both up, then measure, alternating, each twice; keep the better run.
+    # Warm both up, then measure, alternating, three times each; keep each side's best run.
     run_wrk "http://127.0.0.1:$P_PEER/v1/websocket/server" >/dev/null; run_wrk "http://127.0.0.1:$P_WSB/v1/websocket/server" >/dev/null
-    for rep in 1 2; do
+    for rep in 1 2 3; do
         measure "peer (node, $PEER_WORKERS workers)" "http://127.0.0.1:$P_PEER/v1/websocket/server" $(tree "$PEER_PID")
         if [ "${RPS:-0}" -gt "${P_RPS[$n]:-0}" ]; then P_RPS[$n]=$RPS; P_P99[$n]=$P99; P_RSS[$n]=$RSS; P_CPU[$n]=$CPU10K; fi
         measure "wsbalancer ($POOL_WORKERS x $POOL_THREADS)" "http://127.0.0.1:$P_WSB/v1/websocket/server" $(tree "$POOL_PID")
