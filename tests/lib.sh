@@ -54,6 +54,29 @@ t_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# t_free_port_range N: sets T_PORT_BASE to the first of N consecutive TCP
+# ports on 127.0.0.1 that nothing listens on now (for many stand-in nodes).
+t_free_port_range() {
+    local n=$1 try
+    for try in $(seq 20); do
+        T_PORT_BASE=$(( 10000 + (RANDOM * 32768 + RANDOM) % (20000 - n) ))
+        python3 - "$T_PORT_BASE" "$n" <<'PY' && return 0
+import socket, sys
+base, n = int(sys.argv[1]), int(sys.argv[2])
+for p in range(base, base + n):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+PY
+    done
+    echo "no $n free ports found" >&2
+    return 1
+}
+
 # t_wait_for CMD...: retries CMD for up to 5 s.
 t_wait_for() {
     local i

@@ -25,24 +25,7 @@ PROBE="$BUILD/wsb-probe"
 HANDLER="$BUILD/wsb-handler"
 
 p_ports() {
-    local n=$1 try
-    for try in $(seq 20); do
-        P_BASE=$(( 10000 + (RANDOM * 32768 + RANDOM) % (20000 - n) ))
-        "$PY" - "$P_BASE" "$n" <<'PY' && return 0
-import socket, sys
-base, n = int(sys.argv[1]), int(sys.argv[2])
-for p in range(base, base + n):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        sys.exit(1)
-    finally:
-        s.close()
-PY
-    done
-    echo "no $n free ports found" >&2
-    return 1
+    t_free_port_range "$1" && P_BASE=$T_PORT_BASE
 }
 
 p_standin() {
