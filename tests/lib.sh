@@ -77,6 +77,24 @@ PY
     return 1
 }
 
+# t_standin_start CONFIG: starts tests/tools/standin_node.py on CONFIG and
+# waits (up to 15 s) until every port listens; sets T_STANDIN_PID.
+t_standin_start() {
+    local cfg=$1 ready="$1.ready" i
+    rm -f "$ready"
+    python3 "$T_ROOT/tests/tools/standin_node.py" --config "$cfg" --ready-file "$ready" --quiet \
+        2>>"$T_DIR/standin.err" &
+    T_STANDIN_PID=$!
+    T_PIDS+=("$T_STANDIN_PID")
+    for i in $(seq 300); do
+        [ -e "$ready" ] && return 0
+        kill -0 "$T_STANDIN_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "stand-in did not start: $(tail -2 "$T_DIR/standin.err")" >&2
+    return 1
+}
+
 # t_wait_for CMD...: retries CMD for up to 5 s.
 t_wait_for() {
     local i

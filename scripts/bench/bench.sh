@@ -25,28 +25,13 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
-MET=0; MISSED=0
-target() {   # description, condition (shell test expression args)
-    local what=$1; shift
-    if "$@"; then echo "  [met]    $what"; MET=$((MET + 1)); else echo "  [MISSED] $what"; MISSED=$((MISSED + 1)); fi
-}
-fcmp() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
+. "$ROOT/scripts/bench/lib.sh"
 
 echo "== machine"
 echo "  $(nproc) cores, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo)"
 echo "  $(lighttpd -v 2>&1 | head -1), $(redis-server --version | awk '{print $1, $3}'), wrk -t$THREADS -c$CONC -d${SECS}s, $WORKERS FastCGI processes"
 
-# --- private redis ---
-RPORT=$(free_port)
-redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --dir "$T" --logfile "$T/redis.log" &
-PIDS+=($!)
-wait_for redis-cli -p "$RPORT" ping || { echo "redis did not start"; exit 1; }
-RURL="redis://127.0.0.1:$RPORT/0"
-
-python3 "$ROOT/scripts/bench/gen.py" addresses "$GEOIP_DIR/GeoLite2-City-Test.json" > "$T/addresses.txt"
-export WSB_BENCH_ADDRS="$T/addresses.txt"
+bench_redis_start
 mkdir -p "$T/www"
 printf '{"endpoint":"wss://eu-1.example.net/ws","location":"Frankfurt"}' > "$T/www/static.json"
 

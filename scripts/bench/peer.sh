@@ -30,11 +30,7 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
-MET=0; MISSED=0
-target() { local what=$1; shift; if "$@"; then echo "  [met]    $what"; MET=$((MET + 1)); else echo "  [MISSED] $what"; MISSED=$((MISSED + 1)); fi; }
-fcmp() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
+. "$ROOT/scripts/bench/lib.sh"
 py() { python3 -c "print($1)"; }
 
 command -v node >/dev/null || { echo "bench-peer: node is not installed (apt-get install nodejs npm)"; exit 1; }
@@ -45,13 +41,7 @@ cp "$PEER_SRC/server.js" "$PEER_SRC/package.json" "$T/peer/"
 echo "  node $(node --version), ioredis $(node -p "require('$T/peer/node_modules/ioredis/package.json').version"), maxmind $(node -p "require('$T/peer/node_modules/maxmind/package.json').version")"
 echo "  nginx $(nginx -v 2>&1 | sed 's/.*\///'), $NGINX_WORKERS workers; wrk -t$THREADS -c$CONC -d${SECS}s; $(nproc) cores"
 
-RPORT=$(free_port)
-redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --dir "$T" --logfile "$T/redis.log" &
-PIDS+=($!)
-wait_for redis-cli -p "$RPORT" ping || { echo "redis did not start"; exit 1; }
-RURL="redis://127.0.0.1:$RPORT/0"
-python3 "$ROOT/scripts/bench/gen.py" addresses "$GEOIP_DIR/GeoLite2-City-Test.json" > "$T/addresses.txt"
-export WSB_BENCH_ADDRS="$T/addresses.txt"
+bench_redis_start
 
 # The peer: node:cluster workers.
 PEER_PORT=$(free_port)

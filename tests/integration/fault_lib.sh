@@ -252,21 +252,8 @@ f_ports() {
 }
 
 f_standin() {
-    local cfg=$1 ready="$1.ready"
-    rm -f "$ready"
-    python3 "$T_ROOT/tests/tools/standin_node.py" --config "$cfg" --ready-file "$ready" --quiet \
-        2>>"$T_DIR/standin.err" &
-    local pid=$!
-    T_PIDS+=("$pid")
-    F_STANDIN_PID=$pid
-    local i
-    for i in $(seq 300); do
-        [ -e "$ready" ] && return 0
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "stand-in did not start: $(tail -2 "$T_DIR/standin.err")" >&2
-    return 1
+    t_standin_start "$1" || return 1
+    F_STANDIN_PID=$T_STANDIN_PID
 }
 
 f_sanitized() { ldd "$BUILD/wsb-handler" 2>/dev/null | grep -q libasan; }

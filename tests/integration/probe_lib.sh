@@ -29,19 +29,7 @@ p_ports() {
 }
 
 p_standin() {
-    local cfg=$1 ready="$1.ready"
-    rm -f "$ready"
-    "$PY" "$STANDIN" --config "$cfg" --ready-file "$ready" --quiet 2>>"$T_DIR/standin.err" &
-    local pid=$!
-    T_PIDS+=("$pid")
-    local i
-    for i in $(seq 200); do
-        [ -e "$ready" ] && return 0
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "stand-in did not start: $(tail -2 "$T_DIR/standin.err")" >&2
-    return 1
+    t_standin_start "$1"
 }
 
 p_ca() {

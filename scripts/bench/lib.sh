@@ -1,0 +1,23 @@
+# lib.sh: what bench.sh and peer.sh share: free ports, waiting, targets,
+# and a private Redis with the client addresses.  Expects ROOT, T, PIDS,
+# GEOIP_DIR; counts targets in MET and MISSED.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+MET=0; MISSED=0
+target() {   # description, command that succeeds when the target is met
+    local what=$1; shift
+    if "$@"; then echo "  [met]    $what"; MET=$((MET + 1)); else echo "  [MISSED] $what"; MISSED=$((MISSED + 1)); fi
+}
+fcmp() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
+
+# bench_redis_start: a private redis-server (RPORT, RURL) and the client
+# addresses of the City test database in $T/addresses.txt (WSB_BENCH_ADDRS).
+bench_redis_start() {
+    RPORT=$(free_port)
+    redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --dir "$T" --logfile "$T/redis.log" &
+    PIDS+=($!)
+    wait_for redis-cli -p "$RPORT" ping || { echo "redis did not start"; exit 1; }
+    RURL="redis://127.0.0.1:$RPORT/0"
+    python3 "$ROOT/scripts/bench/gen.py" addresses "$GEOIP_DIR/GeoLite2-City-Test.json" > "$T/addresses.txt"
+    export WSB_BENCH_ADDRS="$T/addresses.txt"
+}
