@@ -73,19 +73,32 @@ static double similarity(const struct wsb_snap_node *sn, const struct wsb_client
     return -1.0;
 }
 
-/* Cell of a client with coordinates. */
-static size_t cell_of(double lat, double lon)
+/* Cell of a client with coordinates in index ix. */
+static size_t cell_of(const struct wsb_cell_index *ix, double lat, double lon)
 {
-    int a = (int)((lat + 90.0) / WSB_CELL_DEG), b = (int)((lon + 180.0) / WSB_CELL_DEG);
+    int a = (int)((lat + 90.0) / ix->deg), b = (int)((lon + 180.0) / ix->deg);
+    int rows = (int)ix->lat_cells, cols = (int)ix->lon_cells;
     if (a < 0)
         a = 0;
-    if (a >= WSB_LAT_CELLS)
-        a = WSB_LAT_CELLS - 1;
+    if (a >= rows)
+        a = rows - 1;
     if (b < 0)
         b = 0;
-    if (b >= WSB_LON_CELLS)
-        b = WSB_LON_CELLS - 1;
-    return (size_t)a * WSB_LON_CELLS + (size_t)b;
+    if (b >= cols)
+        b = cols - 1;
+    return (size_t)a * (size_t)cols + (size_t)b;
+}
+
+/* The similarity bound of the candidates: the nearest (similarity best)
+ * widened by near_km, cos(acos(best) + near), less a rounding margin. */
+static double near_bound(const struct wsb_snapshot *s, double best)
+{
+    double bound = -1.0;
+    if (best > 1.0)
+        best = 1.0;
+    if (best > -s->near_cos)   /* else acos(best) + near reaches the antipode */
+        bound = best * s->near_cos - sqrt((1.0 - best) * (1.0 + best)) * s->near_sin;
+    return bound - 1e-12;
 }
 
 int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
@@ -111,34 +124,49 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
     const uint32_t *scan = e->eligible;
     size_t n_scan = e->n;
     uint32_t *cand = sc->cand;
+    double *sim = sc->sim;
     size_t k = 0;
     if (!located) {
         memcpy(cand, e->eligible, e->n * sizeof *cand);
         k = e->n;
+    } else if (client->has_coords && e->coords) {
+        /* Every node scanned has coordinates: similarity is a dot product,
+         * and only the client's cell list (when indexed) is scanned. */
+        double cx, cy, cz;
+        wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
+        if (e->index != NULL) {
+            size_t cell = cell_of(e->index, client->lat, client->lon);
+            scan = e->index->items + e->index->start[cell];
+            n_scan = e->index->start[cell + 1] - e->index->start[cell];
+        }
+        const struct wsb_snap_node *nodes = s->nodes;
+        double best = -2.0;
+        for (size_t i = 0; i < n_scan; i++) {
+            const struct wsb_snap_node *sn = &nodes[scan[i]];
+            double d = sn->x * cx + sn->y * cy + sn->z * cz;
+            sim[i] = d;
+            best = d > best ? d : best;
+        }
+        double bound = near_bound(s, best);
+        for (size_t i = 0; i < n_scan; i++) {
+            cand[k] = scan[i];
+            k += sim[i] >= bound;
+        }
     } else {
         double cx = 0, cy = 0, cz = 0;
-        if (client->has_coords) {
+        if (client->has_coords)
             wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
-            if (e->index != NULL) {
-                size_t cell = cell_of(client->lat, client->lon);
-                scan = e->index->items + e->index->start[cell];
-                n_scan = e->index->start[cell + 1] - e->index->start[cell];
-            }
-        }
         const double same_continent = cos(WSB_SAME_CONTINENT_KM / WSB_EARTH_RADIUS_KM);
         double best = -2.0;
         for (size_t i = 0; i < n_scan; i++) {
-            double sim = similarity(&s->nodes[scan[i]], client, client->has_coords, cx, cy, cz, same_continent);
-            sc->sim[i] = sim;
-            if (sim > best)
-                best = sim;
+            double d = similarity(&s->nodes[scan[i]], client, client->has_coords, cx, cy, cz, same_continent);
+            sim[i] = d;
+            if (d > best)
+                best = d;
         }
-        /* Widen the nearest distance by near_km, back to a similarity bound. */
-        double angle = acos(best > 1.0 ? 1.0 : best) + s->near_km / WSB_EARTH_RADIUS_KM;
-        double bound = angle >= M_PI ? -1.0 : cos(angle);
-        bound -= 1e-12;
+        double bound = near_bound(s, best);
         for (size_t i = 0; i < n_scan; i++)
-            if (sc->sim[i] >= bound)
+            if (sim[i] >= bound)
                 cand[k++] = scan[i];
     }
     if (k == 1) {

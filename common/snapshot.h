@@ -21,20 +21,30 @@ struct wsb_snap_node {
     size_t body_len;
 };
 
-/* The sphere cut into WSB_CELL_DEG x WSB_CELL_DEG cells of latitude and
+/* The sphere cut into cells of deg x deg degrees of latitude and
  * longitude; for every cell, the only eligible nodes that can be a
  * candidate for a client anywhere in it (see select.h), so that a request
- * scans a handful of nodes instead of all of them. */
-#define WSB_CELL_DEG 5
-#define WSB_LAT_CELLS (180 / WSB_CELL_DEG)
-#define WSB_LON_CELLS (360 / WSB_CELL_DEG)
-#define WSB_CELLS (WSB_LAT_CELLS * WSB_LON_CELLS)
+ * scans a handful of nodes instead of all of them.  The cell size follows
+ * the node count, so that a list stays short as nodes grow denser:
+ * WSB_CELL_DEG below WSB_FINE_FROM_NODES eligible nodes, WSB_CELL_DEG_FINE
+ * from there on.  Both divide WSB_CELL_DEG_COARSE by a power of two: the
+ * lists are built level by level from that coarse grid. */
+#define WSB_CELL_DEG 5.0
+#define WSB_CELL_DEG_FINE 2.5
+#define WSB_CELL_DEG_COARSE 20.0
+#define WSB_FINE_FROM_NODES 2000
 #define WSB_INDEX_MIN_NODES 24    /* below this a plain scan is cheaper */
 
+/* Cell (lat_cells rows from the south pole, lon_cells columns from -180)
+ * of point p is row floor((lat + 90) / deg), column floor((lon + 180) /
+ * deg), clamped to the grid; its list is items[start[cell] ..
+ * start[cell + 1]) with cell = row * lon_cells + column. */
 struct wsb_cell_index {
     uint64_t key;             /* hash of what it was built from, for reuse */
-    uint32_t start[WSB_CELLS + 1];
-    uint32_t *items;          /* node indexes (into nodes[]), cell after cell */
+    double deg;               /* cell size in degrees */
+    unsigned lat_cells, lon_cells;
+    uint32_t *start;          /* lat_cells * lon_cells + 1 offsets into items; owned */
+    uint32_t *items;          /* node indexes (into nodes[]), cell after cell; owned */
     size_t n_items;
 };
 
@@ -43,6 +53,7 @@ struct wsb_version_entry {
     int error;                /* 0 when some node is eligible, else 100 or 101 */
     size_t n;                 /* eligible nodes for this version */
     uint32_t *eligible;       /* indexes into nodes[] */
+    int coords;               /* every eligible node has coordinates */
     struct wsb_cell_index *index; /* NULL: scan eligible[] (few nodes, or some lack coordinates) */
 };
 
@@ -55,6 +66,7 @@ struct wsb_snapshot {
     size_t max_eligible;      /* largest versions[i].n: size of a select scratch */
     int live;                 /* the probe's round key was present */
     double near_km;           /* width of the "about as close" band */
+    double near_cos, near_sin; /* of near_km as a central angle */
     size_t n_skipped;         /* records the reader skipped as malformed */
     size_t n_online, n_eligible, n_draining, n_overloaded;
 };
@@ -71,7 +83,9 @@ struct wsb_snapshot_params {
  * live == 0 means the state has expired: every node counts as offline.
  * drain_ids (n_drain entries, may be NULL) are ids drained at run time.
  * prev (may be NULL) is the snapshot this one replaces: cell indexes built
- * from the same nodes and coordinates are copied from it, not rebuilt.
+ * from the same nodes and coordinates are copied from it, not rebuilt, and
+ * the 200 body of a node at the same position with the same id, endpoint
+ * and location is copied from it, not encoded again.
  * Returns WSB_OK and *out, or WSB_ENOMEM with the nodes freed and *out
  * untouched. */
 int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *drain_ids,

@@ -277,6 +277,7 @@ static void test_index_equals_scan(void)
         CHECK(indexed->versions[0].index != NULL && plain->versions[0].index != NULL, "%zu nodes are indexed", n);
         if (indexed->versions[0].index == NULL || plain->versions[0].index == NULL)
             return;
+        free(plain->versions[0].index->start);
         free(plain->versions[0].index->items);
         free(plain->versions[0].index);
         plain->versions[0].index = NULL;
