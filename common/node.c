@@ -22,7 +22,32 @@ void wsb_node_clear(struct wsb_node *n)
     free(n->id);
     free(n->endpoint);
     free(n->location);
+    free(n->raw);
     wsb_node_init(n);
+}
+
+static char *dup_n(const char *s, size_t len)
+{
+    char *d = malloc(len + 1);
+    if (d != NULL) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+
+int wsb_node_copy(struct wsb_node *dst, const struct wsb_node *src)
+{
+    *dst = *src;
+    dst->id = dst->endpoint = dst->location = dst->raw = NULL;
+    if ((src->id != NULL && (dst->id = strdup(src->id)) == NULL) ||
+        (src->endpoint != NULL && (dst->endpoint = strdup(src->endpoint)) == NULL) ||
+        (src->location != NULL && (dst->location = strdup(src->location)) == NULL) ||
+        (src->raw != NULL && (dst->raw = dup_n(src->raw, src->raw_len)) == NULL)) {
+        wsb_node_clear(dst);
+        return WSB_ENOMEM;
+    }
+    return WSB_OK;
 }
 
 int wsb_version_parse(const char *s, size_t len, unsigned *out)
@@ -257,16 +282,6 @@ static int get_bool(const cJSON *o, const char *name, int *out, char *err)
     return WSB_OK;
 }
 
-static char *dup_n(const char *s, size_t len)
-{
-    char *d = malloc(len + 1);
-    if (d != NULL) {
-        memcpy(d, s, len);
-        d[len] = '\0';
-    }
-    return d;
-}
-
 int wsb_node_decode(const char *id, size_t idlen, const char *json, size_t len,
                     struct wsb_node *out, char *err)
 {
@@ -388,7 +403,9 @@ int wsb_node_decode(const char *id, size_t idlen, const char *json, size_t len,
     out->id = dup_n(id, idlen);
     out->endpoint = strdup(endpoint);
     out->location = strdup(location);
-    if (out->id == NULL || out->endpoint == NULL || out->location == NULL) {
+    out->raw = dup_n(json, len);
+    out->raw_len = len;
+    if (out->id == NULL || out->endpoint == NULL || out->location == NULL || out->raw == NULL) {
         status = wsb_fail(err, WSB_ENOMEM, "out of memory");
         goto cleanup;
     }

@@ -36,13 +36,23 @@ struct wsb_node {
     long long changed_at;          /* unix seconds of the last online change */
     char last_error[WSB_OUTCOME_LEN]; /* outcome name of the last check, "ok" */
     unsigned ok_streak, fail_streak;  /* hysteresis counters */
+    char *raw;                     /* owned; the record bytes this node was decoded
+                                    * from (NUL-terminated), NULL for a node that
+                                    * did not come from a record (the probe's) */
+    size_t raw_len;                /* bytes in raw, without the NUL */
 };
 
 /* Sets every field to its empty value (no allocation). */
 void wsb_node_init(struct wsb_node *n);
 
-/* Frees the strings of n and re-initialises it; NULL is accepted. */
+/* Frees the strings of n (raw too) and re-initialises it; NULL is accepted. */
 void wsb_node_clear(struct wsb_node *n);
+
+/* Makes *dst a deep copy of *src (own copies of id, endpoint, location and
+ * raw; NULL strings stay NULL), which the caller later releases with
+ * wsb_node_clear.  dst must not be src and holds nothing on entry.
+ * Returns WSB_OK, or WSB_ENOMEM with *dst left initialised and empty. */
+int wsb_node_copy(struct wsb_node *dst, const struct wsb_node *src);
 
 /* Parses "v1".."v1000000" (no sign, no leading zero) of len bytes.
  * Returns WSB_OK, or WSB_EINVAL and leaves *out alone. */
@@ -68,8 +78,9 @@ int wsb_location_check(const char *s, char *err);
 int wsb_node_encode(const struct wsb_node *n, char **out, char *err);
 
 /* Decodes the record json (len bytes) of node id (idlen bytes) into *out,
- * which the caller later releases with wsb_node_clear.  Every field is
- * validated (endpoint scheme ws:// or wss://, lengths, ranges, UTF-8).
+ * which the caller later releases with wsb_node_clear; out->raw keeps a
+ * copy of the record bytes.  Every field is validated (endpoint scheme
+ * ws:// or wss://, lengths, ranges, UTF-8).
  * On error returns WSB_EINVAL, WSB_ETOOBIG or WSB_ENOMEM with a reason in
  * err, and *out is left initialised and empty. */
 int wsb_node_decode(const char *id, size_t idlen, const char *json, size_t len,

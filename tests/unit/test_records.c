@@ -109,6 +109,46 @@ static void test_bad_records(void)
     CHECK(wsb_endpoint_check("ws://x/ws", 1, err) == WSB_OK, "ws:// allowed");
 }
 
+/* A decoded node keeps its record bytes; a copy owns copies of them all. */
+static void test_raw_and_copy(void)
+{
+    static const char json[] = "{\"endpoint\":\"wss://eu-1.example.net/ws\",\"location\":\"Frankfurt\","
+                               "\"lat\":50.1,\"lon\":8.7,\"country\":\"de\",\"versions\":[\"v1\",\"v3\"],"
+                               "\"online\":true,\"load\":0.25,\"connections\":12,\"last_error\":\"ok\"}";
+    struct wsb_node n, c;
+    char err[WSB_ERRLEN];
+    /* Bytes past len are not part of the record. */
+    CHECK(wsb_node_decode("eu-1", 4, json, sizeof json - 1, &n, err) == WSB_OK, "%s", err);
+    CHECK(n.raw != NULL && n.raw_len == sizeof json - 1 && memcmp(n.raw, json, n.raw_len) == 0 &&
+              n.raw[n.raw_len] == '\0', "raw kept");
+    CHECK(wsb_node_copy(&c, &n) == WSB_OK, "copy");
+    CHECK(c.id != n.id && c.endpoint != n.endpoint && c.location != n.location && c.raw != n.raw, "own strings");
+    CHECK_STR(c.id, "eu-1");
+    CHECK_STR(c.endpoint, n.endpoint);
+    CHECK_STR(c.location, "Frankfurt");
+    CHECK(c.raw_len == n.raw_len && memcmp(c.raw, json, c.raw_len) == 0 && c.raw[c.raw_len] == '\0', "raw copied");
+    CHECK(c.has_coords && c.lat == n.lat && c.lon == n.lon, "coords");
+    CHECK_STR(c.country, "DE");
+    CHECK(c.n_versions == 2 && c.versions[0] == 1 && c.versions[1] == 3, "versions");
+    CHECK(c.online && c.load_known && c.load == 0.25 && c.connections == 12 && c.capacity == -1, "health");
+    CHECK_STR(c.last_error, "ok");
+    wsb_node_clear(&n);   /* the copy outlives its source */
+    CHECK_STR(c.endpoint, "wss://eu-1.example.net/ws");
+    wsb_node_clear(&c);
+    CHECK(c.raw == NULL && c.raw_len == 0 && c.id == NULL, "cleared");
+    /* A node made in code (the probe's) has no record bytes; its copy neither. */
+    wsb_node_init(&n);
+    n.id = strdup("p-1");
+    n.connections = 5;
+    CHECK(wsb_node_copy(&c, &n) == WSB_OK, "copy");
+    CHECK(c.id != NULL && strcmp(c.id, "p-1") == 0 && c.endpoint == NULL && c.location == NULL && c.raw == NULL &&
+              c.connections == 5, "NULL strings stay NULL");
+    wsb_node_clear(&n);
+    wsb_node_clear(&c);
+    /* A failed decode keeps nothing. */
+    CHECK(decode("{\"endpoint\":1}", &n, err) == WSB_EINVAL && n.raw == NULL, "no raw on failure");
+}
+
 static void test_versions(void)
 {
     unsigned v;
@@ -225,6 +265,7 @@ int main(void)
 {
     T_RUN(test_roundtrip);
     T_RUN(test_bad_records);
+    T_RUN(test_raw_and_copy);
     T_RUN(test_versions);
     T_RUN(test_netaddr);
     T_RUN(test_redis_urls);
