@@ -1,6 +1,7 @@
 /* state.c: reads and writes the Redis state layout described in state.h. */
 #include "state.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,106 @@ static int is_string(const redisReply *r)
     return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
 }
 
-static int decode_nodes(const redisReply *h, struct wsb_state *out, char *err)
+/* Finds the memo entry for a record: the entry at the record's position
+ * when it has the record's id, else the entry with that id through an
+ * open-addressing table of the entries' ids, built on the first miss (one
+ * pass over the memo) and freed by memo_lookup_free. */
+struct memo_lookup {
+    const struct wsb_state_memo *memo;   /* NULL: nothing to find */
+    uint32_t *slots;                     /* entry index + 1, 0 for empty; NULL until built */
+    size_t mask;                         /* slots has mask + 1 entries, a power of two */
+    int no_table;                        /* the table could not be built: positions only */
+};
+
+static uint64_t id_hash(const char *id, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)id[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int has_id(const struct wsb_node *e, const char *id, size_t len)
+{
+    return e != NULL && e->id != NULL && strlen(e->id) == len && memcmp(e->id, id, len) == 0;
+}
+
+/* Builds the id table over the entries that can be reused.  Without memory
+ * for it, lookups fall back to positions only: records are then decoded,
+ * which is slower but gives the same state. */
+static void memo_table_build(struct memo_lookup *m)
+{
+    const struct wsb_state_memo *memo = m->memo;
+    if (memo->n > UINT32_MAX / 4) {
+        m->no_table = 1;
+        return;
+    }
+    size_t cap = 16;
+    while (cap < 2 * memo->n)
+        cap <<= 1;
+    if ((m->slots = calloc(cap, sizeof *m->slots)) == NULL) {
+        m->no_table = 1;
+        return;
+    }
+    m->mask = cap - 1;
+    for (size_t i = 0; i < memo->n; i++) {
+        const struct wsb_node *e = memo->get(memo->ctx, i);
+        if (e == NULL || e->id == NULL || e->raw == NULL)
+            continue;
+        size_t h = (size_t)id_hash(e->id, strlen(e->id)) & m->mask;
+        while (m->slots[h] != 0)
+            h = (h + 1) & m->mask;
+        m->slots[h] = (uint32_t)i + 1;
+    }
+}
+
+static const struct wsb_node *memo_find(struct memo_lookup *m, size_t pos, const char *id, size_t len)
+{
+    const struct wsb_state_memo *memo = m->memo;
+    if (memo == NULL || memo->n == 0)
+        return NULL;
+    if (pos < memo->n) {
+        const struct wsb_node *e = memo->get(memo->ctx, pos);
+        if (has_id(e, id, len))
+            return e;
+    }
+    if (m->slots == NULL && !m->no_table)
+        memo_table_build(m);
+    if (m->slots == NULL)
+        return NULL;
+    for (size_t h = (size_t)id_hash(id, len) & m->mask; m->slots[h] != 0; h = (h + 1) & m->mask) {
+        const struct wsb_node *e = memo->get(memo->ctx, m->slots[h] - 1);
+        if (has_id(e, id, len))
+            return e;
+    }
+    return NULL;
+}
+
+static void memo_lookup_free(struct memo_lookup *m)
+{
+    free(m->slots);
+    m->slots = NULL;
+}
+
+/* Decodes record v of field f into *node, or copies the memo's decode of
+ * the same bytes.  Returns what wsb_node_decode returns, reason in why. */
+static int node_from_record(struct memo_lookup *m, size_t pos, const redisReply *f, const redisReply *v,
+                            struct wsb_node *node, int *reused, char *why)
+{
+    const struct wsb_node *prev = memo_find(m, pos, f->str, f->len);
+    *reused = 0;
+    if (prev != NULL && prev->raw != NULL && prev->raw_len == v->len && memcmp(prev->raw, v->str, v->len) == 0) {
+        if (wsb_node_copy(node, prev) != WSB_OK)
+            return wsb_fail(why, WSB_ENOMEM, "out of memory");
+        *reused = 1;
+        return WSB_OK;
+    }
+    return wsb_node_decode(f->str, f->len, v->str, v->len, node, why);
+}
+
+static int decode_nodes(const redisReply *h, const struct wsb_state_memo *memo, struct wsb_state *out, char *err)
 {
     if (h->type != REDIS_REPLY_ARRAY || h->elements % 2 != 0)
         return wsb_fail(err, WSB_EREPLY, "node hash: expected a hash, got reply type %d", h->type);
@@ -50,17 +150,21 @@ static int decode_nodes(const redisReply *h, struct wsb_state *out, char *err)
     out->nodes = calloc(pairs, sizeof *out->nodes);
     if (out->nodes == NULL)
         return wsb_fail(err, WSB_ENOMEM, "out of memory");
+    struct memo_lookup m = { .memo = memo };
+    int status = WSB_OK;
     for (size_t i = 0; i < pairs; i++) {
         const redisReply *f = h->element[2 * i], *v = h->element[2 * i + 1];
         char why[WSB_ERRLEN];
-        int status = WSB_EINVAL;
+        int reused = 0, decoded = WSB_EINVAL;
         if (!is_string(f) || !is_string(v))
             snprintf(why, sizeof why, "field or value is not a string");
         else
-            status = wsb_node_decode(f->str, f->len, v->str, v->len, &out->nodes[out->n], why);
-        if (status == WSB_ENOMEM)
-            return wsb_fail(err, WSB_ENOMEM, "out of memory");
-        if (status != WSB_OK) {
+            decoded = node_from_record(&m, out->n, f, v, &out->nodes[out->n], &reused, why);
+        if (decoded == WSB_ENOMEM) {
+            status = wsb_fail(err, WSB_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        if (decoded != WSB_OK) {
             if (out->n_skipped++ == 0) {
                 int idlen = is_string(f) ? (int)(f->len > 64 ? 64 : f->len) : 1;
                 snprintf(out->skip_reason, sizeof out->skip_reason, "node %.*s: %.180s", idlen,
@@ -68,9 +172,12 @@ static int decode_nodes(const redisReply *h, struct wsb_state *out, char *err)
             }
             continue;
         }
+        out->n_reused += (size_t)reused;
         out->n++;
     }
-    return WSB_OK;
+cleanup:
+    memo_lookup_free(&m);
+    return status;
 }
 
 static int decode_admin(const redisReply *h, struct wsb_state *out, char *err)
@@ -100,6 +207,12 @@ static int decode_admin(const redisReply *h, struct wsb_state *out, char *err)
 }
 
 int wsb_state_read(struct wsb_redis *r, const struct wsb_keys *k, struct wsb_state *out, char *err)
+{
+    return wsb_state_read_memo(r, k, NULL, out, err);
+}
+
+int wsb_state_read_memo(struct wsb_redis *r, const struct wsb_keys *k, const struct wsb_state_memo *memo,
+                        struct wsb_state *out, char *err)
 {
     memset(out, 0, sizeof *out);
     redisContext *c = wsb_redis_get(r, err);
@@ -131,7 +244,7 @@ int wsb_state_read(struct wsb_redis *r, const struct wsb_keys *k, struct wsb_sta
             goto cleanup;
         }
     }
-    if ((status = decode_nodes(rep[0], out, err)) != WSB_OK ||
+    if ((status = decode_nodes(rep[0], memo, out, err)) != WSB_OK ||
         (status = decode_admin(rep[1], out, err)) != WSB_OK)
         goto cleanup;
     if (rep[2]->type != REDIS_REPLY_INTEGER) {

@@ -44,6 +44,7 @@ struct wsb_state {
     int live;                      /* the round key exists */
     size_t n_skipped;              /* malformed records left out */
     char skip_reason[WSB_ERRLEN];  /* the first of them: "node eu-1: endpoint: ..." */
+    size_t n_reused;               /* of the n nodes, copied from a memo, not decoded */
 };
 
 void wsb_state_clear(struct wsb_state *s);
@@ -53,6 +54,28 @@ void wsb_state_clear(struct wsb_state *s);
  * returns WSB_EREDIS, WSB_EREPLY or WSB_ENOMEM with a reason in err, the
  * connection is dropped when it may be out of step, and *out is empty. */
 int wsb_state_read(struct wsb_redis *r, const struct wsb_keys *k, struct wsb_state *out, char *err);
+
+/* Nodes decoded by an earlier read, which the next one may copy instead of
+ * decoding a record again: entry i (0 <= i < n) is get(ctx, i), or NULL
+ * when that entry must not be reused (its fields no longer say what its
+ * record said).  An entry is used only for a record of the same id whose
+ * bytes equal its raw bytes in full (an entry with raw NULL never is), so
+ * what the read returns is exactly what decoding would return.  The memo
+ * stays the caller's and must not change during the read. */
+struct wsb_state_memo {
+    size_t n;
+    const struct wsb_node *(*get)(const void *ctx, size_t i);
+    const void *ctx;
+};
+
+/* wsb_state_read, with memo (may be NULL: decode every record).  Each
+ * record is looked for at its own position among the good records first
+ * (HGETALL keeps the order of an unchanged hash), then, from the first
+ * miss on, by id through an index built for this read.  Malformed records
+ * are decoded every time, so they are skipped, counted and reported as by
+ * wsb_state_read.  Same return values and failure contract. */
+int wsb_state_read_memo(struct wsb_redis *r, const struct wsb_keys *k, const struct wsb_state_memo *memo,
+                        struct wsb_state *out, char *err);
 
 struct wsb_round_summary {
     long long at;                  /* unix seconds at the round's start */

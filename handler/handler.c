@@ -198,6 +198,20 @@ static uint64_t next_random(struct wsb_worker *w)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
+/* Entry i of the snapshot as a memo entry for wsb_state_read_memo.  Its
+ * nodes are the decodes of the read before, moved in by
+ * wsb_snapshot_build, which overrides two fields in place: online (0 for
+ * every node when the state had expired) and drain (1 for a node drained
+ * through <prefix>admin).  A node whose fields may have been overridden no
+ * longer says what its record said, so it is not offered: its record is
+ * decoded again (drained nodes are few; an expired state is an outage). */
+static const struct wsb_node *snapshot_memo_get(const void *ctx, size_t i)
+{
+    const struct wsb_snapshot *s = ctx;
+    const struct wsb_node *n = &s->nodes[i].node;
+    return s->live && !n->drain ? n : NULL;
+}
+
 /* Fetches the state and installs a new snapshot.  Called with refresh_lock
  * held; takes snap_lock only to swap. */
 static void refresh(struct wsb_handler *h, long long now)
@@ -209,7 +223,13 @@ static void refresh(struct wsb_handler *h, long long now)
     int reused = wsb_redis_connected(h->redis);
     char was[300];
     snprintf(was, sizeof was, "%s", wsb_redis_current(h->redis));
-    int status = wsb_state_read(h->redis, &h->cfg.keys, &st, err);
+    /* Records unchanged since the current snapshot are copied from it, not
+     * decoded again.  Only refresh replaces h->snap, and it runs under
+     * refresh_lock: h->snap stays put (and immutable) during the read. */
+    struct wsb_state_memo memo = { 0, snapshot_memo_get, h->snap };
+    if (h->snap != NULL)
+        memo.n = h->snap->n_nodes;
+    int status = wsb_state_read_memo(h->redis, &h->cfg.keys, &memo, &st, err);
     /* A connection kept from before may have died quietly (Redis restarted
      * while this process was idle, or a replica went away): one more try on
      * a new connection, address after address, tells that apart from Redis
@@ -217,7 +237,7 @@ static void refresh(struct wsb_handler *h, long long now)
     if (status == WSB_EREDIS && reused && !wsb_redis_connected(h->redis)) {
         char lost[WSB_ERRLEN];
         snprintf(lost, sizeof lost, "%s", err);
-        status = wsb_state_read(h->redis, &h->cfg.keys, &st, err);
+        status = wsb_state_read_memo(h->redis, &h->cfg.keys, &memo, &st, err);
         if (status == WSB_OK && strcmp(was, wsb_redis_current(h->redis)) != 0)
             wsb_log_warn("redis %s: connection lost (%s); now reading from redis %s", was, lost,
                          wsb_redis_current(h->redis));
