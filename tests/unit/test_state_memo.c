@@ -5,11 +5,12 @@
  * expiry and run-time drains.
  *
  *   test_state_memo               runs the tests
- *   test_state_memo --bench N     writes N nodes and answers two requests,
- *                                 each a refresh (WSB_CACHE_MS=0); give
- *                                 second_request to callgrind's
- *                                 --toggle-collect to count a steady-state
- *                                 refresh. */
+ *   test_state_memo --bench N [--changed]
+ *       writes N nodes and answers two requests, each a refresh
+ *       (WSB_CACHE_MS=0); give second_request to callgrind's
+ *       --toggle-collect to count a steady-state refresh.  With --changed
+ *       a new round rewrites every record between the two (the probe's
+ *       round: nothing to reuse). */
 #include "handler.h"
 #include "log.h"
 #include "node.h"
@@ -110,6 +111,8 @@ static int cli(const char *fmt, ...)
     return ok ? 0 : -1;
 }
 
+static long long t_checked_at = 1763800000;
+
 /* A node as the probe writes it: every field set. */
 static void make_node(struct wsb_node *n, size_t i)
 {
@@ -134,7 +137,7 @@ static void make_node(struct wsb_node *n, size_t i)
     n->load = 0.1 + (double)(i % 70) / 100.0;
     n->connections = (long long)(i % 1000) * 10;
     n->capacity = 20000;
-    n->checked_at = 1763800000;
+    n->checked_at = t_checked_at;
     n->changed_at = 1763700000;
     strcpy(n->last_error, "ok");
     n->ok_streak = 3;
@@ -538,7 +541,7 @@ static void test_handler_refresh(void)
     cli("DEL wsb:admin");
 }
 
-static int bench(long n)
+static int bench(long n, int changed)
 {
     if (n < 1 || n > WSB_MAX_NODES) {
         fprintf(stderr, "test_state_memo: --bench N: 1..%d nodes\n", WSB_MAX_NODES);
@@ -570,6 +573,12 @@ static int bench(long n)
     if (out == NULL)
         return 1;
     wsb_handle(h, &w, param, NULL, out);
+    if (changed) {
+        t_checked_at++;
+        if ((r = wsb_redis_new(&rc)) == NULL || write_round(r, &k, (size_t)n) != WSB_OK)
+            return 1;
+        wsb_redis_free(r);
+    }
     second_request(h, &w, out);
     int ok = strncmp(out->buf, "Status: 200", 11) == 0;
     struct mallinfo2 mi = mallinfo2();   /* one snapshot of n nodes, the reply freed */
@@ -582,10 +591,10 @@ static int bench(long n)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--bench") == 0)
-        return bench(atol(argv[2]));
+    if ((argc == 3 || (argc == 4 && strcmp(argv[3], "--changed") == 0)) && strcmp(argv[1], "--bench") == 0)
+        return bench(atol(argv[2]), argc == 4);
     if (argc != 1) {
-        fprintf(stderr, "usage: test_state_memo [--bench N]\n");
+        fprintf(stderr, "usage: test_state_memo [--bench N [--changed]]\n");
         return 2;
     }
     wsb_log_init("test_state_memo", WSB_LOG_ERROR);
