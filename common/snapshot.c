@@ -125,119 +125,209 @@ static double cell_radius(double deg, unsigned a)
     return r + 1.0 / 6371.0;
 }
 
-/* One level of the cell grid while the index is built: for every cell, the
- * positions (into the version's eligible list) of the nodes it lists. */
+/* The grids the index is built through, coarse to fine: each cell lies in
+ * one cell of the grid before (the sizes divide each other).  Only the
+ * first is compared with every node; WSB_CELL_DEG and WSB_CELL_DEG_FINE
+ * must be among them. */
+static const double LEVEL_DEG[] = { 60.0, 20.0, 10.0, 5.0, 2.5 };
+#define N_LEVELS (sizeof LEVEL_DEG / sizeof LEVEL_DEG[0])
+
+/* Cells listed in one pass over their common source list. */
+#define GROUP 4
+
+/* One grid while the index is built: for every cell (row-major), where its
+ * list of positions (into the version's eligible list) lies in items,
+ * which holds the lists in the order they were made, with room to spare
+ * between them. */
 struct cell_level {
     double deg;
     unsigned rows, cols;
-    uint32_t *start;          /* rows * cols + 1 */
+    uint32_t *off, *len;      /* rows * cols each */
     uint32_t *items;
-    size_t n_items, cap;
+    size_t n_items;
+    /* Geometry: centre of cell (a, b) is (lat_cos[a] lon_cos[b],
+     * lat_cos[a] lon_sin[b], lat_sin[a]); reach_cos/sin[a] are of 2r + near
+     * (r: cell_radius of row a), reach_all[a] when that passes pi. */
+    double *lat_cos, *lat_sin, *reach_cos, *reach_sin, *lon_cos, *lon_sin;
+    unsigned char *reach_all;
 };
 
 static void level_free(struct cell_level *lv)
 {
-    free(lv->start);
+    free(lv->off);
+    free(lv->len);
     free(lv->items);
-    lv->start = NULL;
-    lv->items = NULL;
+    free(lv->lat_cos);   /* one block with the other geometry arrays */
+    free(lv->reach_all);
+    memset(lv, 0, sizeof *lv);
 }
 
-/* Lists the cell around centre c (radius r, radians) from the nodes of
- * from[] (positions into pts, three coordinates each), appending to lv.
- * With D the distance from c to its nearest node, a client p in the cell
- * has its nearest node within D + r, so a candidate (within near of that)
- * is within D + r + near of p, and within D + 2r + near of c: only those
- * nodes are listed.  from[] must hold every candidate of every point of
- * the cell; then it also holds c's nearest node (a candidate for c), so D
- * is exact.  dot is scratch for n_from entries.  WSB_OK or WSB_ENOMEM. */
-static int list_cell(struct cell_level *lv, const double *pts, const uint32_t *from, size_t n_from,
-                     const double c[3], double r, double near, double *dot)
+/* Allocates lv's tables for cells of deg degrees and fills its geometry.
+ * WSB_OK or WSB_ENOMEM (what was allocated stays for level_free). */
+static int level_init(struct cell_level *lv, double deg, double near)
 {
-    double best = -2.0;
-    for (size_t i = 0; i < n_from; i++) {
-        const double *p = pts + 3 * (size_t)from[i];
-        double d = p[0] * c[0] + p[1] * c[1] + p[2] * c[2];
-        dot[i] = d;
-        best = d > best ? d : best;
+    lv->deg = deg;
+    lv->rows = (unsigned)(180.0 / deg + 0.5);
+    lv->cols = (unsigned)(360.0 / deg + 0.5);
+    size_t cells = (size_t)lv->rows * lv->cols;
+    lv->off = malloc(cells * sizeof *lv->off);
+    lv->len = malloc(cells * sizeof *lv->len);
+    lv->lat_cos = malloc((4 * (size_t)lv->rows + 2 * lv->cols) * sizeof *lv->lat_cos);
+    lv->reach_all = malloc(lv->rows);
+    if (lv->off == NULL || lv->len == NULL || lv->lat_cos == NULL || lv->reach_all == NULL)
+        return WSB_ENOMEM;
+    lv->lat_sin = lv->lat_cos + lv->rows;
+    lv->reach_cos = lv->lat_sin + lv->rows;
+    lv->reach_sin = lv->reach_cos + lv->rows;
+    lv->lon_cos = lv->reach_sin + lv->rows;
+    lv->lon_sin = lv->lon_cos + lv->cols;
+    const double rad = M_PI / 180.0;
+    for (unsigned a = 0; a < lv->rows; a++) {
+        double clat = (-90.0 + (a + 0.5) * deg) * rad, alpha = 2 * cell_radius(deg, a) + near;
+        lv->lat_cos[a] = cos(clat);
+        lv->lat_sin[a] = sin(clat);
+        lv->reach_cos[a] = cos(alpha);
+        lv->reach_sin[a] = sin(alpha);
+        lv->reach_all[a] = alpha >= M_PI;
     }
-    double reach = angle_between(best) + 2 * r + near;
-    double bound = reach >= M_PI ? -2.0 : cos(reach) - 1e-12;
-    if (lv->n_items + n_from > lv->cap) {
-        size_t cap = (lv->n_items + n_from) * 2;
-        uint32_t *grown = realloc(lv->items, cap * sizeof *grown);
-        if (grown == NULL)
-            return WSB_ENOMEM;
-        lv->items = grown;
-        lv->cap = cap;
+    for (unsigned b = 0; b < lv->cols; b++) {
+        double clon = (-180.0 + (b + 0.5) * deg) * rad;
+        lv->lon_cos[b] = cos(clon);
+        lv->lon_sin[b] = sin(clon);
     }
-    uint32_t *out = lv->items + lv->n_items;
-    size_t k = 0;
-    for (size_t i = 0; i < n_from; i++) {
-        out[k] = from[i];
-        k += dot[i] >= bound;
-    }
-    lv->n_items += k;
     return WSB_OK;
 }
 
-/* Lists every cell of lv (deg set), each from the list of its parent cell
- * in up (twice the size), or from all n nodes when up is NULL.
- * WSB_OK or WSB_ENOMEM (lv keeps what it had, for level_free). */
-static int list_level(struct cell_level *lv, const struct cell_level *up, const double *pts, const uint32_t *all,
-                      size_t n, double near, double *dot)
+/* Lists g (1..GROUP) cells of lv from the nodes of from[] (positions into
+ * pts, three coordinates each), each into n_from entries of lv->items
+ * from lv->n_items on (the caller made room for g * n_from).
+ *
+ * For the cell around centre c with radius r, let D be the distance from
+ * c to its nearest node.  A client p in the cell has its nearest node
+ * within D + r, so a candidate (within near of that) is within D + r +
+ * near of p, and within D + 2r + near of c: only those nodes are listed,
+ * in the order of from[].  from[] must hold every candidate of every point
+ * of the cells; then it holds each centre's nearest node (a candidate for
+ * the centre), so D is exact.  dot is scratch for GROUP * n_from entries.
+ * The GROUP cells share each pass over from[]; a short group repeats its
+ * last cell, writing the same list to the same place. */
+static void list_group(struct cell_level *lv, const double *pts, const uint32_t *from, size_t n_from,
+                       const unsigned row[GROUP], const unsigned col[GROUP], int g, double *dot)
 {
-    lv->rows = (unsigned)(180.0 / lv->deg + 0.5);
-    lv->cols = (unsigned)(360.0 / lv->deg + 0.5);
-    size_t cells = (size_t)lv->rows * lv->cols;
-    double *lon_cos = malloc(lv->cols * sizeof *lon_cos), *lon_sin = malloc(lv->cols * sizeof *lon_sin);
-    lv->start = malloc((cells + 1) * sizeof *lv->start);
-    int status = WSB_ENOMEM;
-    if (lon_cos == NULL || lon_sin == NULL || lv->start == NULL)
-        goto cleanup;
-    const double rad = M_PI / 180.0;
-    for (unsigned b = 0; b < lv->cols; b++) {
-        double clon = (-180.0 + (b + 0.5) * lv->deg) * rad;
-        lon_cos[b] = cos(clon);
-        lon_sin[b] = sin(clon);
+    double cx[GROUP], cy[GROUP], cz[GROUP], bound[GROUP];
+    unsigned rw[GROUP];
+    for (int j = 0; j < GROUP; j++) {
+        int c = j < g ? j : g - 1;
+        rw[j] = row[c];
+        cx[j] = lv->lat_cos[row[c]] * lv->lon_cos[col[c]];
+        cy[j] = lv->lat_cos[row[c]] * lv->lon_sin[col[c]];
+        cz[j] = lv->lat_sin[row[c]];
     }
-    for (unsigned a = 0; a < lv->rows; a++) {
-        double clat = (-90.0 + (a + 0.5) * lv->deg) * rad, r = cell_radius(lv->deg, a);
-        double lat_cos = cos(clat), lat_sin = sin(clat);
-        for (unsigned b = 0; b < lv->cols; b++) {
-            const uint32_t *from = all;
-            size_t n_from = n;
-            if (up != NULL) {
-                size_t parent = (size_t)(a / 2) * up->cols + b / 2;
-                from = up->items + up->start[parent];
-                n_from = up->start[parent + 1] - up->start[parent];
+    double b0 = -2.0, b1 = -2.0, b2 = -2.0, b3 = -2.0;
+    for (size_t i = 0; i < n_from; i++) {
+        const double *p = pts + 3 * (size_t)from[i];
+        double x = p[0], y = p[1], z = p[2], *d = dot + GROUP * i;
+        d[0] = x * cx[0] + y * cy[0] + z * cz[0];
+        d[1] = x * cx[1] + y * cy[1] + z * cz[1];
+        d[2] = x * cx[2] + y * cy[2] + z * cz[2];
+        d[3] = x * cx[3] + y * cy[3] + z * cz[3];
+        b0 = d[0] > b0 ? d[0] : b0;
+        b1 = d[1] > b1 ? d[1] : b1;
+        b2 = d[2] > b2 ? d[2] : b2;
+        b3 = d[3] > b3 ? d[3] : b3;
+    }
+    const double best[GROUP] = { b0, b1, b2, b3 };
+    for (int j = 0; j < GROUP; j++) {
+        /* cos(D + 2r + near) from cos D, less a rounding margin. */
+        double b = best[j] > 1.0 ? 1.0 : best[j];
+        bound[j] = -2.0;
+        if (!lv->reach_all[rw[j]] && b > -lv->reach_cos[rw[j]])
+            bound[j] = b * lv->reach_cos[rw[j]] - sqrt((1.0 - b) * (1.0 + b)) * lv->reach_sin[rw[j]] - 1e-12;
+    }
+    uint32_t *base = lv->items + lv->n_items;
+    uint32_t *o0 = base, *o1 = base + (g > 1 ? 1 : 0) * n_from, *o2 = base + (g > 2 ? 2 : g - 1) * n_from,
+             *o3 = base + (size_t)(g - 1) * n_from;
+    size_t k0 = 0, k1 = 0, k2 = 0, k3 = 0;
+    const double q0 = bound[0], q1 = bound[1], q2 = bound[2], q3 = bound[3];
+    for (size_t i = 0; i < n_from; i++) {
+        uint32_t node = from[i];
+        const double *d = dot + GROUP * i;
+        o0[k0] = node;
+        k0 += d[0] >= q0;
+        o1[k1] = node;
+        k1 += d[1] >= q1;
+        o2[k2] = node;
+        k2 += d[2] >= q2;
+        o3[k3] = node;
+        k3 += d[3] >= q3;
+    }
+    const size_t k[GROUP] = { k0, k1, k2, k3 };
+    for (int j = 0; j < g; j++) {
+        size_t cell = (size_t)row[j] * lv->cols + col[j];
+        lv->off[cell] = (uint32_t)(lv->n_items + (size_t)j * n_from);
+        lv->len[cell] = (uint32_t)k[j];
+    }
+    lv->n_items += (size_t)g * n_from;
+}
+
+/* Lists every cell of lv (set up by level_init): each cell of the first
+ * grid (up NULL) from all n nodes, every other from the list of the cell
+ * of up that holds it.  WSB_OK or WSB_ENOMEM. */
+static int list_level(struct cell_level *lv, const struct cell_level *up, const double *pts, const uint32_t *all,
+                      size_t n, double *dot)
+{
+    unsigned ratio = up != NULL ? (unsigned)(up->deg / lv->deg + 0.5) : 0;
+    size_t room = (size_t)lv->rows * lv->cols * n;
+    if (up != NULL) {
+        room = 0;
+        for (size_t parent = 0; parent < (size_t)up->rows * up->cols; parent++)
+            room += (size_t)ratio * ratio * up->len[parent];
+    }
+    lv->items = malloc((room ? room : 1) * sizeof *lv->items);
+    if (lv->items == NULL)
+        return WSB_ENOMEM;
+    unsigned row[GROUP], col[GROUP];
+    int g = 0;
+    if (up == NULL) {
+        for (unsigned a = 0; a < lv->rows; a++)
+            for (unsigned b = 0; b < lv->cols; b++) {
+                row[g] = a;
+                col[g++] = b;
+                if (g == GROUP || (a + 1 == lv->rows && b + 1 == lv->cols)) {
+                    list_group(lv, pts, all, n, row, col, g, dot);
+                    g = 0;
+                }
             }
-            const double c[3] = { lat_cos * lon_cos[b], lat_cos * lon_sin[b], lat_sin };
-            lv->start[(size_t)a * lv->cols + b] = (uint32_t)lv->n_items;
-            if (list_cell(lv, pts, from, n_from, c, r, near, dot) != WSB_OK)
-                goto cleanup;
-        }
+        return WSB_OK;
     }
-    lv->start[cells] = (uint32_t)lv->n_items;
-    status = WSB_OK;
-cleanup:
-    free(lon_cos);
-    free(lon_sin);
-    return status;
+    for (unsigned pa = 0; pa < up->rows; pa++)
+        for (unsigned pb = 0; pb < up->cols; pb++) {
+            size_t parent = (size_t)pa * up->cols + pb;
+            const uint32_t *from = up->items + up->off[parent];
+            for (unsigned i = 0; i < ratio * ratio; i++) {
+                row[g] = pa * ratio + i / ratio;
+                col[g++] = pb * ratio + i % ratio;
+                if (g == GROUP || i + 1 == ratio * ratio) {
+                    list_group(lv, pts, from, up->len[parent], row, col, g, dot);
+                    g = 0;
+                }
+            }
+        }
+    return WSB_OK;
 }
 
 /* Builds the cell index of one version's eligible nodes (all with
- * coordinates).  Only the coarse grid compares every cell with every node;
- * each finer level, with cells half as wide, lists a cell by filtering its
- * parent's list, which holds every candidate of the child's points.
- * Returns the index, or NULL on ENOMEM. */
+ * coordinates), through the grids of LEVEL_DEG down to the cell size for
+ * their count.  Returns the index, or NULL on ENOMEM. */
 static struct wsb_cell_index *build_index(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
                                           double near_km, uint64_t key)
 {
     struct wsb_cell_index *ix = calloc(1, sizeof *ix);
-    double *pts = malloc(3 * e->n * sizeof *pts), *dot = malloc(e->n * sizeof *dot);
+    double *pts = malloc(3 * e->n * sizeof *pts), *dot = malloc(GROUP * e->n * sizeof *dot);
     uint32_t *all = malloc(e->n * sizeof *all);
-    struct cell_level up = { 0 }, lv = { 0 };
+    struct cell_level up, lv;
+    memset(&up, 0, sizeof up);
+    memset(&lv, 0, sizeof lv);
     int ok = 0;
     if (ix == NULL || pts == NULL || dot == NULL || all == NULL)
         goto cleanup;
@@ -249,31 +339,35 @@ static struct wsb_cell_index *build_index(const struct wsb_snapshot *s, const st
         all[i] = (uint32_t)i;
     }
     double deg = e->n >= WSB_FINE_FROM_NODES ? WSB_CELL_DEG_FINE : WSB_CELL_DEG;
-    double near = near_km / 6371.0;
-    for (lv.deg = WSB_CELL_DEG_COARSE;; lv.deg /= 2) {
-        if (list_level(&lv, up.deg > 0 ? &up : NULL, pts, all, e->n, near, dot) != WSB_OK)
+    for (size_t l = 0; l < N_LEVELS; l++) {
+        if (level_init(&lv, LEVEL_DEG[l], near_km / 6371.0) != WSB_OK ||
+            list_level(&lv, l == 0 ? NULL : &up, pts, all, e->n, dot) != WSB_OK)
             goto cleanup;
-        if (lv.deg <= deg)
+        if (LEVEL_DEG[l] <= deg)
             break;
         level_free(&up);
         up = lv;
-        lv = (struct cell_level){ .deg = up.deg };
+        memset(&lv, 0, sizeof lv);
     }
-    /* Positions into eligible[] become node indexes; the spare room goes. */
-    for (size_t i = 0; i < lv.n_items; i++)
-        lv.items[i] = e->eligible[lv.items[i]];
-    uint32_t *fit = realloc(lv.items, (lv.n_items ? lv.n_items : 1) * sizeof *fit);
-    if (fit != NULL)
-        lv.items = fit;
+    /* Row-major, and node indexes instead of positions. */
+    size_t cells = (size_t)lv.rows * lv.cols;
+    ix->start = malloc((cells + 1) * sizeof *ix->start);
+    ix->items = malloc((lv.n_items ? lv.n_items : 1) * sizeof *ix->items);
+    if (ix->start == NULL || ix->items == NULL)
+        goto cleanup;
+    size_t k = 0;
+    for (size_t cell = 0; cell < cells; cell++) {
+        ix->start[cell] = (uint32_t)k;
+        const uint32_t *list = lv.items + lv.off[cell];
+        for (uint32_t i = 0; i < lv.len[cell]; i++)
+            ix->items[k++] = e->eligible[list[i]];
+    }
+    ix->start[cells] = (uint32_t)k;
+    ix->n_items = k;
     ix->key = key;
     ix->deg = lv.deg;
     ix->lat_cells = lv.rows;
     ix->lon_cells = lv.cols;
-    ix->start = lv.start;
-    ix->items = lv.items;
-    ix->n_items = lv.n_items;
-    lv.start = NULL;
-    lv.items = NULL;
     ok = 1;
 cleanup:
     level_free(&up);
@@ -282,7 +376,7 @@ cleanup:
     free(dot);
     free(all);
     if (!ok) {
-        free(ix);
+        index_free(ix);
         ix = NULL;
     }
     return ix;

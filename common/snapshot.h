@@ -27,11 +27,10 @@ struct wsb_snap_node {
  * scans a handful of nodes instead of all of them.  The cell size follows
  * the node count, so that a list stays short as nodes grow denser:
  * WSB_CELL_DEG below WSB_FINE_FROM_NODES eligible nodes, WSB_CELL_DEG_FINE
- * from there on.  Both divide WSB_CELL_DEG_COARSE by a power of two: the
- * lists are built level by level from that coarse grid. */
+ * from there on.  The lists are built grid by grid from a coarse one
+ * (snapshot.c), each cell's from the list of the coarser cell holding it. */
 #define WSB_CELL_DEG 5.0
 #define WSB_CELL_DEG_FINE 2.5
-#define WSB_CELL_DEG_COARSE 20.0
 #define WSB_FINE_FROM_NODES 2000
 #define WSB_INDEX_MIN_NODES 24    /* below this a plain scan is cheaper */
 
