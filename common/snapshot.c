@@ -270,19 +270,27 @@ static void list_group(struct cell_level *lv, const double *pts, const uint32_t 
     lv->n_items += (size_t)g * n_from;
 }
 
-/* Lists every cell of lv (set up by level_init): each cell of the first
- * grid (up NULL) from all n nodes, every other from the list of the cell
- * of up that holds it.  WSB_OK or WSB_ENOMEM. */
+/* Entries of items a grid of deg degrees needs while it is listed: every
+ * node for every cell of the first grid (up NULL), else for every cell
+ * its parent's list. */
+static size_t level_room(const struct cell_level *up, double deg, size_t n)
+{
+    if (up == NULL)
+        return (size_t)(180.0 / deg + 0.5) * (size_t)(360.0 / deg + 0.5) * n;
+    size_t ratio = (size_t)(up->deg / deg + 0.5), room = 0;
+    for (size_t parent = 0; parent < (size_t)up->rows * up->cols; parent++)
+        room += ratio * ratio * up->len[parent];
+    return room;
+}
+
+/* Lists every cell of lv (set up by level_init), into room entries (from
+ * level_room): each cell of the first grid (up NULL) from all n nodes,
+ * every other from the list of the cell of up that holds it.  WSB_OK or
+ * WSB_ENOMEM. */
 static int list_level(struct cell_level *lv, const struct cell_level *up, const double *pts, const uint32_t *all,
-                      size_t n, double *dot)
+                      size_t n, size_t room, double *dot)
 {
     unsigned ratio = up != NULL ? (unsigned)(up->deg / lv->deg + 0.5) : 0;
-    size_t room = (size_t)lv->rows * lv->cols * n;
-    if (up != NULL) {
-        room = 0;
-        for (size_t parent = 0; parent < (size_t)up->rows * up->cols; parent++)
-            room += (size_t)ratio * ratio * up->len[parent];
-    }
     lv->items = malloc((room ? room : 1) * sizeof *lv->items);
     if (lv->items == NULL)
         return WSB_ENOMEM;
@@ -318,17 +326,24 @@ static int list_level(struct cell_level *lv, const struct cell_level *up, const 
 
 /* Builds the cell index of one version's eligible nodes (all with
  * coordinates), through the grids of LEVEL_DEG down to the cell size for
- * their count.  Returns the index, or NULL on ENOMEM. */
-static struct wsb_cell_index *build_index(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
-                                          double near_km, uint64_t key)
+ * their count; it stops at a coarser grid when the next one would need
+ * more than INDEX_ROOM_PER_NODE * n + INDEX_ROOM_MIN entries while listed
+ * (a near_km of thousands of km), and gives no index at all when the
+ * lists of its last grid hold, on average, half of the nodes or more.
+ * Returns WSB_OK with *out the index or NULL (none), or WSB_ENOMEM. */
+#define INDEX_ROOM_PER_NODE 128
+#define INDEX_ROOM_MIN (1u << 20)
+static int build_index(const struct wsb_snapshot *s, const struct wsb_version_entry *e, double near_km, uint64_t key,
+                       struct wsb_cell_index **out)
 {
+    int status = WSB_ENOMEM;
     struct wsb_cell_index *ix = calloc(1, sizeof *ix);
     double *pts = malloc(3 * e->n * sizeof *pts), *dot = malloc(GROUP * e->n * sizeof *dot);
     uint32_t *all = malloc(e->n * sizeof *all);
     struct cell_level up, lv;
     memset(&up, 0, sizeof up);
     memset(&lv, 0, sizeof lv);
-    int ok = 0;
+    *out = NULL;
     if (ix == NULL || pts == NULL || dot == NULL || all == NULL)
         goto cleanup;
     for (size_t i = 0; i < e->n; i++) {
@@ -339,47 +354,57 @@ static struct wsb_cell_index *build_index(const struct wsb_snapshot *s, const st
         all[i] = (uint32_t)i;
     }
     double deg = e->n >= WSB_FINE_FROM_NODES ? WSB_CELL_DEG_FINE : WSB_CELL_DEG;
+    size_t budget = INDEX_ROOM_PER_NODE * e->n + INDEX_ROOM_MIN;
     for (size_t l = 0; l < N_LEVELS; l++) {
+        const struct cell_level *parent = l == 0 ? NULL : &up;
+        size_t room = level_room(parent, LEVEL_DEG[l], e->n);
+        if (l > 0 && room > budget)
+            break;   /* up is the last grid */
         if (level_init(&lv, LEVEL_DEG[l], near_km / 6371.0) != WSB_OK ||
-            list_level(&lv, l == 0 ? NULL : &up, pts, all, e->n, dot) != WSB_OK)
+            list_level(&lv, parent, pts, all, e->n, room, dot) != WSB_OK)
             goto cleanup;
-        if (LEVEL_DEG[l] <= deg)
-            break;
         level_free(&up);
         up = lv;
         memset(&lv, 0, sizeof lv);
+        if (LEVEL_DEG[l] <= deg)
+            break;
+    }
+    size_t cells = (size_t)up.rows * up.cols, listed = 0;
+    for (size_t cell = 0; cell < cells; cell++)
+        listed += up.len[cell];
+    if (listed >= cells * e->n / 2) {
+        status = WSB_OK;   /* a scan of all nodes is about as short */
+        goto cleanup;
     }
     /* Row-major, and node indexes instead of positions. */
-    size_t cells = (size_t)lv.rows * lv.cols;
     ix->start = malloc((cells + 1) * sizeof *ix->start);
-    ix->items = malloc((lv.n_items ? lv.n_items : 1) * sizeof *ix->items);
+    ix->items = malloc((listed ? listed : 1) * sizeof *ix->items);
     if (ix->start == NULL || ix->items == NULL)
         goto cleanup;
     size_t k = 0;
     for (size_t cell = 0; cell < cells; cell++) {
         ix->start[cell] = (uint32_t)k;
-        const uint32_t *list = lv.items + lv.off[cell];
-        for (uint32_t i = 0; i < lv.len[cell]; i++)
+        const uint32_t *list = up.items + up.off[cell];
+        for (uint32_t i = 0; i < up.len[cell]; i++)
             ix->items[k++] = e->eligible[list[i]];
     }
     ix->start[cells] = (uint32_t)k;
     ix->n_items = k;
     ix->key = key;
-    ix->deg = lv.deg;
-    ix->lat_cells = lv.rows;
-    ix->lon_cells = lv.cols;
-    ok = 1;
+    ix->deg = up.deg;
+    ix->lat_cells = up.rows;
+    ix->lon_cells = up.cols;
+    *out = ix;
+    ix = NULL;
+    status = WSB_OK;
 cleanup:
     level_free(&up);
     level_free(&lv);
     free(pts);
     free(dot);
     free(all);
-    if (!ok) {
-        index_free(ix);
-        ix = NULL;
-    }
-    return ix;
+    index_free(ix);
+    return status;
 }
 
 static struct wsb_cell_index *copy_index(const struct wsb_cell_index *from)
@@ -420,7 +445,9 @@ static int index_version(struct wsb_snapshot *s, struct wsb_version_entry *e, co
         key = fnv(key, &sn->node.lon, sizeof sn->node.lon);
     }
     const struct wsb_cell_index *old = find_index(prev, e->version, key);
-    e->index = old != NULL ? copy_index(old) : build_index(s, e, s->near_km, key);
+    if (old == NULL)
+        return build_index(s, e, s->near_km, key, &e->index);
+    e->index = copy_index(old);
     return e->index != NULL ? WSB_OK : WSB_ENOMEM;
 }
 

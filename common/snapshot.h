@@ -27,8 +27,10 @@ struct wsb_snap_node {
  * scans a handful of nodes instead of all of them.  The cell size follows
  * the node count, so that a list stays short as nodes grow denser:
  * WSB_CELL_DEG below WSB_FINE_FROM_NODES eligible nodes, WSB_CELL_DEG_FINE
- * from there on.  The lists are built grid by grid from a coarse one
- * (snapshot.c), each cell's from the list of the coarser cell holding it. */
+ * from there on (coarser when near_km is so wide that finer lists would
+ * take too much memory).  The lists are built grid by grid from a coarse
+ * one (snapshot.c), each cell's from the list of the coarser cell holding
+ * it. */
 #define WSB_CELL_DEG 5.0
 #define WSB_CELL_DEG_FINE 2.5
 #define WSB_FINE_FROM_NODES 2000
@@ -53,7 +55,8 @@ struct wsb_version_entry {
     size_t n;                 /* eligible nodes for this version */
     uint32_t *eligible;       /* indexes into nodes[] */
     int coords;               /* every eligible node has coordinates */
-    struct wsb_cell_index *index; /* NULL: scan eligible[] (few nodes, or some lack coordinates) */
+    struct wsb_cell_index *index; /* NULL: scan eligible[] (few nodes, some lack coordinates,
+                                     or near_km so wide that lists would hold most nodes) */
 };
 
 struct wsb_snapshot {
