@@ -29,6 +29,28 @@ static char *success_body(const struct wsb_node *n, size_t *len)
     return text;
 }
 
+static int same_string(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The 200 body of node i: a copy of prev's when prev's node i has the same
+ * id, endpoint and location (a refresh mostly changes loads), else encoded.
+ * NULL on ENOMEM. */
+static char *body_of(const struct wsb_node *n, size_t i, const struct wsb_snapshot *prev, size_t *len)
+{
+    const struct wsb_snap_node *old = prev != NULL && i < prev->n_nodes ? &prev->nodes[i] : NULL;
+    if (old == NULL || old->body == NULL || !same_string(old->node.id, n->id) ||
+        !same_string(old->node.endpoint, n->endpoint) || !same_string(old->node.location, n->location))
+        return success_body(n, len);
+    char *copy = malloc(old->body_len + 1);
+    if (copy != NULL) {
+        memcpy(copy, old->body, old->body_len + 1);
+        *len = old->body_len;
+    }
+    return copy;
+}
+
 static int cmp_unsigned(const void *a, const void *b)
 {
     unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
@@ -497,7 +519,7 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
             if (sn->weight < 0.001)
                 sn->weight = 0.001;
             s->n_eligible++;
-            sn->body = success_body(nd, &sn->body_len);
+            sn->body = body_of(nd, i, prev, &sn->body_len);
             if (sn->body == NULL)
                 goto cleanup;
         }

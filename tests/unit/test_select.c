@@ -247,88 +247,379 @@ static double uniform(void)
     return (double)(rng() >> 11) / 9007199254740992.0;
 }
 
+enum layout { UNIFORM, CLUSTERED, CLUSTERED_MANY };
+static const char *const LAYOUT_NAME[] = { "uniform", "6 clusters", "80 clusters" };
+
+/* Cluster centres: the poles, the antimeridian, and a few cities; more
+ * (CLUSTERED_MANY) spread over the sphere. */
+#define N_FIXED_CLUSTERS 6
+#define N_MANY_CLUSTERS 80
+static const double CLUSTERS[N_FIXED_CLUSTERS][2] = {
+    { 89.6, 10.0 }, { -89.2, 120.0 }, { 10.0, 179.8 }, { -20.0, -179.9 }, { 50.1, 8.7 }, { 35.7, 139.7 },
+};
+
+static void cluster_centre(unsigned k, double *lat, double *lon)
+{
+    if (k < N_FIXED_CLUSTERS) {
+        *lat = CLUSTERS[k][0];
+        *lon = CLUSTERS[k][1];
+        return;
+    }
+    uint64_t h = (k + 1) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 29;
+    double z = 2 * ((double)(h >> 11) / 9007199254740992.0) - 1;
+    *lat = asin(z) * 180 / M_PI;
+    *lon = (double)(h & 0xffff) / 65536.0 * 360 - 180;
+}
+
+static double wrap_lon(double lon)
+{
+    while (lon >= 180.0)
+        lon -= 360.0;
+    while (lon < -180.0)
+        lon += 360.0;
+    return lon;
+}
+
+/* n decoded nodes of a layout (the same ones for the same seed): uniform
+ * on the sphere with some at the poles and on the antimeridian, or in
+ * tight clusters (duplicates included).  Every 7th is offline, loads are
+ * spread over 0..0.95 (some overloaded at max_load 0.9). */
+static struct wsb_node *layout_nodes(enum layout lay, size_t n, uint64_t seed)
+{
+    uint64_t saved = rng_state;
+    rng_state = seed;
+    struct wsb_node *nodes = calloc(n, sizeof *nodes);
+    char err[WSB_ERRLEN];
+    for (size_t i = 0; i < n; i++) {
+        double lat, lon;
+        if (lay == UNIFORM) {
+            double z = 2 * uniform() - 1;
+            lat = atan2(z, sqrt(1 - z * z)) * 180 / M_PI;
+            lon = uniform() * 360 - 180;
+            if (i % 50 == 0)
+                lat = (i % 100 == 0) ? 89.9 : -89.9;
+            if (i % 37 == 0)
+                lon = (i % 74 == 0) ? -180.0 : 179.99;
+        } else {
+            double clat, clon, spread = i % 3 == 0 ? 0.05 : 2.0;
+            cluster_centre((unsigned)(i % (lay == CLUSTERED ? N_FIXED_CLUSTERS : N_MANY_CLUSTERS)), &clat, &clon);
+            lat = clat + (uniform() - 0.5) * spread;
+            lon = wrap_lon(clon + (uniform() - 0.5) * spread * 3);
+            if (lat > 90.0)
+                lat = 180.0 - lat;
+            if (lat < -90.0)
+                lat = -180.0 - lat;
+            if (i % 11 == 0 && i > 0) {   /* exactly where an earlier node is */
+                lat = nodes[i - 6].lat;
+                lon = nodes[i - 6].lon;
+            }
+        }
+        char json[256], id[24];
+        snprintf(id, sizeof id, "n%zu", i);
+        snprintf(json, sizeof json,
+                 "{\"endpoint\":\"wss://n%zu/ws\",\"location\":\"L\",\"lat\":%.4f,\"lon\":%.4f,"
+                 "\"versions\":[\"v1\"],\"online\":%s,\"load\":%.3f}",
+                 i, lat, lon, i % 7 == 0 ? "false" : "true", uniform() * 0.95);
+        CHECK(wsb_node_decode(id, strlen(id), json, strlen(json), &nodes[i], err) == WSB_OK, "%s", err);
+    }
+    rng_state = saved;
+    return nodes;
+}
+
+static struct wsb_snapshot *layout_snapshot(enum layout lay, size_t n, uint64_t seed, double near_km,
+                                            const struct wsb_snapshot *prev)
+{
+    struct wsb_node *nodes = layout_nodes(lay, n, seed);
+    struct wsb_snapshot_params p = { .max_load = 0.9, .unknown_load = 0.5, .near_km = near_km };
+    struct wsb_snapshot *s = NULL;
+    CHECK(wsb_snapshot_build(nodes, n, 1, NULL, 0, 0, &p, prev, &s) == WSB_OK, "build");
+    free(nodes);
+    return s;
+}
+
+static double dot_at(const struct wsb_snap_node *sn, double x, double y, double z)
+{
+    return sn->x * x + sn->y * y + sn->z * z;
+}
+
+static const uint32_t *cell_list(const struct wsb_cell_index *ix, double lat, double lon, size_t *len)
+{
+    int a = (int)((lat + 90.0) / ix->deg), b = (int)((lon + 180.0) / ix->deg);
+    a = a < 0 ? 0 : a >= (int)ix->lat_cells ? (int)ix->lat_cells - 1 : a;
+    b = b < 0 ? 0 : b >= (int)ix->lon_cells ? (int)ix->lon_cells - 1 : b;
+    size_t cell = (size_t)a * ix->lon_cells + (size_t)b;
+    *len = ix->start[cell + 1] - ix->start[cell];
+    return ix->items + ix->start[cell];
+}
+
+/* Every candidate of a client at (lat, lon), by a full scan and with more
+ * slack than select.c allows, is in the client's cell list.  Returns the
+ * number missed. */
+static int missed_candidates(const struct wsb_snapshot *s, const struct wsb_version_entry *e, double lat,
+                             double lon)
+{
+    double x, y, z, best = -2.0;
+    wsb_geo_unit(lat, lon, &x, &y, &z);
+    for (size_t i = 0; i < e->n; i++) {
+        double d = dot_at(&s->nodes[e->eligible[i]], x, y, z);
+        best = d > best ? d : best;
+    }
+    double reach = acos(best > 1.0 ? 1.0 : best) + s->near_km / WSB_EARTH_RADIUS_KM + 1e-9;
+    double bound = reach >= M_PI ? -2.0 : cos(reach) - 1e-9;
+    size_t len;
+    const uint32_t *list = cell_list(e->index, lat, lon, &len);
+    unsigned char *in_list = calloc(s->n_nodes, 1);
+    for (size_t i = 0; i < len; i++)
+        in_list[list[i]] = 1;
+    int missed = 0;
+    for (size_t i = 0; i < e->n; i++)
+        missed += dot_at(&s->nodes[e->eligible[i]], x, y, z) >= bound && !in_list[e->eligible[i]];
+    free(in_list);
+    return missed;
+}
+
+/* The brute-force list of a cell: every eligible node within D + 2r +
+ * near_km of the centre, D and r computed here over all nodes and from the
+ * cell's corners and edge midpoints.  The index's list (built from coarser
+ * cells' lists) must hold no node outside it; returns the count outside,
+ * and the brute-force length in *bf_len. */
+static int outside_brute_force(const struct wsb_snapshot *s, const struct wsb_version_entry *e, unsigned a,
+                               unsigned b, size_t *bf_len)
+{
+    const struct wsb_cell_index *ix = e->index;
+    double lat0 = -90.0 + a * ix->deg, lon0 = -180.0 + b * ix->deg, cx, cy, cz, r = 0, best = -2.0;
+    wsb_geo_unit(lat0 + ix->deg / 2, lon0 + ix->deg / 2, &cx, &cy, &cz);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            double px, py, pz;
+            wsb_geo_unit(lat0 + i * ix->deg / 2, lon0 + j * ix->deg / 2, &px, &py, &pz);
+            double d = px * cx + py * cy + pz * cz;
+            d = acos(d > 1.0 ? 1.0 : d);
+            r = d > r ? d : r;
+        }
+    r += 1.0 / WSB_EARTH_RADIUS_KM;
+    for (size_t i = 0; i < e->n; i++) {
+        double d = dot_at(&s->nodes[e->eligible[i]], cx, cy, cz);
+        best = d > best ? d : best;
+    }
+    double reach = acos(best > 1.0 ? 1.0 : best) + 2 * r + s->near_km / WSB_EARTH_RADIUS_KM;
+    double bound = reach >= M_PI ? -2.0 : cos(reach) - 1e-9;
+    size_t cell = (size_t)a * ix->lon_cells + b;
+    int outside = 0;
+    *bf_len = 0;
+    for (size_t i = 0; i < e->n; i++)
+        *bf_len += dot_at(&s->nodes[e->eligible[i]], cx, cy, cz) >= bound;
+    for (uint32_t i = ix->start[cell]; i < ix->start[cell + 1]; i++)
+        outside += dot_at(&s->nodes[ix->items[i]], cx, cy, cz) < bound;
+    return outside;
+}
+
 /* The cell index must change nothing: for random clients all over the
- * sphere (poles and the antimeridian included) the indexed snapshot picks
- * exactly what a full scan picks. */
+ * sphere (poles, the antimeridian and cell edges included) the indexed
+ * snapshot picks exactly what a full scan picks, its lists hold every
+ * candidate (checked on cell corners and edges too) and nothing a
+ * brute-force list of the cell would not. */
 static void test_index_equals_scan(void)
 {
-    for (int round = 0; round < 3; round++) {
-        size_t n = round == 0 ? 60 : round == 1 ? 400 : 3000;
-        struct wsb_node *nodes = calloc(n, sizeof *nodes), *copy = calloc(n, sizeof *copy);
-        char err[WSB_ERRLEN];
-        for (size_t i = 0; i < n; i++) {
-            char json[256], id[16];
-            double z = 2 * uniform() - 1;
-            double lat = atan2(z, sqrt(1 - z * z)) * 180 / M_PI, lon = uniform() * 360 - 180;
-            if (i % 50 == 0)
-                lat = (i % 100 == 0) ? 89.9 : -89.9;   /* polar nodes */
-            snprintf(id, sizeof id, "n%zu", i);
-            snprintf(json, sizeof json,
-                     "{\"endpoint\":\"wss://n%zu/ws\",\"location\":\"L\",\"lat\":%.4f,\"lon\":%.4f,"
-                     "\"versions\":[\"v1\"],\"online\":%s,\"load\":%.3f}",
-                     i, lat, lon, i % 7 == 0 ? "false" : "true", uniform() * 0.95);
-            CHECK(wsb_node_decode(id, strlen(id), json, strlen(json), &nodes[i], err) == WSB_OK, "%s", err);
-            CHECK(wsb_node_decode(id, strlen(id), json, strlen(json), &copy[i], err) == WSB_OK, "%s", err);
+    /* deg: the cell size wanted (0: no index); coarser: a coarser one is
+     * right too (lists holding whole clusters would take too much memory
+     * in small cells). */
+    static const struct {
+        enum layout lay;
+        size_t n;
+        double near_km;
+        double deg;
+        int coarser;
+        int clients;
+    } cases[] = {
+        { UNIFORM, 60, 300, 5.0, 0, 4000 },           { UNIFORM, 400, 300, 5.0, 0, 8000 },
+        { UNIFORM, 3000, 300, 2.5, 0, 12000 },        { UNIFORM, 2600, 0, 2.5, 0, 8000 },
+        { CLUSTERED_MANY, 3000, 0, 2.5, 0, 6000 },    { CLUSTERED_MANY, 3000, 300, 2.5, 0, 6000 },
+        { CLUSTERED_MANY, 1000, 300, 5.0, 0, 4000 },  { CLUSTERED, 3000, 300, 2.5, 1, 4000 },
+        { CLUSTERED, 600, 0, 5.0, 0, 4000 },          { CLUSTERED, 1200, 1500, 5.0, 1, 2000 },
+        { UNIFORM, 2400, 3000, 5.0, 1, 2000 },        { CLUSTERED, 2400, 20038, 0, 0, 1000 },
+        { UNIFORM, 400, 20038, 0, 0, 1000 },
+    };
+    int total_clients = 0;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        size_t n = cases[t].n;
+        uint64_t seed = 0x1234567ull + t * 7919;
+        struct wsb_snapshot *indexed = layout_snapshot(cases[t].lay, n, seed, cases[t].near_km, NULL);
+        struct wsb_snapshot *plain = layout_snapshot(cases[t].lay, n, seed, cases[t].near_km, NULL);
+        struct wsb_version_entry *e = &indexed->versions[0];
+        const char *what = LAYOUT_NAME[cases[t].lay];
+        double deg = e->index != NULL ? e->index->deg : 0;
+        CHECK(deg == cases[t].deg || (cases[t].coarser && deg > cases[t].deg),
+              "%s, %zu nodes (%zu eligible), near %.0f km: cells of %g degrees, want %g%s", what, n, e->n,
+              cases[t].near_km, deg, cases[t].deg, cases[t].coarser ? " or coarser" : "");
+        if (getenv("WSB_TEST_VERBOSE") != NULL)
+            fprintf(stderr, "  %s, %zu nodes (%zu eligible), near %.0f km: %g-degree cells, %zu items\n", what, n,
+                    e->n, cases[t].near_km, deg, e->index != NULL ? e->index->n_items : 0);
+        CHECK(plain->versions[0].index == NULL || plain->versions[0].index->n_items == (e->index ? e->index->n_items : 0),
+              "same input, same index");
+        if (plain->versions[0].index != NULL) {
+            free(plain->versions[0].index->start);
+            free(plain->versions[0].index->items);
+            free(plain->versions[0].index);
+            plain->versions[0].index = NULL;
         }
-        struct wsb_snapshot_params p = { .max_load = 0.9, .unknown_load = 0.5, .near_km = 300 };
-        struct wsb_snapshot *indexed = NULL, *plain = NULL, *reused = NULL;
-        CHECK(wsb_snapshot_build(nodes, n, 1, NULL, 0, 0, &p, NULL, &indexed) == WSB_OK, "build");
-        CHECK(wsb_snapshot_build(copy, n, 1, NULL, 0, 0, &p, NULL, &plain) == WSB_OK, "build");
-        CHECK(indexed->versions[0].index != NULL && plain->versions[0].index != NULL, "%zu nodes are indexed", n);
-        if (indexed->versions[0].index == NULL || plain->versions[0].index == NULL)
-            return;
-        free(plain->versions[0].index->start);
-        free(plain->versions[0].index->items);
-        free(plain->versions[0].index);
-        plain->versions[0].index = NULL;
         struct wsb_select_scratch sc = { 0 };
         wsb_select_scratch_reserve(&sc, indexed->max_eligible);
-        int same = 0, total = 0;
-        for (int q = 0; q < 20000; q++) {
+        int same = 0, missed = 0;
+        for (int q = 0; q < cases[t].clients; q++) {
             struct wsb_client_loc c;
             memset(&c, 0, sizeof c);
             c.has_coords = 1;
-            double z = 2 * uniform() - 1;
-            c.lat = atan2(z, sqrt(1 - z * z)) * 180 / M_PI;
-            c.lon = uniform() * 360 - 180;
+            if (cases[t].lay != UNIFORM && q % 2 == 0) {
+                double clat, clon;
+                cluster_centre((unsigned)(q % (cases[t].lay == CLUSTERED ? N_FIXED_CLUSTERS : N_MANY_CLUSTERS)), &clat,
+                               &clon);
+                c.lat = clat + (uniform() - 0.5) * 8;
+                c.lat = c.lat > 90 ? 90 : c.lat < -90 ? -90 : c.lat;
+                c.lon = wrap_lon(clon + (uniform() - 0.5) * 20);
+            } else {
+                double z = 2 * uniform() - 1;
+                c.lat = atan2(z, sqrt(1 - z * z)) * 180 / M_PI;
+                c.lon = uniform() * 360 - 180;
+            }
             if (q % 97 == 0)
                 c.lon = q % 2 ? 179.999 : -180.0;
             if (q % 89 == 0)
                 c.lat = q % 2 ? 90.0 : -90.0;
+            if (q % 13 == 0)   /* on a cell edge of either size */
+                c.lat = -90.0 + 2.5 * (double)(rng() % 73);
+            if (q % 17 == 0)
+                c.lon = -180.0 + 2.5 * (double)(rng() % 145);
             uint64_t r = rng();
             const struct wsb_snap_node *a = NULL, *b = NULL;
             int ca = wsb_select(indexed, 1, &c, r, &sc, &a);
             int cb = wsb_select(plain, 1, &c, r, &sc, &b);
-            total++;
             same += ca == cb && a == b - plain->nodes + indexed->nodes;
+            if (e->index != NULL)
+                missed += missed_candidates(indexed, e, c.lat, c.lon);
         }
-        CHECK(same == total, "%zu nodes: indexed and full scan agree on %d of %d clients", n, same, total);
-        /* A rebuild from the same nodes reuses the index instead of building it. */
-        struct wsb_node *again = calloc(n, sizeof *again);
-        for (size_t i = 0; i < n; i++) {
-            char *json = NULL;
-            wsb_node_encode(&indexed->nodes[i].node, &json, err);
-            wsb_node_decode(indexed->nodes[i].node.id, strlen(indexed->nodes[i].node.id), json, strlen(json), &again[i],
-                            err);
-            free(json);
+        total_clients += cases[t].clients;
+        CHECK(same == cases[t].clients, "%s %zu nodes, near %.0f km: indexed and full scan agree on %d of %d clients",
+              what, n, cases[t].near_km, same, cases[t].clients);
+        CHECK(missed == 0, "%s %zu nodes, near %.0f km: %d candidates missing from cell lists", what, n,
+              cases[t].near_km, missed);
+        if (e->index != NULL) {
+            /* Cells in a sample (every 3rd in the polar rows and the
+             * antimeridian columns, every 29th other): corners, edge
+             * midpoints and centre have all their candidates listed, and
+             * nothing beyond brute force is. */
+            const struct wsb_cell_index *ix = e->index;
+            int outside = 0, edge_missed = 0, sampled = 0;
+            size_t hier = 0, bf = 0;
+            for (unsigned a = 0; a < ix->lat_cells; a++)
+                for (unsigned b = 0; b < ix->lon_cells; b++) {
+                    int edge = a == 0 || a + 1 == ix->lat_cells || b == 0 || b + 1 == ix->lon_cells;
+                    if (((size_t)a * ix->lon_cells + b) % (edge ? 3 : 29) != 0)
+                        continue;
+                    size_t bf_len;
+                    outside += outside_brute_force(indexed, e, a, b, &bf_len);
+                    size_t cell = (size_t)a * ix->lon_cells + b;
+                    hier += ix->start[cell + 1] - ix->start[cell];
+                    bf += bf_len;
+                    sampled++;
+                    for (int i = 0; i < 3; i++)
+                        for (int j = 0; j < 3; j++) {
+                            /* A point just inside the cell, as cell_of rounds it. */
+                            double lat = -90.0 + (a + i * 0.5) * ix->deg, lon = -180.0 + (b + j * 0.5) * ix->deg;
+                            lat = i == 2 ? lat - 1e-9 : lat;
+                            lon = j == 2 ? lon - 1e-9 : lon;
+                            edge_missed += missed_candidates(indexed, e, lat, lon);
+                        }
+                }
+            CHECK(outside == 0, "%s %zu nodes, near %.0f km: %d listed nodes beyond the brute-force lists", what, n,
+                  cases[t].near_km, outside);
+            CHECK(edge_missed == 0, "%s %zu nodes, near %.0f km: %d candidates of cell corners/edges not listed",
+                  what, n, cases[t].near_km, edge_missed);
+            CHECK(hier <= bf && sampled > 0, "hierarchical lists (%zu) no longer than brute force (%zu)", hier, bf);
         }
-        CHECK(wsb_snapshot_build(again, n, 1, NULL, 0, 0, &p, indexed, &reused) == WSB_OK, "rebuild");
-        CHECK(reused->versions[0].index && reused->versions[0].index->key == indexed->versions[0].index->key &&
-                  reused->versions[0].index->n_items == indexed->versions[0].index->n_items,
-              "index reused");
         wsb_select_scratch_free(&sc);
         wsb_snapshot_unref(indexed);
         wsb_snapshot_unref(plain);
-        wsb_snapshot_unref(reused);
-        free(nodes);
-        free(copy);
-        free(again);
     }
+    CHECK(total_clients >= 60000, "%d clients", total_clients);
+}
+
+/* A rebuild from the same nodes and coordinates (loads changed) copies
+ * the index instead of building it; moved coordinates build it again. */
+static void test_index_reused(void)
+{
+    struct wsb_snapshot *first = layout_snapshot(UNIFORM, 2500, 99, 300, NULL);
+    struct wsb_snapshot *again = layout_snapshot(UNIFORM, 2500, 99, 300, first);
+    const struct wsb_cell_index *a = first->versions[0].index, *b = again->versions[0].index;
+    CHECK(a != NULL && b != NULL && a != b && a->key == b->key && a->n_items == b->n_items && a->deg == b->deg &&
+              memcmp(a->items, b->items, a->n_items * sizeof *a->items) == 0 &&
+              memcmp(a->start, b->start, ((size_t)a->lat_cells * a->lon_cells + 1) * sizeof *a->start) == 0,
+          "index reused");
+    struct wsb_snapshot *moved = layout_snapshot(UNIFORM, 2500, 100, 300, again);
+    CHECK(moved->versions[0].index != NULL && moved->versions[0].index->key != a->key, "index rebuilt");
+    wsb_snapshot_unref(first);
+    wsb_snapshot_unref(again);
+    wsb_snapshot_unref(moved);
+}
+
+/* The 200 body of a node whose id, endpoint and location are those of the
+ * node at the same position in the previous snapshot is copied from it;
+ * any difference encodes it again. */
+static void test_body_reused(void)
+{
+    static const struct spec before[] = {
+        { "a", NODE("Alpha", 50.0, 8.0, "DE", "EU", "[\"v1\"]", "true", 0.1) },
+        { "b", NODE("Beta", 51.0, 0.0, "GB", "EU", "[\"v1\"]", "true", 0.2) },
+        { "c", NODE("Gamma", 35.0, 139.0, "JP", "AS", "[\"v1\"]", "true", 0.3) },
+        { "d", NODE("Delta", 40.0, -74.0, "US", "NA", "[\"v1\"]", "false", 0.3) },
+        { "e", NODE("Eps", 1.0, 1.0, "DE", "EU", "[\"v1\"]", "true", 0.1) },
+    };
+    static const struct spec after[] = {
+        { "a", NODE("Alpha", 50.5, 8.5, "DE", "EU", "[\"v1\"]", "true", 0.7) },     /* load, coordinates */
+        { "b", "{\"endpoint\":\"wss://Beta.example.net/ws\",\"location\":\"Beta 2\",\"lat\":51,\"lon\":0,"
+               "\"versions\":[\"v1\"],\"online\":true,\"load\":0.2}" },              /* location */
+        { "c", "{\"endpoint\":\"wss://Gamma2.example.net/ws\",\"location\":\"Gamma\",\"lat\":35,\"lon\":139,"
+               "\"versions\":[\"v1\"],\"online\":true,\"load\":0.3}" },              /* endpoint */
+        { "d", NODE("Delta", 40.0, -74.0, "US", "NA", "[\"v1\"]", "true", 0.3) },     /* was offline */
+        { "x", NODE("Eps", 1.0, 1.0, "DE", "EU", "[\"v1\"]", "true", 0.1) },          /* another id */
+        { "f", NODE("Phi", 2.0, 2.0, "DE", "EU", "[\"v1\"]", "true", 0.1) },          /* new */
+    };
+    struct wsb_snapshot *s1 = build(before, 5, 1, NULL, 0, 0.9);
+    /* Mark every body of s1 (same length), to see which are copied. */
+    for (size_t i = 0; i < s1->n_nodes; i++)
+        if (s1->nodes[i].body != NULL)
+            s1->nodes[i].body[0] = '#';
+    CHECK(s1->nodes[3].body == NULL, "offline node has no body");
+    struct wsb_node nodes[6];
+    char err[WSB_ERRLEN];
+    for (size_t i = 0; i < 6; i++)
+        CHECK(wsb_node_decode(after[i].id, strlen(after[i].id), after[i].json, strlen(after[i].json), &nodes[i], err) ==
+                  WSB_OK,
+              "%s", err);
+    struct wsb_snapshot_params p = { .max_load = 0.9, .allow_ws = 0, .unknown_load = 0.5, .near_km = 300 };
+    struct wsb_snapshot *s2 = NULL;
+    CHECK(wsb_snapshot_build(nodes, 6, 1, NULL, 0, 0, &p, s1, &s2) == WSB_OK, "build");
+    CHECK_STR(s2->nodes[0].body, "#\"endpoint\":\"wss://Alpha.example.net/ws\",\"location\":\"Alpha\"}");
+    CHECK(s2->nodes[0].body != s1->nodes[0].body, "a copy, not shared");
+    CHECK_STR(s2->nodes[1].body, "{\"endpoint\":\"wss://Beta.example.net/ws\",\"location\":\"Beta 2\"}");
+    CHECK_STR(s2->nodes[2].body, "{\"endpoint\":\"wss://Gamma2.example.net/ws\",\"location\":\"Gamma\"}");
+    CHECK_STR(s2->nodes[3].body, "{\"endpoint\":\"wss://Delta.example.net/ws\",\"location\":\"Delta\"}");
+    CHECK_STR(s2->nodes[4].body, "{\"endpoint\":\"wss://Eps.example.net/ws\",\"location\":\"Eps\"}");
+    CHECK_STR(s2->nodes[5].body, "{\"endpoint\":\"wss://Phi.example.net/ws\",\"location\":\"Phi\"}");
+    for (size_t i = 0; i < 6; i++)
+        CHECK_INT(s2->nodes[i].body_len, strlen(s2->nodes[i].body));
+    wsb_snapshot_unref(s1);
+    wsb_snapshot_unref(s2);
 }
 
 int main(void)
 {
     T_RUN(test_index_equals_scan);
+    T_RUN(test_index_reused);
+    T_RUN(test_body_reused);
     T_RUN(test_nearest_by_distance);
     T_RUN(test_country_and_continent);
     T_RUN(test_no_location_spreads);
