@@ -154,19 +154,15 @@ static double cell_radius(double deg, unsigned a)
 static const double LEVEL_DEG[] = { 60.0, 20.0, 10.0, 5.0, 2.5 };
 #define N_LEVELS (sizeof LEVEL_DEG / sizeof LEVEL_DEG[0])
 
-/* Cells listed in one pass over their common source list. */
-#define GROUP 4
-
-/* One grid while the index is built: for every cell (row-major), where its
- * list of positions (into the version's eligible list) lies in items,
- * which holds the lists in the order they were made, with room to spare
- * between them. */
+/* One grid while the index is built: for every cell, its list of
+ * positions (into the version's eligible list), packed row after row as
+ * the index keeps them. */
 struct cell_level {
     double deg;
     unsigned rows, cols;
-    uint32_t *off, *len;      /* rows * cols each */
+    uint32_t *start;          /* rows * cols + 1 offsets into items */
     uint32_t *items;
-    size_t n_items;
+    size_t n_items, cap;
     /* Geometry: centre of cell (a, b) is (lat_cos[a] lon_cos[b],
      * lat_cos[a] lon_sin[b], lat_sin[a]); reach_cos/sin[a] are of 2r + near
      * (r: cell_radius of row a), reach_all[a] when that passes pi. */
@@ -176,27 +172,27 @@ struct cell_level {
 
 static void level_free(struct cell_level *lv)
 {
-    free(lv->off);
-    free(lv->len);
+    free(lv->start);
     free(lv->items);
     free(lv->lat_cos);   /* one block with the other geometry arrays */
     free(lv->reach_all);
     memset(lv, 0, sizeof *lv);
 }
 
-/* Allocates lv's tables for cells of deg degrees and fills its geometry.
- * WSB_OK or WSB_ENOMEM (what was allocated stays for level_free). */
-static int level_init(struct cell_level *lv, double deg, double near)
+/* Allocates lv's tables for cells of deg degrees, with room for cap list
+ * entries to begin with, and fills its geometry.  WSB_OK or WSB_ENOMEM
+ * (what was allocated stays for level_free). */
+static int level_init(struct cell_level *lv, double deg, double near, size_t cap)
 {
     lv->deg = deg;
     lv->rows = (unsigned)(180.0 / deg + 0.5);
     lv->cols = (unsigned)(360.0 / deg + 0.5);
-    size_t cells = (size_t)lv->rows * lv->cols;
-    lv->off = malloc(cells * sizeof *lv->off);
-    lv->len = malloc(cells * sizeof *lv->len);
+    lv->cap = cap ? cap : 1;
+    lv->start = malloc(((size_t)lv->rows * lv->cols + 1) * sizeof *lv->start);
+    lv->items = malloc(lv->cap * sizeof *lv->items);
     lv->lat_cos = malloc((4 * (size_t)lv->rows + 2 * lv->cols) * sizeof *lv->lat_cos);
     lv->reach_all = malloc(lv->rows);
-    if (lv->off == NULL || lv->len == NULL || lv->lat_cos == NULL || lv->reach_all == NULL)
+    if (lv->start == NULL || lv->items == NULL || lv->lat_cos == NULL || lv->reach_all == NULL)
         return WSB_ENOMEM;
     lv->lat_sin = lv->lat_cos + lv->rows;
     lv->reach_cos = lv->lat_sin + lv->rows;
@@ -220,9 +216,22 @@ static int level_init(struct cell_level *lv, double deg, double near)
     return WSB_OK;
 }
 
-/* Lists g (1..GROUP) cells of lv from the nodes of from[] (positions into
- * pts, three coordinates each), each into n_from entries of lv->items
- * from lv->n_items on (the caller made room for g * n_from).
+/* cos(D + 2r + near) for the cells of row a from cos D (best), less a
+ * rounding margin; -2 when that reaches the antipode. */
+static double list_bound(const struct cell_level *lv, unsigned a, double best)
+{
+    double b = best > 1.0 ? 1.0 : best;
+    if (lv->reach_all[a] || b <= -lv->reach_cos[a])
+        return -2.0;
+    return b * lv->reach_cos[a] - sqrt((1.0 - b) * (1.0 + b)) * lv->reach_sin[a] - 1e-12;
+}
+
+/* Cells listed in one pass over their common source list. */
+#define GROUP 4
+
+/* Lists g (1..GROUP) cells (row[j], col[j]) of lv from the nodes of
+ * from[] (positions into pts, three coordinates each): cell j's list goes
+ * to out + j * n_from, its length to len[j].
  *
  * For the cell around centre c with radius r, let D be the distance from
  * c to its nearest node.  A client p in the cell has its nearest node
@@ -231,12 +240,14 @@ static int level_init(struct cell_level *lv, double deg, double near)
  * in the order of from[].  from[] must hold every candidate of every point
  * of the cells; then it holds each centre's nearest node (a candidate for
  * the centre), so D is exact.  dot is scratch for GROUP * n_from entries.
- * The GROUP cells share each pass over from[]; a short group repeats its
- * last cell, writing the same list to the same place. */
-static void list_group(struct cell_level *lv, const double *pts, const uint32_t *from, size_t n_from,
-                       const unsigned row[GROUP], const unsigned col[GROUP], int g, double *dot)
+ * The cells share each pass over from[]; a short group repeats its last
+ * cell, writing the same list to the same place. */
+static void list_group(const struct cell_level *lv, const double *pts, const uint32_t *from, size_t n_from,
+                       const unsigned row[], const unsigned col[], int g, double *dot, uint32_t *out,
+                       size_t len[])
 {
-    double cx[GROUP], cy[GROUP], cz[GROUP], bound[GROUP];
+    double cx[GROUP], cy[GROUP], cz[GROUP];
+    uint32_t *o[GROUP];
     unsigned rw[GROUP];
     for (int j = 0; j < GROUP; j++) {
         int c = j < g ? j : g - 1;
@@ -244,6 +255,7 @@ static void list_group(struct cell_level *lv, const double *pts, const uint32_t 
         cx[j] = lv->lat_cos[row[c]] * lv->lon_cos[col[c]];
         cy[j] = lv->lat_cos[row[c]] * lv->lon_sin[col[c]];
         cz[j] = lv->lat_sin[row[c]];
+        o[j] = out + (size_t)c * n_from;
     }
     double b0 = -2.0, b1 = -2.0, b2 = -2.0, b3 = -2.0;
     for (size_t i = 0; i < n_from; i++) {
@@ -258,19 +270,10 @@ static void list_group(struct cell_level *lv, const double *pts, const uint32_t 
         b2 = d[2] > b2 ? d[2] : b2;
         b3 = d[3] > b3 ? d[3] : b3;
     }
-    const double best[GROUP] = { b0, b1, b2, b3 };
-    for (int j = 0; j < GROUP; j++) {
-        /* cos(D + 2r + near) from cos D, less a rounding margin. */
-        double b = best[j] > 1.0 ? 1.0 : best[j];
-        bound[j] = -2.0;
-        if (!lv->reach_all[rw[j]] && b > -lv->reach_cos[rw[j]])
-            bound[j] = b * lv->reach_cos[rw[j]] - sqrt((1.0 - b) * (1.0 + b)) * lv->reach_sin[rw[j]] - 1e-12;
-    }
-    uint32_t *base = lv->items + lv->n_items;
-    uint32_t *o0 = base, *o1 = base + (g > 1 ? 1 : 0) * n_from, *o2 = base + (g > 2 ? 2 : g - 1) * n_from,
-             *o3 = base + (size_t)(g - 1) * n_from;
+    const double q0 = list_bound(lv, rw[0], b0), q1 = list_bound(lv, rw[1], b1);
+    const double q2 = list_bound(lv, rw[2], b2), q3 = list_bound(lv, rw[3], b3);
+    uint32_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
     size_t k0 = 0, k1 = 0, k2 = 0, k3 = 0;
-    const double q0 = bound[0], q1 = bound[1], q2 = bound[2], q3 = bound[3];
     for (size_t i = 0; i < n_from; i++) {
         uint32_t node = from[i];
         const double *d = dot + GROUP * i;
@@ -284,75 +287,132 @@ static void list_group(struct cell_level *lv, const double *pts, const uint32_t 
         k3 += d[3] >= q3;
     }
     const size_t k[GROUP] = { k0, k1, k2, k3 };
-    for (int j = 0; j < g; j++) {
-        size_t cell = (size_t)row[j] * lv->cols + col[j];
-        lv->off[cell] = (uint32_t)(lv->n_items + (size_t)j * n_from);
-        lv->len[cell] = (uint32_t)k[j];
-    }
-    lv->n_items += (size_t)g * n_from;
+    for (int j = 0; j < g; j++)
+        len[j] = k[j];
 }
 
-/* Entries of items a grid of deg degrees needs while it is listed: every
- * node for every cell of the first grid (up NULL), else for every cell
- * its parent's list. */
+/* Makes room in lv->items for more entries after n_items.  WSB_OK or
+ * WSB_ENOMEM. */
+static int level_reserve(struct cell_level *lv, size_t more)
+{
+    if (lv->n_items + more <= lv->cap)
+        return WSB_OK;
+    size_t cap = lv->cap + lv->cap / 2 + more;
+    uint32_t *grown = realloc(lv->items, cap * sizeof *grown);
+    if (grown == NULL)
+        return WSB_ENOMEM;
+    lv->items = grown;
+    lv->cap = cap;
+    return WSB_OK;
+}
+
+/* Entries the lists of a grid of deg degrees can take at most: every node
+ * for every cell of the first grid (up NULL), else for every cell its
+ * parent's list. */
 static size_t level_room(const struct cell_level *up, double deg, size_t n)
 {
     if (up == NULL)
         return (size_t)(180.0 / deg + 0.5) * (size_t)(360.0 / deg + 0.5) * n;
-    size_t ratio = (size_t)(up->deg / deg + 0.5), room = 0;
-    for (size_t parent = 0; parent < (size_t)up->rows * up->cols; parent++)
-        room += ratio * ratio * up->len[parent];
-    return room;
+    size_t ratio = (size_t)(up->deg / deg + 0.5);
+    return ratio * ratio * up->n_items;
 }
 
-/* Lists every cell of lv (set up by level_init), into room entries (from
- * level_room): each cell of the first grid (up NULL) from all n nodes,
- * every other from the list of the cell of up that holds it.  WSB_OK or
- * WSB_ENOMEM. */
-static int list_level(struct cell_level *lv, const struct cell_level *up, const double *pts, const uint32_t *all,
-                      size_t n, size_t room, double *dot)
+/* Lists every cell of the first grid lv (set up by level_init) from all
+ * n nodes, GROUP cells at a time, row after row.  WSB_OK or WSB_ENOMEM. */
+static int list_top_level(struct cell_level *lv, const double *pts, const uint32_t *all, size_t n, double *dot)
 {
-    unsigned ratio = up != NULL ? (unsigned)(up->deg / lv->deg + 0.5) : 0;
-    lv->items = malloc((room ? room : 1) * sizeof *lv->items);
-    if (lv->items == NULL)
-        return WSB_ENOMEM;
-    unsigned row[GROUP], col[GROUP];
-    int g = 0;
-    if (up == NULL) {
-        for (unsigned a = 0; a < lv->rows; a++)
-            for (unsigned b = 0; b < lv->cols; b++) {
-                row[g] = a;
-                col[g++] = b;
-                if (g == GROUP || (a + 1 == lv->rows && b + 1 == lv->cols)) {
-                    list_group(lv, pts, all, n, row, col, g, dot);
-                    g = 0;
-                }
-            }
-        return WSB_OK;
+    size_t cells = (size_t)lv->rows * lv->cols;
+    for (size_t first = 0; first < cells; first += GROUP) {
+        unsigned row[GROUP], col[GROUP];
+        size_t len[GROUP];
+        int g = cells - first < GROUP ? (int)(cells - first) : GROUP;
+        for (int j = 0; j < g; j++) {
+            row[j] = (unsigned)((first + (size_t)j) / lv->cols);
+            col[j] = (unsigned)((first + (size_t)j) % lv->cols);
+        }
+        if (level_reserve(lv, (size_t)g * n) != WSB_OK)
+            return WSB_ENOMEM;
+        uint32_t *out = lv->items + lv->n_items;
+        list_group(lv, pts, all, n, row, col, g, dot, out, len);
+        for (int j = 0; j < g; j++) {
+            memmove(lv->items + lv->n_items, out + (size_t)j * n, len[j] * sizeof *out);
+            lv->start[first + (size_t)j] = (uint32_t)lv->n_items;
+            lv->n_items += len[j];
+        }
     }
-    for (unsigned pa = 0; pa < up->rows; pa++)
+    lv->start[cells] = (uint32_t)lv->n_items;
+    return WSB_OK;
+}
+
+/* Lists every cell of lv (set up by level_init) from the list of the cell
+ * of up that holds it, one row of up at a time: the ratio x ratio cells in
+ * each of its cells, GROUP at a time, go to stage (slot (row - first row
+ * of them) * cols + column of off[] and len[] says where), and from there
+ * row after row to lv->items.  WSB_OK or WSB_ENOMEM. */
+static int list_level(struct cell_level *lv, const struct cell_level *up, const double *pts, double *dot)
+{
+    unsigned ratio = (unsigned)(up->deg / lv->deg + 0.5), per_parent = ratio * ratio;
+    size_t stage_cap = 0;
+    for (unsigned pa = 0; pa < up->rows; pa++) {
+        size_t row_len = up->start[(size_t)(pa + 1) * up->cols] - up->start[(size_t)pa * up->cols];
+        stage_cap = per_parent * row_len > stage_cap ? per_parent * row_len : stage_cap;
+    }
+    uint32_t *stage = malloc((stage_cap ? stage_cap : 1) * sizeof *stage);
+    size_t *off = malloc((size_t)per_parent * up->cols * sizeof *off);
+    size_t *len = malloc((size_t)per_parent * up->cols * sizeof *len);
+    int status = WSB_ENOMEM;
+    if (stage == NULL || off == NULL || len == NULL)
+        goto cleanup;
+    for (unsigned pa = 0; pa < up->rows; pa++) {
+        size_t used = 0;
         for (unsigned pb = 0; pb < up->cols; pb++) {
             size_t parent = (size_t)pa * up->cols + pb;
-            const uint32_t *from = up->items + up->off[parent];
-            for (unsigned i = 0; i < ratio * ratio; i++) {
-                row[g] = pa * ratio + i / ratio;
-                col[g++] = pb * ratio + i % ratio;
-                if (g == GROUP || i + 1 == ratio * ratio) {
-                    list_group(lv, pts, from, up->len[parent], row, col, g, dot);
-                    g = 0;
+            const uint32_t *from = up->items + up->start[parent];
+            size_t n_from = up->start[parent + 1] - up->start[parent];
+            for (unsigned first = 0; first < per_parent; first += GROUP) {
+                unsigned row[GROUP], col[GROUP];
+                size_t k[GROUP];
+                int g = per_parent - first < GROUP ? (int)(per_parent - first) : GROUP;
+                for (int j = 0; j < g; j++) {
+                    row[j] = pa * ratio + (first + (unsigned)j) / ratio;
+                    col[j] = pb * ratio + (first + (unsigned)j) % ratio;
                 }
+                list_group(lv, pts, from, n_from, row, col, g, dot, stage + used, k);
+                for (int j = 0; j < g; j++) {
+                    size_t slot = (size_t)(row[j] - pa * ratio) * lv->cols + col[j];
+                    len[slot] = k[j];
+                    off[slot] = used + (size_t)j * n_from;
+                }
+                used += (size_t)g * n_from;
             }
         }
-    return WSB_OK;
+        for (unsigned i = 0; i < ratio; i++)
+            for (unsigned b = 0; b < lv->cols; b++) {
+                size_t slot = (size_t)i * lv->cols + b;
+                if (level_reserve(lv, len[slot]) != WSB_OK)
+                    goto cleanup;
+                lv->start[(size_t)(pa * ratio + i) * lv->cols + b] = (uint32_t)lv->n_items;
+                memcpy(lv->items + lv->n_items, stage + off[slot], len[slot] * sizeof *stage);
+                lv->n_items += len[slot];
+            }
+    }
+    lv->start[(size_t)lv->rows * lv->cols] = (uint32_t)lv->n_items;
+    status = WSB_OK;
+cleanup:
+    free(stage);
+    free(off);
+    free(len);
+    return status;
 }
 
 /* Builds the cell index of one version's eligible nodes (all with
  * coordinates), through the grids of LEVEL_DEG down to the cell size for
- * their count; it stops at a coarser grid when the next one would need
- * more than INDEX_ROOM_PER_NODE * n + INDEX_ROOM_MIN entries while listed
- * (a near_km of thousands of km), and gives no index at all when the
- * lists of its last grid hold, on average, half of the nodes or more.
- * Returns WSB_OK with *out the index or NULL (none), or WSB_ENOMEM. */
+ * their count; it stops at a coarser grid when the next one's lists could
+ * take more than INDEX_ROOM_PER_NODE * n + INDEX_ROOM_MIN entries (a
+ * near_km of thousands of km, or a few dense clusters), and gives no index
+ * at all when the lists of its last grid hold, on average, half of the
+ * nodes or more.  Returns WSB_OK with *out the index or NULL (none), or
+ * WSB_ENOMEM. */
 #define INDEX_ROOM_PER_NODE 128
 #define INDEX_ROOM_MIN (1u << 20)
 static int build_index(const struct wsb_snapshot *s, const struct wsb_version_entry *e, double near_km, uint64_t key,
@@ -382,8 +442,9 @@ static int build_index(const struct wsb_snapshot *s, const struct wsb_version_en
         size_t room = level_room(parent, LEVEL_DEG[l], e->n);
         if (l > 0 && room > budget)
             break;   /* up is the last grid */
-        if (level_init(&lv, LEVEL_DEG[l], near_km / 6371.0) != WSB_OK ||
-            list_level(&lv, parent, pts, all, e->n, room, dot) != WSB_OK)
+        /* Lists are typically well under half their bound. */
+        if (level_init(&lv, LEVEL_DEG[l], near_km / 6371.0, room / 2 + GROUP * e->n) != WSB_OK ||
+            (parent == NULL ? list_top_level(&lv, pts, all, e->n, dot) : list_level(&lv, parent, pts, dot)) != WSB_OK)
             goto cleanup;
         level_free(&up);
         up = lv;
@@ -391,31 +452,26 @@ static int build_index(const struct wsb_snapshot *s, const struct wsb_version_en
         if (LEVEL_DEG[l] <= deg)
             break;
     }
-    size_t cells = (size_t)up.rows * up.cols, listed = 0;
-    for (size_t cell = 0; cell < cells; cell++)
-        listed += up.len[cell];
-    if (listed >= cells * e->n / 2) {
+    size_t cells = (size_t)up.rows * up.cols;
+    if (up.n_items >= cells * e->n / 2) {
         status = WSB_OK;   /* a scan of all nodes is about as short */
         goto cleanup;
     }
-    /* Row-major, and node indexes instead of positions. */
-    ix->start = malloc((cells + 1) * sizeof *ix->start);
-    ix->items = malloc((listed ? listed : 1) * sizeof *ix->items);
-    if (ix->start == NULL || ix->items == NULL)
-        goto cleanup;
-    size_t k = 0;
-    for (size_t cell = 0; cell < cells; cell++) {
-        ix->start[cell] = (uint32_t)k;
-        const uint32_t *list = up.items + up.off[cell];
-        for (uint32_t i = 0; i < up.len[cell]; i++)
-            ix->items[k++] = e->eligible[list[i]];
-    }
-    ix->start[cells] = (uint32_t)k;
-    ix->n_items = k;
+    /* The last grid is the index, with node indexes for positions. */
+    for (size_t i = 0; i < up.n_items; i++)
+        up.items[i] = e->eligible[up.items[i]];
+    uint32_t *fit = realloc(up.items, (up.n_items ? up.n_items : 1) * sizeof *fit);
+    if (fit != NULL)
+        up.items = fit;
+    ix->start = up.start;
+    ix->items = up.items;
+    ix->n_items = up.n_items;
     ix->key = key;
     ix->deg = up.deg;
     ix->lat_cells = up.rows;
     ix->lon_cells = up.cols;
+    up.start = NULL;
+    up.items = NULL;
     *out = ix;
     ix = NULL;
     status = WSB_OK;
