@@ -145,7 +145,7 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
             const struct wsb_snap_node *sn = &nodes[scan[i]];
             double d = sn->x * cx + sn->y * cy + sn->z * cz;
             sim[i] = d;
-            best = d > best ? d : best;
+            best = best > d ? best : d;
         }
         double bound = near_bound(s, best);
         for (size_t i = 0; i < n_scan; i++) {
