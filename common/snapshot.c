@@ -265,10 +265,10 @@ static void list_group(const struct cell_level *lv, const double *pts, const uin
         d[1] = x * cx[1] + y * cy[1] + z * cz[1];
         d[2] = x * cx[2] + y * cy[2] + z * cz[2];
         d[3] = x * cx[3] + y * cy[3] + z * cz[3];
-        b0 = d[0] > b0 ? d[0] : b0;
-        b1 = d[1] > b1 ? d[1] : b1;
-        b2 = d[2] > b2 ? d[2] : b2;
-        b3 = d[3] > b3 ? d[3] : b3;
+        b0 = b0 > d[0] ? b0 : d[0];
+        b1 = b1 > d[1] ? b1 : d[1];
+        b2 = b2 > d[2] ? b2 : d[2];
+        b3 = b3 > d[3] ? b3 : d[3];
     }
     const double q0 = list_bound(lv, rw[0], b0), q1 = list_bound(lv, rw[1], b1);
     const double q2 = list_bound(lv, rw[2], b2), q3 = list_bound(lv, rw[3], b3);
