@@ -11,6 +11,8 @@
 struct wsb_redis {
     struct wsb_redis_config cfg;
     redisContext *ctx;
+    unsigned long long gen;        /* of ctx, 0 when none */
+    unsigned long long last_gen;   /* the last number given to a connection */
     char current[300];
 };
 
@@ -246,6 +248,7 @@ void wsb_redis_drop(struct wsb_redis *r)
         redisFree(r->ctx);
         r->ctx = NULL;
     }
+    r->gen = 0;
     r->current[0] = '\0';
 }
 
@@ -266,6 +269,11 @@ int wsb_redis_connected(const struct wsb_redis *r)
 const char *wsb_redis_current(const struct wsb_redis *r)
 {
     return r->current;
+}
+
+unsigned long long wsb_redis_generation(const struct wsb_redis *r)
+{
+    return r->gen;
 }
 
 static struct timeval ms_to_tv(int ms)
@@ -337,6 +345,7 @@ redisContext *wsb_redis_get(struct wsb_redis *r, char *err)
         wsb_redis_addr_format(a, addr, sizeof addr);
         if (c != NULL) {
             r->ctx = c;
+            r->gen = ++r->last_gen;
             snprintf(r->current, sizeof r->current, "%s", addr);
             return c;
         }

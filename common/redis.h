@@ -68,6 +68,12 @@ int wsb_redis_connected(const struct wsb_redis *r);
 /* The address of the current connection, formatted; "" when none. */
 const char *wsb_redis_current(const struct wsb_redis *r);
 
+/* The number of the current connection: 1 for the first one r opened, one
+ * more for each later one, 0 when none is open.  What a connection holds
+ * in Redis (a WATCH) belongs to its number: after a reconnect or a
+ * failover the number differs. */
+unsigned long long wsb_redis_generation(const struct wsb_redis *r);
+
 /* Runs one command on a connected context (format as redisCommand).
  * Returns the reply, which the caller frees with freeReplyObject, or NULL
  * with err filled and the connection dropped; a Redis error reply is
