@@ -1,6 +1,7 @@
 /* state.c: reads and writes the Redis state layout described in state.h. */
 #include "state.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,19 +209,42 @@ static int decode_admin(const redisReply *h, struct wsb_state *out, char *err)
 
 int wsb_state_read(struct wsb_redis *r, const struct wsb_keys *k, struct wsb_state *out, char *err)
 {
-    return wsb_state_read_memo(r, k, NULL, out, err);
+    return wsb_state_read_watched(r, k, NULL, NULL, out, err);
 }
 
 int wsb_state_read_memo(struct wsb_redis *r, const struct wsb_keys *k, const struct wsb_state_memo *memo,
                         struct wsb_state *out, char *err)
 {
-    memset(out, 0, sizeof *out);
-    redisContext *c = wsb_redis_get(r, err);
-    if (c == NULL)
-        return WSB_EREDIS;
-    redisReply *rep[3] = { NULL, NULL, NULL };
+    return wsb_state_read_watched(r, k, memo, NULL, out, err);
+}
+
+/* 1 when the peer closed or reset connection c (its last error), as a proxy
+ * does on a command it does not know; saved_errno is errno right after the
+ * failed call. */
+static int closed_by_peer(const redisContext *c, int saved_errno)
+{
+    return c->err == REDIS_ERR_EOF ||
+           (c->err == REDIS_ERR_IO && (saved_errno == ECONNRESET || saved_errno == EPIPE));
+}
+
+/* Reads the state on c in one write: WATCH <nodes> <admin> <round> first
+ * when watch is set, then HGETALL <nodes>, HGETALL <admin>, EXISTS <round>.
+ * An error reply to WATCH is copied to watch_err ("" when WATCH was not sent
+ * or answered OK) and does not fail the read.  *closed_early is 1 when the
+ * peer closed the connection before the first reply.  Returns as
+ * wsb_state_read; the connection is dropped when it may be out of step. */
+static int read_pipeline(struct wsb_redis *r, redisContext *c, const struct wsb_keys *k, int watch,
+                         const struct wsb_state_memo *memo, struct wsb_state *out, char *watch_err,
+                         int *closed_early, char *err)
+{
+    redisReply *rep[4] = { NULL, NULL, NULL, NULL };   /* WATCH, HGETALL, HGETALL, EXISTS */
+    int first = watch ? 0 : 1;
     int status = WSB_EREDIS;
-    if (redisAppendCommand(c, "HGETALL %s", k->nodes) != REDIS_OK ||
+    memset(out, 0, sizeof *out);
+    watch_err[0] = '\0';
+    *closed_early = 0;
+    if ((watch && redisAppendCommand(c, "WATCH %s %s %s", k->nodes, k->admin, k->round) != REDIS_OK) ||
+        redisAppendCommand(c, "HGETALL %s", k->nodes) != REDIS_OK ||
         redisAppendCommand(c, "HGETALL %s", k->admin) != REDIS_OK ||
         redisAppendCommand(c, "EXISTS %s", k->round) != REDIS_OK) {
         wsb_fail(err, WSB_ENOMEM, "redis %s: cannot queue commands", wsb_redis_current(r));
@@ -228,9 +252,10 @@ int wsb_state_read_memo(struct wsb_redis *r, const struct wsb_keys *k, const str
         status = WSB_ENOMEM;
         goto cleanup;
     }
-    for (int i = 0; i < 3; i++) {
+    for (int i = first; i < 4; i++) {
         void *reply = NULL;
         if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
+            *closed_early = i == first && closed_by_peer(c, errno);
             wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r),
                      c->errstr[0] ? c->errstr : "no reply");
             wsb_redis_drop(r);
@@ -238,28 +263,156 @@ int wsb_state_read_memo(struct wsb_redis *r, const struct wsb_keys *k, const str
         }
         rep[i] = reply;
     }
-    for (int i = 0; i < 3; i++) {
+    if (watch && rep[0]->type == REDIS_REPLY_ERROR)
+        snprintf(watch_err, WSB_ERRLEN, "%.160s", rep[0]->str);
+    else if (watch && rep[0]->type != REDIS_REPLY_STATUS)
+        snprintf(watch_err, WSB_ERRLEN, "unexpected reply type %d", rep[0]->type);
+    for (int i = 1; i < 4; i++) {
         if (rep[i]->type == REDIS_REPLY_ERROR) {
             wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rep[i]->str);
             goto cleanup;
         }
     }
-    if ((status = decode_nodes(rep[0], memo, out, err)) != WSB_OK ||
-        (status = decode_admin(rep[1], out, err)) != WSB_OK)
+    if ((status = decode_nodes(rep[1], memo, out, err)) != WSB_OK ||
+        (status = decode_admin(rep[2], out, err)) != WSB_OK)
         goto cleanup;
-    if (rep[2]->type != REDIS_REPLY_INTEGER) {
+    if (rep[3]->type != REDIS_REPLY_INTEGER) {
         status = wsb_fail(err, WSB_EREPLY, "EXISTS %s: not an integer reply", k->round);
         goto cleanup;
     }
-    out->live = rep[2]->integer > 0;
+    out->live = rep[3]->integer > 0;
     status = WSB_OK;
 cleanup:
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (rep[i] != NULL)
             freeReplyObject(rep[i]);
     if (status != WSB_OK)
         wsb_state_clear(out);
     return status;
+}
+
+int wsb_state_read_watched(struct wsb_redis *r, const struct wsb_keys *k, const struct wsb_state_memo *memo,
+                           struct wsb_state_watch *w, struct wsb_state *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    if (w != NULL)
+        w->gen = 0;
+    unsigned long long before = wsb_redis_generation(r);
+    redisContext *c = wsb_redis_get(r, err);
+    if (c == NULL)
+        return WSB_EREDIS;
+    unsigned long long gen = wsb_redis_generation(r);
+    int watch = w != NULL && !w->refused, closed_early = 0;
+    char watch_err[WSB_ERRLEN];
+    int status = read_pipeline(r, c, k, watch, memo, out, watch_err, &closed_early, err);
+    if (status == WSB_OK && watch && watch_err[0] == '\0') {
+        w->gen = gen;
+        w->live = out->live;
+    } else if (status == WSB_OK && watch) {
+        w->refused = 1;
+        snprintf(w->why_refused, sizeof w->why_refused, "WATCH: %.200s", watch_err);
+    } else if (status == WSB_EREDIS && watch && closed_early && gen != before) {
+        /* A connection opened for this read closed before answering WATCH:
+         * a proxy that drops a connection on a command it does not know
+         * (twemproxy) looks like that.  One more read without WATCH on a
+         * new connection tells it apart from Redis going away. */
+        char first[WSB_ERRLEN];
+        snprintf(first, sizeof first, "%s", err);
+        if ((c = wsb_redis_get(r, err)) == NULL)
+            return WSB_EREDIS;
+        status = read_pipeline(r, c, k, 0, memo, out, watch_err, &closed_early, err);
+        if (status == WSB_OK) {
+            w->refused = 1;
+            snprintf(w->why_refused, sizeof w->why_refused, "the connection closed after WATCH (%.200s)", first);
+        }
+    }
+    return status;
+}
+
+static const char *const change_names[] = { "unchanged", "changed", "unwatched", "refused", "check_failed" };
+
+const char *wsb_state_change_name(enum wsb_state_change c)
+{
+    return (unsigned)c < sizeof change_names / sizeof change_names[0] ? change_names[c] : "?";
+}
+
+enum wsb_state_change wsb_state_check(struct wsb_redis *r, const struct wsb_keys *k, struct wsb_state_watch *w,
+                                      char *err)
+{
+    if (w->refused) {
+        w->gen = 0;
+        wsb_fail(err, WSB_EREDIS, "%s", w->why_refused);
+        return WSB_STATE_REFUSED;
+    }
+    unsigned long long gen = w->gen;
+    w->gen = 0;
+    if (gen == 0 || gen != wsb_redis_generation(r)) {
+        wsb_fail(err, WSB_OK, "nothing watched on this connection");
+        return WSB_STATE_UNWATCHED;
+    }
+    redisContext *c = wsb_redis_get(r, err);   /* connected: returns the current context */
+    if (c == NULL)
+        return WSB_STATE_CHECK_FAILED;
+    static const char *const names[] = { "MULTI", "EXEC", "WATCH", "EXISTS" };
+    redisReply *rep[4] = { NULL, NULL, NULL, NULL };
+    enum wsb_state_change change = WSB_STATE_CHECK_FAILED;
+    if (redisAppendCommand(c, "MULTI") != REDIS_OK || redisAppendCommand(c, "EXEC") != REDIS_OK ||
+        redisAppendCommand(c, "WATCH %s %s %s", k->nodes, k->admin, k->round) != REDIS_OK ||
+        redisAppendCommand(c, "EXISTS %s", k->round) != REDIS_OK) {
+        wsb_fail(err, WSB_ENOMEM, "redis %s: cannot queue commands", wsb_redis_current(r));
+        wsb_redis_drop(r);
+        goto cleanup;
+    }
+    for (int i = 0; i < 4; i++) {
+        void *reply = NULL;
+        if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
+            wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r), c->errstr[0] ? c->errstr : "no reply");
+            wsb_redis_drop(r);
+            goto cleanup;
+        }
+        rep[i] = reply;
+    }
+    /* Refused: MULTI, EXEC or WATCH answered an error (NOPERM, an unknown
+     * command); EXEC may then have left the connection inside MULTI. */
+    for (int i = 0; i < 3; i++) {
+        if (rep[i]->type == REDIS_REPLY_ERROR) {
+            w->refused = 1;
+            snprintf(w->why_refused, sizeof w->why_refused, "%s: %.160s", names[i], rep[i]->str);
+            wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r), w->why_refused);
+            wsb_redis_drop(r);
+            change = WSB_STATE_REFUSED;
+            goto cleanup;
+        }
+    }
+    if (rep[3]->type == REDIS_REPLY_ERROR) {   /* LOADING, MASTERDOWN: the read will say */
+        wsb_fail(err, WSB_EREDIS, "redis %s: EXISTS: %.160s", wsb_redis_current(r), rep[3]->str);
+        goto cleanup;
+    }
+    if (rep[0]->type != REDIS_REPLY_STATUS || rep[2]->type != REDIS_REPLY_STATUS ||
+        rep[3]->type != REDIS_REPLY_INTEGER ||
+        (rep[1]->type != REDIS_REPLY_NIL && !(rep[1]->type == REDIS_REPLY_ARRAY && rep[1]->elements == 0))) {
+        int bad = rep[0]->type != REDIS_REPLY_STATUS ? 0 : rep[2]->type != REDIS_REPLY_STATUS ? 2
+                : rep[3]->type != REDIS_REPLY_INTEGER ? 3 : 1;
+        wsb_fail(err, WSB_EREPLY, "redis %s: %s: unexpected reply type %d", wsb_redis_current(r), names[bad],
+                 rep[bad]->type);
+        wsb_redis_drop(r);   /* out of step, or not the Redis it seems */
+        goto cleanup;
+    }
+    if (rep[1]->type == REDIS_REPLY_NIL) {
+        wsb_fail(err, WSB_OK, "a watched key was touched");
+        change = WSB_STATE_CHANGED;
+    } else if ((rep[3]->integer > 0) != w->live) {
+        wsb_fail(err, WSB_OK, "%s %s", k->round, w->live ? "is gone" : "is back");
+        change = WSB_STATE_CHANGED;
+    } else {
+        w->gen = gen;
+        change = WSB_STATE_UNCHANGED;
+    }
+cleanup:
+    for (int i = 0; i < 4; i++)
+        if (rep[i] != NULL)
+            freeReplyObject(rep[i]);
+    return change;
 }
 
 /* Appends one command given as argv; returns WSB_OK or WSB_ENOMEM. */

@@ -23,12 +23,18 @@ struct wsb_handler {
     long long fresh_until_ms;
     long long last_ok_ms;
     long long down_since_ms;        /* first failed read of the current outage, 0 when up */
-    pthread_mutex_t refresh_lock;   /* one refresh at a time; others serve on */
+    pthread_mutex_t refresh_lock;   /* one refresh at a time; others serve on; guards the fields below */
     long long next_try_ms;
     int redis_down;
     char down_reason[WSB_ERRLEN];   /* the last reason logged while redis_down */
     int stale_dropped;
     size_t last_skipped;
+    /* Change detection (state.h): the snapshot's read is watched, and a
+     * refresh first asks whether anything changed since. */
+    struct wsb_state_watch watch;
+    int watching;                   /* 0 until the first good read: a CGI process reads once, never watches */
+    int watch_warned;               /* the refusal was logged */
+    long long full_read_due_ms;     /* a full read from then on, changed or not */
     /* The background refresher (FastCGI modes): reads Redis when the
      * snapshot falls due, so that no request waits for a refresh; it
      * sleeps while no request comes. */
@@ -43,6 +49,13 @@ struct wsb_handler {
 
 /* A refresher with no request for this long stops reading Redis. */
 #define REFRESHER_IDLE_MS 10000
+
+/* Even when change detection says nothing changed, the whole state is read
+ * at least this often: a safety net for anything WATCH would not see (a
+ * gap between EXEC and the next WATCH, a proxy that answers MULTI/EXEC
+ * without the meaning).  A full read costs what every refresh cost before
+ * change detection, so once per 30 s is cheap. */
+#define FULL_READ_MS 30000
 
 long long wsb_now_ms(void)
 {
@@ -64,6 +77,7 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
     c->stale_max_ms = 10000;
     c->retry_ms = 250;
     c->retry_after = 5;
+    c->full_read_ms = FULL_READ_MS;
     c->log_level = WSB_LOG_INFO;
     long connect_ms = 200, command_ms = 500;
     int status;
@@ -212,38 +226,81 @@ static const struct wsb_node *snapshot_memo_get(const void *ctx, size_t i)
     return s->live && !n->drain ? n : NULL;
 }
 
+/* The current snapshot stays: change detection says the state it was
+ * built from is still the state in Redis.  Called with refresh_lock held. */
+static void keep_snapshot(struct wsb_handler *h, long long now)
+{
+    pthread_mutex_lock(&h->snap_lock);
+    h->last_ok_ms = now;
+    h->fresh_until_ms = now + h->cfg.cache_ms;
+    pthread_mutex_unlock(&h->snap_lock);
+}
+
+/* Logs, once per process, that Redis refuses change detection. */
+static void note_refusal(struct wsb_handler *h)
+{
+    if (!h->watch.refused || h->watch_warned)
+        return;
+    h->watch_warned = 1;
+    wsb_log_warn("redis %s: no change detection (%s): reading the whole state every %ld ms; "
+                 "grant the handler's user +watch +multi +exec",
+                 wsb_redis_current(h->redis), h->watch.why_refused, h->cfg.cache_ms);
+}
+
 /* Fetches the state and installs a new snapshot.  Called with refresh_lock
  * held; takes snap_lock only to swap. */
 static void refresh(struct wsb_handler *h, long long now)
 {
     if (now < h->next_try_ms)
         return;
-    char err[WSB_ERRLEN];
+    char err[WSB_ERRLEN], lost[WSB_ERRLEN] = "";
     struct wsb_state st;
     int reused = wsb_redis_connected(h->redis);
     char was[300];
     snprintf(was, sizeof was, "%s", wsb_redis_current(h->redis));
+    /* First the cheap question: did anything change since the read the
+     * snapshot was built from?  Four small commands in one round trip
+     * instead of the whole state and a new snapshot.  Any other answer than "unchanged" leads to
+     * the full read below. */
+    if (h->watching && !h->watch.refused && h->snap != NULL && now < h->full_read_due_ms) {
+        enum wsb_state_change change = wsb_state_check(h->redis, &h->cfg.keys, &h->watch, err);
+        if (change == WSB_STATE_UNCHANGED) {
+            keep_snapshot(h, now);
+            return;
+        }
+        wsb_log_debug("state: %s (%s): reading it whole", wsb_state_change_name(change), err);
+        /* A kept connection that died shows here first; the read below, on
+         * a new one, is the one more try. */
+        if (change == WSB_STATE_CHECK_FAILED && reused && !wsb_redis_connected(h->redis)) {
+            snprintf(lost, sizeof lost, "%s", err);
+            reused = 0;
+        }
+    }
     /* Records unchanged since the current snapshot are copied from it, not
      * decoded again.  Only refresh replaces h->snap, and it runs under
      * refresh_lock: h->snap stays put (and immutable) during the read. */
     struct wsb_state_memo memo = { 0, snapshot_memo_get, h->snap };
     if (h->snap != NULL)
         memo.n = h->snap->n_nodes;
-    int status = wsb_state_read_memo(h->redis, &h->cfg.keys, &memo, &st, err);
+    struct wsb_state_watch *watch = h->watching ? &h->watch : NULL;
+    int status = wsb_state_read_watched(h->redis, &h->cfg.keys, &memo, watch, &st, err);
     /* A connection kept from before may have died quietly (Redis restarted
      * while this process was idle, or a replica went away): one more try on
      * a new connection, address after address, tells that apart from Redis
      * being down. */
     if (status == WSB_EREDIS && reused && !wsb_redis_connected(h->redis)) {
-        char lost[WSB_ERRLEN];
         snprintf(lost, sizeof lost, "%s", err);
-        status = wsb_state_read_memo(h->redis, &h->cfg.keys, &memo, &st, err);
-        if (status == WSB_OK && strcmp(was, wsb_redis_current(h->redis)) != 0)
+        status = wsb_state_read_watched(h->redis, &h->cfg.keys, &memo, watch, &st, err);
+    }
+    if (lost[0] != '\0' && status == WSB_OK) {
+        if (strcmp(was, wsb_redis_current(h->redis)) != 0)
             wsb_log_warn("redis %s: connection lost (%s); now reading from redis %s", was, lost,
                          wsb_redis_current(h->redis));
-        else if (status == WSB_OK)
+        else
             wsb_log_info("redis %s: connection lost (%s); reconnected", was, lost);
     }
+    if (status == WSB_OK)
+        note_refusal(h);
     struct wsb_snapshot *fresh = NULL;
     if (status == WSB_OK) {
         size_t skipped = st.n_skipped;
@@ -269,7 +326,12 @@ static void refresh(struct wsb_handler *h, long long now)
         h->fresh_until_ms = now + h->cfg.cache_ms;
         h->stale_dropped = 0;
         h->down_since_ms = 0;
+        h->full_read_due_ms = now + h->cfg.full_read_ms;
+        h->watching = 1;
     } else {
+        /* Nothing watched covers the snapshot now (the read failed, or its
+         * snapshot was not built): the next refresh reads the whole state. */
+        h->watch.gen = 0;
         /* Counted from the end of the failed attempt: when Redis is slow
          * rather than gone, the attempt itself took up to the command
          * timeout, and counting from its start would let every request

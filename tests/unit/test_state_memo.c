@@ -2,15 +2,21 @@
  * private unix socket: records whose bytes did not change since the last
  * read are copied from it, changed ones decoded again, malformed ones
  * skipped and counted, and the handler's refresh stays right through
- * expiry and run-time drains.
+ * expiry and run-time drains.  Change detection (WATCH, then MULTI/EXEC):
+ * an unchanged state is not read again, every kind of change is seen at
+ * the next refresh, a restart or a new connection leads to a full read,
+ * and a user that may not WATCH still serves.
  *
  *   test_state_memo               runs the tests
- *   test_state_memo --bench N [--changed]
- *       writes N nodes and answers two requests, each a refresh
- *       (WSB_CACHE_MS=0); give second_request to callgrind's
- *       --toggle-collect to count a steady-state refresh.  With --changed
- *       a new round rewrites every record between the two (the probe's
- *       round: nothing to reuse). */
+ *   test_state_memo --bench N [--changed|--full]
+ *       writes N nodes and answers four requests, each a refresh
+ *       (WSB_CACHE_MS=0); give second_request (the fourth) to callgrind's
+ *       --toggle-collect to count a steady-state refresh: a check that
+ *       finds nothing changed.  With --full every refresh reads the whole
+ *       state (the steady state without change detection); with --changed
+ *       a new round rewrites every record before the fourth (the probe's
+ *       round: nothing to reuse).  Prints the Redis commands and bytes of
+ *       that refresh. */
 #include "handler.h"
 #include "log.h"
 #include "node.h"
@@ -21,6 +27,7 @@
 #include "t.h"
 
 #include <hiredis/hiredis.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,13 +42,19 @@ static char t_sock[128];
 static char t_url[160];
 static pid_t t_redis_pid = -1;
 
-static void stop_redis(void)
+/* Stops the server and waits for it; the folder stays. */
+static void kill_redis(void)
 {
     if (t_redis_pid > 0) {
         kill(t_redis_pid, SIGTERM);
         waitpid(t_redis_pid, NULL, 0);
         t_redis_pid = -1;
     }
+}
+
+static void stop_redis(void)
+{
+    kill_redis();
     if (t_dir[0] != '\0') {
         char path[200];
         unlink(t_sock);
@@ -52,18 +65,10 @@ static void stop_redis(void)
     }
 }
 
-/* Starts redis-server on a unix socket in a new folder under /tmp, with no
- * TCP port and no persistence; returns 0 when it answers PING within 5 s. */
-static int start_redis(void)
+/* Starts redis-server on t_sock, with no TCP port and no persistence;
+ * returns 0 when it answers PING within 5 s. */
+static int spawn_redis(void)
 {
-    snprintf(t_dir, sizeof t_dir, "/tmp/wsb-memo.XXXXXX");
-    if (mkdtemp(t_dir) == NULL) {
-        t_dir[0] = '\0';
-        return -1;
-    }
-    snprintf(t_sock, sizeof t_sock, "%s/redis.sock", t_dir);
-    snprintf(t_url, sizeof t_url, "unix://%s", t_sock);
-    atexit(stop_redis);
     t_redis_pid = fork();
     if (t_redis_pid < 0)
         return -1;
@@ -94,6 +99,20 @@ static int start_redis(void)
         usleep(10000);
     }
     return -1;
+}
+
+/* Starts redis-server on a unix socket in a new folder under /tmp. */
+static int start_redis(void)
+{
+    snprintf(t_dir, sizeof t_dir, "/tmp/wsb-memo.XXXXXX");
+    if (mkdtemp(t_dir) == NULL) {
+        t_dir[0] = '\0';
+        return -1;
+    }
+    snprintf(t_sock, sizeof t_sock, "%s/redis.sock", t_dir);
+    snprintf(t_url, sizeof t_url, "unix://%s", t_sock);
+    atexit(stop_redis);
+    return spawn_redis();
 }
 
 /* One plain command on a connection of our own, as redis-cli would send it. */
@@ -162,11 +181,13 @@ static int write_round(struct wsb_redis *r, const struct wsb_keys *k, size_t cou
     return status;
 }
 
-/* The handler over the private Redis: every request refreshes. */
-static struct wsb_handler *new_handler(void)
+/* The handler over the private Redis, with WSB_CACHE_MS=cache_ms (0: every
+ * request refreshes) and a full read at least every full_read_ms (-1: the
+ * default, 0: every refresh reads the whole state). */
+static struct wsb_handler *new_handler_with(const char *cache_ms, long full_read_ms)
 {
     setenv("WSB_REDIS_URL", t_url, 1);
-    setenv("WSB_CACHE_MS", "0", 1);
+    setenv("WSB_CACHE_MS", cache_ms, 1);
     setenv("WSB_KEY_PREFIX", "wsb:", 1);
     unsetenv("WSB_GEOIP_DB");
     char err[WSB_ERRLEN];
@@ -175,7 +196,16 @@ static struct wsb_handler *new_handler(void)
         fprintf(stderr, "handler config: %s\n", err);
         return NULL;
     }
+    CHECK(cfg.full_read_ms == 30000, "a full read every 30 s by default, not %ld ms", cfg.full_read_ms);
+    if (full_read_ms >= 0)
+        cfg.full_read_ms = full_read_ms;
     return wsb_handler_new(&cfg);
+}
+
+/* The handler over the private Redis: every request refreshes. */
+static struct wsb_handler *new_handler(void)
+{
+    return new_handler_with("0", -1);
 }
 
 static const char *param(const char *name, void *ctx)
@@ -541,8 +571,414 @@ static void test_handler_refresh(void)
     cli("DEL wsb:admin");
 }
 
-static int bench(long n, int changed)
+/* ---- change detection -------------------------------------------------- */
+
+/* A round written on a connection of its own. */
+static int write_round_apart(size_t count)
 {
+    char err[WSB_ERRLEN];
+    struct wsb_redis_config rc;
+    if (wsb_redis_config_parse(t_url, NULL, 1000, 5000, &rc, err) != WSB_OK)
+        return WSB_EINVAL;
+    struct wsb_redis *r = wsb_redis_new(&rc);
+    int status = r != NULL ? write_round(r, &t_keys, count) : WSB_ENOMEM;
+    wsb_redis_free(r);
+    return status;
+}
+
+/* Calls of a command since the last CONFIG RESETSTAT (INFO commandstats);
+ * -1 when INFO fails. */
+static long long calls(const char *cmd)
+{
+    redisReply *r = redisCommand(t_cli, "INFO commandstats");
+    long long n = -1;
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        char key[64];
+        snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+        const char *p = strstr(r->str, key);
+        n = p != NULL ? atoll(p + strlen(key)) : 0;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return n;
+}
+
+/* The state read by t_redis under a watch, as the handler reads it. */
+static int read_watched(struct wsb_state_watch *w, struct wsb_state *out)
+{
+    char err[WSB_ERRLEN];
+    int status = wsb_state_read_watched(t_redis, &t_keys, NULL, w, out, err);
+    if (status != WSB_OK)
+        fprintf(stderr, "read: %s\n", err);
+    return status;
+}
+
+static enum wsb_state_change check(struct wsb_state_watch *w)
+{
+    char err[WSB_ERRLEN];
+    return wsb_state_check(t_redis, &t_keys, w, err);
+}
+
+/* After a change the check says so once; a new read watches again. */
+static int changed_then_rearmed(struct wsb_state_watch *w, const char *what)
+{
+    enum wsb_state_change c = check(w);
+    CHECK(c == WSB_STATE_CHANGED, "%s: %s", what, wsb_state_change_name(c));
+    c = check(w);
+    CHECK(c == WSB_STATE_UNWATCHED, "%s, then: %s (a changed state must be read again)", what,
+          wsb_state_change_name(c));
+    struct wsb_state st;
+    int ok = read_watched(w, &st) == WSB_OK;
+    wsb_state_clear(&st);
+    c = check(w);
+    CHECK(ok && c == WSB_STATE_UNCHANGED, "%s: read again, then %s", what, wsb_state_change_name(c));
+    return c == WSB_STATE_UNCHANGED;
+}
+
+static void test_watch_check(void)
+{
+    CHECK(write_round(t_redis, &t_keys, 50) == WSB_OK, "write");
+    CHECK(cli("DEL wsb:admin") == 0, "no drains");
+    struct wsb_state_watch w;
+    memset(&w, 0, sizeof w);
+    struct wsb_state st;
+    CHECK(check(&w) == WSB_STATE_UNWATCHED, "nothing read yet");
+    CHECK(read_watched(&w, &st) == WSB_OK && st.n == 50 && st.live, "watched read");
+    wsb_state_clear(&st);
+    CHECK(w.gen != 0 && w.gen == wsb_redis_generation(t_redis) && w.live && !w.refused, "the watch covers it");
+    CHECK(cli("CONFIG RESETSTAT") == 0, "resetstat");
+    for (int i = 0; i < 5; i++)
+        CHECK(check(&w) == WSB_STATE_UNCHANGED, "unchanged %d", i);
+    CHECK_INT(calls("exec"), 5);
+    CHECK_INT(calls("hgetall"), 0);
+    /* Reads of others, and writes to other keys, are no change. */
+    CHECK(cli("HGETALL wsb:nodes") == 0 && cli("SET other:key 1") == 0 && cli("DEL wsb:lock") == 0, "others");
+    CHECK(check(&w) == WSB_STATE_UNCHANGED, "others' reads and writes elsewhere");
+    /* Every kind of change to the three keys. */
+    CHECK(hset_node(7, more_load) == 0, "HSET");
+    changed_then_rearmed(&w, "HSET of one record");
+    CHECK(hset_node(7, more_load) == 0, "HSET the same bytes");
+    changed_then_rearmed(&w, "HSET of the same bytes (any write counts)");
+    CHECK(cli("HSET wsb:admin n00003 drain") == 0, "drain");
+    changed_then_rearmed(&w, "HSET <prefix>admin id drain");
+    CHECK(cli("HDEL wsb:admin n00003") == 0, "undrain");
+    changed_then_rearmed(&w, "HDEL <prefix>admin");
+    CHECK(cli("HDEL wsb:nodes n00010") == 0, "HDEL");
+    changed_then_rearmed(&w, "HDEL of one record");
+    CHECK(cli("EXPIRE wsb:round 100") == 0, "EXPIRE");
+    changed_then_rearmed(&w, "EXPIRE of the round");
+    CHECK(cli("PEXPIRE wsb:round 100") == 0, "PEXPIRE");
+    changed_then_rearmed(&w, "PEXPIRE of the round");
+    usleep(200000);
+    changed_then_rearmed(&w, "the round expired");
+    CHECK(read_watched(&w, &st) == WSB_OK && !st.live && w.gen != 0 && !w.live, "read: expired");
+    wsb_state_clear(&st);
+    CHECK(check(&w) == WSB_STATE_UNCHANGED, "still expired: no change");
+    CHECK(write_round(t_redis, &t_keys, 50) == WSB_OK, "a new round");
+    changed_then_rearmed(&w, "a round written (MULTI/EXEC of the probe)");
+    CHECK(cli("RENAME wsb:round wsb:round-kept") == 0 && cli("RENAME wsb:round-kept wsb:round") == 0, "RENAME");
+    changed_then_rearmed(&w, "RENAME away and back");
+    CHECK(cli("DEL wsb:nodes") == 0, "DEL");
+    changed_then_rearmed(&w, "DEL of the node hash");
+    CHECK(cli("FLUSHDB") == 0, "FLUSHDB");
+    changed_then_rearmed(&w, "FLUSHDB");
+    CHECK(write_round(t_redis, &t_keys, 50) == WSB_OK, "write again");
+    changed_then_rearmed(&w, "the state written into an empty database");
+    /* EXISTS <round> in the check: a round that came or went is a change
+     * even where EXEC would not say so (Redis before 6.0.9 ignores expiry). */
+    w.live = 0;
+    CHECK(check(&w) == WSB_STATE_CHANGED, "the round exists, the read said it did not");
+    /* A new connection holds no WATCH: nothing to check, nothing sent. */
+    CHECK(read_watched(&w, &st) == WSB_OK, "read");
+    wsb_state_clear(&st);
+    long long execs = calls("exec");
+    wsb_redis_drop(t_redis);
+    CHECK(check(&w) == WSB_STATE_UNWATCHED, "no connection");
+    CHECK(read_watched(&w, &st) == WSB_OK && w.gen == wsb_redis_generation(t_redis), "reconnected and read");
+    wsb_state_clear(&st);
+    unsigned long long gen = w.gen;
+    wsb_redis_drop(t_redis);
+    char err[WSB_ERRLEN];
+    redisReply *pong = wsb_redis_command(t_redis, err, "PING");   /* another connection, nothing read on it */
+    if (pong != NULL)
+        freeReplyObject(pong);
+    w.gen = gen;
+    CHECK(wsb_redis_generation(t_redis) > gen && check(&w) == WSB_STATE_UNWATCHED,
+          "a watch of an older connection does not count");
+    CHECK_INT(calls("exec"), execs);
+    /* A plain read leaves nothing to check. */
+    struct wsb_state_watch none;
+    memset(&none, 0, sizeof none);
+    CHECK(read_with(NULL, &st) == WSB_OK && check(&none) == WSB_STATE_UNWATCHED, "plain read");
+    wsb_state_clear(&st);
+    cli("DEL other:key");
+}
+
+/* The state written by another client while the server restarts: the
+ * kept connection is dead, the check fails and drops it, the read runs on
+ * a new one. */
+static void restart_redis(void)
+{
+    kill_redis();
+    CHECK(spawn_redis() == 0, "redis-server restarts");
+    if (t_cli != NULL)
+        redisFree(t_cli);
+    t_cli = redisConnectUnix(t_sock);
+}
+
+static void test_watch_restart(void)
+{
+    CHECK(write_round(t_redis, &t_keys, 20) == WSB_OK, "write");
+    struct wsb_state_watch w;
+    memset(&w, 0, sizeof w);
+    struct wsb_state st;
+    CHECK(read_watched(&w, &st) == WSB_OK && st.n == 20, "read");
+    wsb_state_clear(&st);
+    CHECK(check(&w) == WSB_STATE_UNCHANGED, "unchanged");
+    restart_redis();
+    CHECK(t_cli != NULL && t_cli->err == 0 && write_round_apart(5) == WSB_OK, "a new state");
+    enum wsb_state_change c = check(&w);
+    CHECK(c == WSB_STATE_CHECK_FAILED && !wsb_redis_connected(t_redis), "after a restart: %s, dropped",
+          wsb_state_change_name(c));
+    CHECK(check(&w) == WSB_STATE_UNWATCHED, "then nothing to check");
+    CHECK(read_watched(&w, &st) == WSB_OK && st.n == 5, "read the new state");
+    wsb_state_clear(&st);
+    CHECK(check(&w) == WSB_STATE_UNCHANGED, "watched on the new connection");
+}
+
+/* As the handler would: ACLs of the default user (which t_redis uses)
+ * refuse WATCH, MULTI or EXEC in turn; t_cli is an admin. */
+static void test_watch_refused(void)
+{
+    CHECK(cli("ACL SETUSER wsb-admin on >admin-pw ~* &* +@all") == 0 && cli("AUTH wsb-admin admin-pw") == 0, "admin");
+    CHECK(write_round(t_redis, &t_keys, 10) == WSB_OK, "write");
+    struct wsb_state_watch w;
+    struct wsb_state st;
+    static const char *const refuse[] = { "-watch", "-multi", "-exec" };
+    for (int i = 0; i < 3; i++) {
+        memset(&w, 0, sizeof w);
+        CHECK(cli("ACL SETUSER default on nopass ~* &* +@all %s", refuse[i]) == 0, "ACL %s", refuse[i]);
+        int read = read_watched(&w, &st) == WSB_OK && st.n == 10 && st.live;
+        wsb_state_clear(&st);
+        CHECK(read, "%s: the read serves", refuse[i]);
+        enum wsb_state_change c = check(&w);
+        CHECK(c == WSB_STATE_REFUSED, "%s: %s", refuse[i], wsb_state_change_name(c));
+        CHECK(w.refused && strstr(w.why_refused, "NOPERM") != NULL && w.gen == 0, "%s: why: %s", refuse[i],
+              w.why_refused);
+        /* From now on plain reads, which serve (and never an EXEC left open). */
+        CHECK(cli("HSET wsb:admin n00001 drain") == 0, "drain");
+        read = read_watched(&w, &st) == WSB_OK && st.n == 10 && st.n_drain == 1;
+        wsb_state_clear(&st);
+        CHECK(read, "%s: plain reads see changes", refuse[i]);
+        CHECK(check(&w) == WSB_STATE_REFUSED && w.gen == 0, "%s: still refused, nothing sent", refuse[i]);
+        CHECK(cli("DEL wsb:admin") == 0, "undrain");
+    }
+    CHECK(cli("ACL SETUSER default on nopass ~* &* +@all") == 0, "default user restored");
+    memset(&w, 0, sizeof w);
+    CHECK(read_watched(&w, &st) == WSB_OK && check(&w) == WSB_STATE_UNCHANGED, "watching again");
+    wsb_state_clear(&st);
+}
+
+/* A request's answer of the handler, the body's start. */
+static const char *answer_of(struct wsb_handler *h, struct wsb_worker *w, struct wsb_response *out)
+{
+    wsb_handle(h, w, param, NULL, out);
+    out->buf[out->len < sizeof out->buf ? out->len : sizeof out->buf - 1] = '\0';
+    return out->buf;
+}
+
+/* Lines of a file holding needle. */
+static int count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    int n = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, needle) != NULL;
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+/* Each request refreshes (WSB_CACHE_MS=0): the first reads plainly (a CGI
+ * process reads once), the second reads under a watch, the rest ask
+ * whether anything changed and read only when it did. */
+static void test_handler_watch(void)
+{
+    CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK, "one node");
+    CHECK(cli("DEL wsb:admin") == 0, "no drains");
+    struct wsb_handler *h = new_handler();
+    struct wsb_response *out = malloc(sizeof *out);
+    struct wsb_worker w;
+    wsb_worker_init(&w);
+    CHECK(h != NULL && out != NULL, "handler");
+    if (h == NULL || out == NULL) {
+        free(out);
+        wsb_handler_free(h);
+        return;
+    }
+    CHECK(cli("CONFIG RESETSTAT") == 0, "resetstat");
+    CHECK(strstr(answer_of(h, &w, out), "n00000.ws") != NULL, "first: %s", out->buf);
+    CHECK_INT(calls("watch"), 0);   /* a CGI process makes this read only: no WATCH */
+    CHECK(strstr(answer_of(h, &w, out), "n00000.ws") != NULL, "second: %s", out->buf);
+    CHECK_INT(calls("hgetall"), 4);
+    CHECK_INT(calls("watch"), 1);
+    for (int i = 0; i < 20; i++)
+        CHECK(strstr(answer_of(h, &w, out), "n00000.ws") != NULL, "unchanged %d: %s", i, out->buf);
+    CHECK_INT(calls("hgetall"), 4);   /* no full read while nothing changed */
+    CHECK_INT(calls("exec"), 20);
+    CHECK_INT(calls("exists"), 22);
+    /* One change, one full read, seen by the next request. */
+    CHECK(hset_node(0, moved) == 0, "HSET");
+    CHECK(strstr(answer_of(h, &w, out), "moved.example.net") != NULL, "HSET seen: %s", out->buf);
+    CHECK_INT(calls("hgetall"), 6);
+    CHECK(strstr(answer_of(h, &w, out), "moved.example.net") != NULL, "then unchanged: %s", out->buf);
+    CHECK_INT(calls("hgetall"), 6);
+    /* Drained by an operator: the next answer. */
+    CHECK(cli("HSET wsb:admin n00000 drain") == 0, "drain");
+    CHECK(strstr(answer_of(h, &w, out), "Status: 503") != NULL, "drained: %s", out->buf);
+    CHECK(cli("HDEL wsb:admin n00000") == 0, "undrain");
+    CHECK(strstr(answer_of(h, &w, out), "moved.example.net") != NULL, "undrained: %s", out->buf);
+    /* The round expires: every node offline, 101. */
+    CHECK(cli("PEXPIRE wsb:round 50") == 0, "PEXPIRE");
+    CHECK(strstr(answer_of(h, &w, out), "moved.example.net") != NULL, "not yet expired: %s", out->buf);
+    usleep(150000);
+    CHECK(strstr(answer_of(h, &w, out), "\"error_code\":101") != NULL, "expired: %s", out->buf);
+    CHECK(strstr(answer_of(h, &w, out), "\"error_code\":101") != NULL, "still expired: %s", out->buf);
+    /* A new round; then the node removed; the hash deleted; a FLUSHDB. */
+    CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK, "new round");
+    CHECK(strstr(answer_of(h, &w, out), "n00000.ws") != NULL, "new round seen: %s", out->buf);
+    CHECK(cli("HDEL wsb:nodes n00000") == 0, "HDEL");
+    CHECK(strstr(answer_of(h, &w, out), "\"error_code\":100") != NULL, "HDEL seen: %s", out->buf);
+    CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK && cli("DEL wsb:nodes") == 0, "DEL");
+    CHECK(strstr(answer_of(h, &w, out), "\"error_code\":100") != NULL, "DEL seen: %s", out->buf);
+    CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK, "write");
+    CHECK(strstr(answer_of(h, &w, out), "n00000.ws") != NULL, "written: %s", out->buf);
+    CHECK(cli("FLUSHDB") == 0, "FLUSHDB");
+    CHECK(strstr(answer_of(h, &w, out), "\"error_code\":100") != NULL, "FLUSHDB seen: %s", out->buf);
+    /* Redis restarts with another state: the first request after it reads
+     * the new state on a new connection. */
+    CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK, "write");
+    CHECK(strstr(answer_of(h, &w, out), "n00000.ws") != NULL, "before the restart: %s", out->buf);
+    restart_redis();
+    wsb_redis_drop(t_redis);   /* the test's own connection: a new one for the tests after this */
+    CHECK(t_cli != NULL && t_cli->err == 0, "t_cli");
+    if (t_cli == NULL || t_cli->err != 0)
+        goto done;
+    CHECK(cli("HSET wsb:nodes n00000 %s", "{\"endpoint\":\"wss://after-restart.example.net/ws\",\"location\":\"R\","
+              "\"versions\":[\"v1\"],\"online\":true}") == 0 && cli("HSET wsb:round at 1") == 0, "new state");
+    CHECK(strstr(answer_of(h, &w, out), "after-restart.example.net") != NULL, "after the restart: %s", out->buf);
+    CHECK_INT(calls("hgetall"), 2);   /* one full read on the new server */
+    CHECK(strstr(answer_of(h, &w, out), "after-restart.example.net") != NULL, "then: %s", out->buf);
+    CHECK_INT(calls("hgetall"), 2);   /* watched on the new connection */
+done:
+    free(out);
+    wsb_worker_free(&w);
+    wsb_handler_free(h);
+}
+
+/* The safety net: a full read at least every full_read_ms, unchanged or not. */
+static void test_handler_full_read_net(void)
+{
+    CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK, "one node");
+    struct wsb_handler *h = new_handler_with("0", 300);
+    struct wsb_response *out = malloc(sizeof *out);
+    struct wsb_worker w;
+    wsb_worker_init(&w);
+    if (h == NULL || out == NULL) {
+        CHECK(0, "handler");
+        free(out);
+        wsb_handler_free(h);
+        return;
+    }
+    answer_of(h, &w, out);
+    answer_of(h, &w, out);   /* the first full read under a watch */
+    CHECK(cli("CONFIG RESETSTAT") == 0, "resetstat");
+    for (int i = 0; i < 5; i++)
+        answer_of(h, &w, out);
+    CHECK_INT(calls("hgetall"), 0);
+    usleep(350000);
+    CHECK(strstr(answer_of(h, &w, out), "n00000.ws") != NULL, "answer: %s", out->buf);
+    CHECK_INT(calls("hgetall"), 2);   /* 300 ms on: a full read though nothing changed */
+    answer_of(h, &w, out);
+    CHECK_INT(calls("hgetall"), 2);   /* and checks again after it */
+    free(out);
+    wsb_worker_free(&w);
+    wsb_handler_free(h);
+}
+
+/* A handler whose Redis user may not WATCH still serves, with one warn
+ * line, and reads the whole state at every refresh. */
+static void test_handler_watch_refused(void)
+{
+    CHECK(cli("ACL SETUSER wsb-admin on >admin-pw ~* &* +@all") == 0 && cli("AUTH wsb-admin admin-pw") == 0, "admin");
+    CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK, "one node");
+    CHECK(cli("ACL SETUSER default on nopass ~* &* +@all -watch") == 0, "no WATCH for the handler");
+    char log[200];
+    snprintf(log, sizeof log, "%s/handler.log", t_dir);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(saved >= 0 && fd >= 0 && dup2(fd, STDERR_FILENO) == STDERR_FILENO, "stderr to %s", log);
+    if (fd >= 0)
+        close(fd);
+    wsb_log_init("test_state_memo", WSB_LOG_WARN);
+    struct wsb_handler *h = new_handler();
+    struct wsb_response *out = malloc(sizeof *out);
+    struct wsb_worker w;
+    wsb_worker_init(&w);
+    int served = 0;
+    CHECK(cli("CONFIG RESETSTAT") == 0, "resetstat");
+    for (int i = 0; h != NULL && out != NULL && i < 10; i++)
+        served += strstr(answer_of(h, &w, out), "n00000.ws") != NULL;
+    long long hgetall = calls("hgetall");
+    CHECK(hset_node(0, moved) == 0, "HSET");
+    int seen = h != NULL && out != NULL && strstr(answer_of(h, &w, out), "moved.example.net") != NULL;
+    free(out);
+    wsb_worker_free(&w);
+    wsb_handler_free(h);
+    wsb_log_init("test_state_memo", WSB_LOG_ERROR);
+    fflush(stderr);
+    if (saved >= 0) {
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+    }
+    CHECK_INT(served, 10);
+    CHECK_INT(hgetall, 20);   /* every refresh reads the whole state */
+    CHECK(seen, "a change is seen");
+    CHECK_INT(count_lines(log, "no change detection"), 1);
+    CHECK_INT(count_lines(log, "NOPERM"), 1);
+    CHECK_INT(count_lines(log, ": warn: "), 1);
+    CHECK_INT(count_lines(log, ": error: "), 0);
+    unlink(log);
+    CHECK(cli("ACL SETUSER default on nopass ~* &* +@all") == 0, "default user restored");
+}
+
+/* Commands served and bytes sent by the private Redis so far, from INFO
+ * (on c; the bytes of INFO's own replies included). */
+static void redis_counts(redisContext *c, long long *commands, long long *bytes)
+{
+    redisReply *r = redisCommand(c, "INFO stats");
+    *commands = *bytes = -1;
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        const char *p = strstr(r->str, "total_commands_processed:");
+        const char *q = strstr(r->str, "total_net_output_bytes:");
+        if (p != NULL)
+            *commands = atoll(p + strlen("total_commands_processed:"));
+        if (q != NULL)
+            *bytes = atoll(q + strlen("total_net_output_bytes:"));
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+}
+
+/* --bench N [--changed|--full]: the refresh measured is second_request's.
+ * Plain: nothing changed, change detection on (the steady state).  --full:
+ * nothing changed, every refresh reads the whole state (the steady state
+ * without change detection).  --changed: a new round rewrote every record. */
+static int bench(long n, const char *mode)
+{
+    int changed = strcmp(mode, "--changed") == 0, full = strcmp(mode, "--full") == 0;
     if (n < 1 || n > WSB_MAX_NODES) {
         fprintf(stderr, "test_state_memo: --bench N: 1..%d nodes\n", WSB_MAX_NODES);
         return 2;
@@ -564,26 +1000,35 @@ static int bench(long n, int changed)
     if (r == NULL || write_round(r, &k, (size_t)n) != WSB_OK)
         return 1;
     wsb_redis_free(r);
-    struct wsb_handler *h = new_handler();
-    if (h == NULL || wsb_error_bodies_init() != WSB_OK)
+    struct wsb_handler *h = new_handler_with("0", full ? 0 : -1);
+    redisContext *stats = redisConnectUnix(t_sock);
+    if (h == NULL || stats == NULL || stats->err || wsb_error_bodies_init() != WSB_OK)
         return 1;
     struct wsb_worker w;
     wsb_worker_init(&w);
     struct wsb_response *out = malloc(sizeof *out);
     if (out == NULL)
         return 1;
-    wsb_handle(h, &w, param, NULL, out);
+    /* The first read is plain, the second watched, the third a check. */
+    for (int i = 0; i < 3; i++)
+        wsb_handle(h, &w, param, NULL, out);
     if (changed) {
         t_checked_at++;
         if ((r = wsb_redis_new(&rc)) == NULL || write_round(r, &k, (size_t)n) != WSB_OK)
             return 1;
         wsb_redis_free(r);
     }
+    long long c0, b0, c1, b1, c2, b2;
+    redis_counts(stats, &c0, &b0);
+    redis_counts(stats, &c1, &b1);   /* what one INFO costs */
     second_request(h, &w, out);
+    redis_counts(stats, &c2, &b2);
     int ok = strncmp(out->buf, "Status: 200", 11) == 0;
     struct mallinfo2 mi = mallinfo2();   /* one snapshot of n nodes, the reply freed */
-    printf("nodes=%ld answer=%.11s heap_in_use=%zu\n", n, out->buf, mi.uordblks);
+    printf("nodes=%ld answer=%.11s heap_in_use=%zu redis_commands=%lld redis_bytes_out=%lld\n", n, out->buf,
+           mi.uordblks, (c2 - c1) - (c1 - c0), (b2 - b1) - (b1 - b0));
     free(out);
+    redisFree(stats);
     wsb_worker_free(&w);
     wsb_handler_free(h);
     return ok ? 0 : 1;
@@ -591,13 +1036,15 @@ static int bench(long n, int changed)
 
 int main(int argc, char **argv)
 {
-    if ((argc == 3 || (argc == 4 && strcmp(argv[3], "--changed") == 0)) && strcmp(argv[1], "--bench") == 0)
-        return bench(atol(argv[2]), argc == 4);
+    if ((argc == 3 || (argc == 4 && (strcmp(argv[3], "--changed") == 0 || strcmp(argv[3], "--full") == 0))) &&
+        strcmp(argv[1], "--bench") == 0)
+        return bench(atol(argv[2]), argc == 4 ? argv[3] : "");
     if (argc != 1) {
-        fprintf(stderr, "usage: test_state_memo [--bench N [--changed]]\n");
+        fprintf(stderr, "usage: test_state_memo [--bench N [--changed|--full]]\n");
         return 2;
     }
     wsb_log_init("test_state_memo", WSB_LOG_ERROR);
+    signal(SIGPIPE, SIG_IGN);   /* as in wsb-handler: a write to a restarted Redis fails, it does not kill */
     char err[WSB_ERRLEN];
     struct wsb_redis_config rc;
     int up = start_redis() == 0;
@@ -618,6 +1065,12 @@ int main(int argc, char **argv)
         T_RUN(test_memo_order_and_refusals);
         T_RUN(test_same_bytes_other_id);
         T_RUN(test_handler_refresh);
+        T_RUN(test_watch_check);
+        T_RUN(test_watch_restart);
+        T_RUN(test_watch_refused);
+        T_RUN(test_handler_watch);
+        T_RUN(test_handler_full_read_net);
+        T_RUN(test_handler_watch_refused);
     }
     wsb_redis_free(t_redis);
     if (t_cli != NULL)
