@@ -36,19 +36,14 @@ struct wsb_handler {
     int watch_warned;               /* the refusal was logged */
     long long full_read_due_ms;     /* a full read from then on, changed or not */
     /* The background refresher (FastCGI modes): reads Redis when the
-     * snapshot falls due, so that no request waits for a refresh; it
-     * sleeps while no request comes. */
+     * snapshot falls due, so that no request waits for a refresh, and so
+     * that an idle process's snapshot stays current too. */
     pthread_t refresher;
     int refresher_running;
-    pthread_mutex_t wake_lock;
-    pthread_cond_t wake;            /* signalled by a request that finds it asleep */
-    int refresher_stop;             /* under wake_lock */
-    int refresher_idle;             /* atomic: asleep for want of requests */
-    long long last_request_ms;      /* atomic */
+    pthread_mutex_t refresher_lock;
+    pthread_cond_t refresher_cond;  /* signalled to stop the refresher */
+    int refresher_stop;             /* under refresher_lock */
 };
-
-/* A refresher with no request for this long stops reading Redis. */
-#define REFRESHER_IDLE_MS 10000
 
 /* Even when change detection says nothing changed, the whole state is read
  * at least this often: a safety net for anything WATCH would not see (a
@@ -160,8 +155,8 @@ struct wsb_handler *wsb_handler_new(struct wsb_handler_config *c)
     }
     pthread_mutex_init(&h->snap_lock, NULL);
     pthread_mutex_init(&h->refresh_lock, NULL);
-    pthread_mutex_init(&h->wake_lock, NULL);
-    pthread_cond_init(&h->wake, NULL);
+    pthread_mutex_init(&h->refresher_lock, NULL);
+    pthread_cond_init(&h->refresher_cond, NULL);
     return h;
 fail:
     wsb_redis_free(h->redis);
@@ -181,8 +176,8 @@ void wsb_handler_free(struct wsb_handler *h)
     wsb_handler_stop_refresher(h);
     pthread_mutex_destroy(&h->snap_lock);
     pthread_mutex_destroy(&h->refresh_lock);
-    pthread_mutex_destroy(&h->wake_lock);
-    pthread_cond_destroy(&h->wake);
+    pthread_mutex_destroy(&h->refresher_lock);
+    pthread_cond_destroy(&h->refresher_cond);
     free(h);
 }
 
@@ -380,17 +375,12 @@ static void refresh(struct wsb_handler *h, long long now)
 /* Returns a referenced snapshot, or NULL when there is no usable state. */
 static struct wsb_snapshot *current_snapshot(struct wsb_handler *h, long long now)
 {
-    __atomic_store_n(&h->last_request_ms, now, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&h->refresher_idle, __ATOMIC_RELAXED)) {
-        pthread_mutex_lock(&h->wake_lock);
-        pthread_cond_signal(&h->wake);
-        pthread_mutex_unlock(&h->wake_lock);
-    }
     pthread_mutex_lock(&h->snap_lock);
     int fresh = h->snap != NULL && now < h->fresh_until_ms;
     /* Just past its time, the snapshot keeps serving while the refresher
      * (or one request thread, without a refresher) reads Redis.  Long past
-     * it (an idle process), waiting for the refresh beats answering from
+     * it (a process without a refresher that sat idle, or a refresher held
+     * up by a slow Redis), waiting for the refresh beats answering from
      * state of unknown age; the wait is bounded by the Redis timeouts, and
      * by WSB_REDIS_RETRY_MS while Redis is down. */
     int long_past = h->snap == NULL || now >= h->fresh_until_ms + h->cfg.cache_ms;
@@ -412,18 +402,16 @@ static struct wsb_snapshot *current_snapshot(struct wsb_handler *h, long long no
     return s;
 }
 
+/* Refreshes whenever the snapshot falls due, requests or not: with change
+ * detection an unchanged state costs four small commands, so an idle
+ * process keeps a current snapshot (and meets a Redis outage when it
+ * happens, so that its stale window opens then). */
 static void *refresher_main(void *arg)
 {
     struct wsb_handler *h = arg;
-    pthread_mutex_lock(&h->wake_lock);
+    pthread_mutex_lock(&h->refresher_lock);
     while (!h->refresher_stop) {
         long long now = wsb_now_ms();
-        if (now - __atomic_load_n(&h->last_request_ms, __ATOMIC_RELAXED) > REFRESHER_IDLE_MS) {
-            __atomic_store_n(&h->refresher_idle, 1, __ATOMIC_RELAXED);
-            pthread_cond_wait(&h->wake, &h->wake_lock);   /* until a request comes */
-            __atomic_store_n(&h->refresher_idle, 0, __ATOMIC_RELAXED);
-            continue;
-        }
         pthread_mutex_lock(&h->snap_lock);
         long long due = h->snap != NULL ? h->fresh_until_ms : now;
         pthread_mutex_unlock(&h->snap_lock);
@@ -432,7 +420,7 @@ static void *refresher_main(void *arg)
             due = h->next_try_ms;   /* Redis is down: no faster than WSB_REDIS_RETRY_MS */
         pthread_mutex_unlock(&h->refresh_lock);
         if (now >= due) {
-            pthread_mutex_unlock(&h->wake_lock);
+            pthread_mutex_unlock(&h->refresher_lock);
             pthread_mutex_lock(&h->refresh_lock);
             pthread_mutex_lock(&h->snap_lock);
             int stale = h->snap == NULL || wsb_now_ms() >= h->fresh_until_ms;
@@ -440,7 +428,7 @@ static void *refresher_main(void *arg)
             if (stale)
                 refresh(h, wsb_now_ms());
             pthread_mutex_unlock(&h->refresh_lock);
-            pthread_mutex_lock(&h->wake_lock);
+            pthread_mutex_lock(&h->refresher_lock);
             continue;
         }
         /* Sleep until due (or a stop).  The condition variable uses the
@@ -454,17 +442,18 @@ static void *refresher_main(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
-        pthread_cond_timedwait(&h->wake, &h->wake_lock, &ts);
+        pthread_cond_timedwait(&h->refresher_cond, &h->refresher_lock, &ts);
     }
-    pthread_mutex_unlock(&h->wake_lock);
+    pthread_mutex_unlock(&h->refresher_lock);
     return NULL;
 }
 
 int wsb_handler_start_refresher(struct wsb_handler *h)
 {
-    if (h->refresher_running)
+    /* With WSB_CACHE_MS=0 every request reads Redis itself: a refresher
+     * would only read it in a loop. */
+    if (h->refresher_running || h->cfg.cache_ms == 0)
         return WSB_OK;
-    __atomic_store_n(&h->last_request_ms, wsb_now_ms(), __ATOMIC_RELAXED);
     h->refresher_stop = 0;
     if (pthread_create(&h->refresher, NULL, refresher_main, h) != 0)
         return WSB_ESYS;
@@ -478,10 +467,10 @@ void wsb_handler_stop_refresher(struct wsb_handler *h)
 {
     if (h == NULL || !h->refresher_running)
         return;
-    pthread_mutex_lock(&h->wake_lock);
+    pthread_mutex_lock(&h->refresher_lock);
     h->refresher_stop = 1;
-    pthread_cond_signal(&h->wake);
-    pthread_mutex_unlock(&h->wake_lock);
+    pthread_cond_signal(&h->refresher_cond);
+    pthread_mutex_unlock(&h->refresher_lock);
     pthread_join(h->refresher, NULL);
     pthread_mutex_lock(&h->snap_lock);
     h->refresher_running = 0;

@@ -63,10 +63,13 @@ void wsb_handle(struct wsb_handler *h, struct wsb_worker *w, wsb_param_fn get, v
                 struct wsb_response *out);
 
 /* Starts a thread that refreshes the snapshot in the background whenever
- * it falls due, so that requests never wait for Redis (it sleeps after
- * 10 s without requests, and the next request wakes it).  For long-lived
- * FastCGI processes; start it after any fork.  Returns WSB_OK or WSB_ESYS
- * (requests then refresh by themselves, as without it). */
+ * it falls due (every WSB_CACHE_MS, requests or not: with change detection
+ * an unchanged state costs four small commands), so that requests never
+ * wait for Redis and an idle process's snapshot stays current.  For
+ * long-lived FastCGI processes; start it after any fork.  With
+ * WSB_CACHE_MS=0 no thread is started (every request reads Redis).
+ * Returns WSB_OK or WSB_ESYS (requests then refresh by themselves, as
+ * without it). */
 int wsb_handler_start_refresher(struct wsb_handler *h);
 
 /* Stops and joins the refresher; a no-op when none runs. */

@@ -954,6 +954,39 @@ static void test_handler_watch_refused(void)
     CHECK(cli("ACL SETUSER default on nopass ~* &* +@all") == 0, "default user restored");
 }
 
+/* The refresher refreshes whether requests come or not: an idle process's
+ * snapshot stays current. */
+static void test_refresher_idle(void)
+{
+    CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK, "one node");
+    struct wsb_handler *h = new_handler_with("50", -1);
+    struct wsb_response *out = malloc(sizeof *out);
+    struct wsb_worker w;
+    wsb_worker_init(&w);
+    if (h == NULL || out == NULL) {
+        CHECK(0, "handler");
+        free(out);
+        wsb_handler_free(h);
+        return;
+    }
+    CHECK(wsb_handler_start_refresher(h) == WSB_OK, "refresher");
+    CHECK(strstr(answer_of(h, &w, out), "n00000.ws") != NULL, "answer: %s", out->buf);
+    usleep(300000);   /* no requests */
+    CHECK(cli("CONFIG RESETSTAT") == 0, "resetstat");
+    CHECK(hset_node(0, moved) == 0, "HSET while idle");
+    usleep(400000);
+    long long hgetall = calls("hgetall"), exec = calls("exec");
+    CHECK(hgetall == 2, "the idle refresher read the change once: %lld HGETALL", hgetall);
+    CHECK(exec >= 3 && exec <= 12, "and checked about every 50 ms meanwhile: %lld EXEC in 400 ms", exec);
+    /* The refresh happened before this request: it just answers. */
+    CHECK(strstr(answer_of(h, &w, out), "moved.example.net") != NULL, "current: %s", out->buf);
+    CHECK_INT(calls("hgetall"), 2);
+    wsb_handler_stop_refresher(h);
+    free(out);
+    wsb_worker_free(&w);
+    wsb_handler_free(h);
+}
+
 /* Commands served and bytes sent by the private Redis so far, from INFO
  * (on c; the bytes of INFO's own replies included). */
 static void redis_counts(redisContext *c, long long *commands, long long *bytes)
@@ -1071,6 +1104,7 @@ int main(int argc, char **argv)
         T_RUN(test_handler_watch);
         T_RUN(test_handler_full_read_net);
         T_RUN(test_handler_watch_refused);
+        T_RUN(test_refresher_idle);
     }
     wsb_redis_free(t_redis);
     if (t_cli != NULL)
