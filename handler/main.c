@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -39,7 +40,7 @@
 #define MAX_THREADS 256
 #define STOP_GRACE_MS 5000        /* pool: SIGTERM to SIGKILL */
 #define THREAD_STOP_MS 3000       /* worker: how long threads get to finish */
-#define IDLE_CONN_TIMEOUT_S 10    /* a kept FastCGI connection idle this long is closed */
+#define IDLE_CONN_TIMEOUT_S 10    /* longest wait for the rest of a request */
 #define FAST_DEATH_MS 1000        /* a worker that dies sooner counts as failing */
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 10000
@@ -69,9 +70,9 @@ static void usage(FILE *f)
             "  --workers N        processes (1..%d); default with --listen: the number\n"
             "                     of CPUs, at least 2; without --listen, the pool\n"
             "                     accepts on standard input\n"
-            "  --threads T        accepting threads per process (1..%d, default 1); each\n"
-            "                     holds one FastCGI connection, so use T > 1 when the web\n"
-            "                     server keeps connections open (nginx fastcgi_keep_conn)\n"
+            "  --threads T        request threads per process (1..%d, default 1), sharing\n"
+            "                     one event loop; connections the web server keeps open\n"
+            "                     (nginx fastcgi_keep_conn) hold no thread while idle\n"
             "  --check            read the configuration and the Redis state once, print\n"
             "                     what was found, exit 0 when both are usable\n"
             "  --help             this text\n"
@@ -321,22 +322,49 @@ static void listener_close(struct listener *l)
 }
 
 /* ------------------------------------------------------------------ */
-/* Serving FastCGI in one process: T threads accepting on one socket   */
+/* Serving FastCGI in one process: T threads over one epoll set          */
 
 static atomic_int stopping;
 
-/* Serializes accept() of fresh connections, as libfcgi's threaded example
- * does.  A thread that holds a kept connection (FCGI_KEEP_CONN) reads its
- * next request without it, so idle kept connections never block accepts.
- * Which case applies is told by req.ipcFd (< 0: no connection open), a
- * field fcgiapp.h lists as internal: it is only ever read here. */
-static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+/* One FastCGI connection.  A connection the web server keeps open
+ * (FCGI_KEEP_CONN) waits in the epoll set, costing no thread, and is
+ * served by whichever thread epoll hands it to when its next request
+ * arrives (EPOLLONESHOT: one thread at a time).  libfcgi reads a request
+ * from req.ipcFd when it is >= 0, which fcgiapp.h lists among the
+ * internal fields; this file sets it to a connection it accepted itself
+ * (with keepConnection, also internal, set until the request says) and
+ * reads it back after FCGX_Finish_r (< 0: libfcgi closed it).  The
+ * request's listening socket is -1, so that a kept connection closed by
+ * the web server makes FCGX_Accept_r fail instead of accepting anew. */
+struct conn {
+    FCGX_Request req;
+    int registered;           /* in the epoll set */
+    struct conn *prev, *next; /* every open connection, for the stop */
+};
 
-struct acceptor {
-    pthread_t tid;
+struct server {
     struct wsb_handler *h;
     int listen_fd;
     int tcp;
+    int epfd;
+    int oneshot;              /* several threads: a connection is armed for one event */
+    pthread_mutex_t lock;     /* guards the fields below */
+    struct conn *conns;
+    long n_conns;
+    int listening;            /* the listening socket is in the epoll set */
+    long long resume_ms;      /* when paused for want of descriptors: when to listen again */
+    long long last_complaint_ms;
+};
+
+/* More open connections than this per process and accepting pauses: each
+ * costs a descriptor and libfcgi buffers while a request is read. */
+#define MAX_CONNS 512
+#define EVENTS_PER_WAIT 8
+#define ACCEPT_PAUSE_MS 100
+
+struct acceptor {
+    pthread_t tid;
+    struct server *srv;
     int failed;               /* set by the thread when it gave up */
     int joined;
 };
@@ -375,11 +403,11 @@ static void prime_state(struct wsb_handler *h)
 
 static void on_wake(int sig)
 {
-    (void)sig;   /* only interrupts a blocking accept() or read() */
+    (void)sig;   /* only interrupts a blocking epoll_wait() or read() */
 }
 
-/* A kept connection that stays idle is closed after a while, so that a web
- * server holding many idle connections cannot pin every thread. */
+/* A request that arrives in pieces is waited for this long at most, so
+ * that a stuck sender cannot hold a thread for good. */
 static void tune_connection(int fd, int tcp)
 {
     struct timeval tv = { IDLE_CONN_TIMEOUT_S, 0 };
@@ -395,63 +423,205 @@ static int accept_error_is_fatal(int e)
     return e == EBADF || e == ENOTSOCK || e == EINVAL || e == EOPNOTSUPP || e == EFAULT;
 }
 
-static void *accept_loop(void *arg)
+/* Puts the listening socket in the epoll set (when absent).  Called with
+ * srv->lock held. */
+static void listen_resume(struct server *srv)
+{
+    if (srv->listening)
+        return;
+    /* EPOLLEXCLUSIVE: of the pool's processes waiting on the one socket,
+     * a new connection wakes one, not all. */
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listen_fd, &ev) == 0)
+        srv->listening = 1;
+}
+
+/* Takes the listening socket out of the epoll set until `until_ms`.
+ * Called with srv->lock held. */
+static void listen_pause(struct server *srv, long long until_ms)
+{
+    if (srv->listening && epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL) == 0)
+        srv->listening = 0;
+    srv->resume_ms = until_ms;
+}
+
+static void conn_free(struct server *srv, struct conn *c)
+{
+    pthread_mutex_lock(&srv->lock);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    if (!srv->listening && srv->resume_ms == 0)
+        listen_resume(srv);   /* paused at MAX_CONNS */
+    pthread_mutex_unlock(&srv->lock);
+    /* Still open here means no answer is owed (stopping, or the connection
+     * could not be watched): close it outright, not through libfcgi, which
+     * would wait up to 2 s for the web server to hang up first. */
+    if (c->req.ipcFd >= 0)
+        close(c->req.ipcFd);
+    c->req.ipcFd = -1;
+    FCGX_Free(&c->req, 0);
+    free(c);
+}
+
+/* Accepts one connection; NULL when there was none to take or it could not
+ * be kept (logged).  Sets *fatal when the listening socket itself failed. */
+static struct conn *accept_conn(struct server *srv, int *fatal)
+{
+    int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED || e == EPROTO)
+            return NULL;   /* another thread or process took it, or the peer left */
+        if (accept_error_is_fatal(e)) {
+            wsb_log_error("fastcgi: accept on the listening socket: %s; this process stops", strerror(e));
+            *fatal = 1;
+            return NULL;
+        }
+        /* EMFILE, ENFILE, ENOBUFS, ENOMEM: our own shortage, not the socket's. */
+        long long now = wsb_now_ms();
+        pthread_mutex_lock(&srv->lock);
+        listen_pause(srv, now + ACCEPT_PAUSE_MS);
+        if (now - srv->last_complaint_ms > 10000) {
+            wsb_log_error("fastcgi: accept: %s (%ld connections open); pausing new connections", strerror(e),
+                          srv->n_conns);
+            srv->last_complaint_ms = now;
+        }
+        pthread_mutex_unlock(&srv->lock);
+        return NULL;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (c == NULL || FCGX_InitRequest(&c->req, -1, 0) != 0) {
+        wsb_log_error("fastcgi: cannot take a connection: out of memory");
+        free(c);
+        close(fd);
+        return NULL;
+    }
+    tune_connection(fd, srv->tcp);
+    c->req.ipcFd = fd;
+    c->req.keepConnection = 1;   /* else FCGX_Accept_r's opening Finish closes it */
+    pthread_mutex_lock(&srv->lock);
+    c->next = srv->conns;
+    if (c->next != NULL)
+        c->next->prev = c;
+    srv->conns = c;
+    if (++srv->n_conns >= MAX_CONNS) {
+        listen_pause(srv, 0);
+        long long now = wsb_now_ms();
+        if (now - srv->last_complaint_ms > 10000) {
+            wsb_log_warn("fastcgi: %d connections open in this process; new ones wait until some close",
+                         MAX_CONNS);
+            srv->last_complaint_ms = now;
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return c;
+}
+
+/* Whether a fresh connection's request has (begun to) come: the web server
+ * usually writes it right after connecting, and then it is served at once;
+ * a connection with nothing to read waits in the epoll set instead of
+ * holding a thread. */
+static int has_data(int fd)
+{
+    char b;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* Puts c in the epoll set until its next request (or its end). */
+static void watch_conn(struct server *srv, struct conn *c)
+{
+    /* With one thread, a connection stays armed (level-triggered) from
+     * request to request.  With more, each is armed for one event at a
+     * time, and once armed c belongs to whichever thread epoll hands it
+     * to next: nothing of it may be touched after epoll_ctl succeeds. */
+    if (c->registered && !srv->oneshot)
+        return;
+    int op = c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    c->registered = 1;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (srv->oneshot ? EPOLLONESHOT : 0), .data.ptr = c };
+    if (epoll_ctl(srv->epfd, op, c->req.ipcFd, &ev) != 0) {
+        wsb_log_error("fastcgi: cannot watch a connection: %s; closing it", strerror(errno));
+        conn_free(srv, c);
+    }
+}
+
+/* Serves the request waiting on c, then keeps c in the epoll set for the
+ * next one, or frees it when the connection is over. */
+static void serve_conn(struct server *srv, struct conn *c, struct wsb_worker *w, struct wsb_response *r)
+{
+    if (FCGX_Accept_r(&c->req) < 0) {   /* closed by the web server, or garbage */
+        conn_free(srv, c);
+        return;
+    }
+    wsb_handle(srv->h, w, fcgi_param, c->req.envp, r);
+    FCGX_PutStr(r->buf, (int)r->len, c->req.out);
+    FCGX_Finish_r(&c->req);
+    if (c->req.ipcFd < 0) {   /* not kept, or failed */
+        conn_free(srv, c);
+        return;
+    }
+    watch_conn(srv, c);
+}
+
+static void *serve_loop(void *arg)
 {
     struct acceptor *a = arg;
-    FCGX_Request req;
+    struct server *srv = a->srv;
     struct wsb_worker w;
     struct wsb_response *r = malloc(sizeof *r);
     wsb_worker_init(&w);
-    if (r == NULL || FCGX_InitRequest(&req, a->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-        wsb_log_error("fastcgi: cannot set up a request: out of memory");
+    if (r == NULL) {
+        wsb_log_error("fastcgi: cannot set up a request thread: out of memory");
         a->failed = 1;
-        free(r);
         wsb_worker_free(&w);
         kill(getpid(), SIGUSR2);
         return NULL;
     }
-    long long last_complaint = 0;
+    struct epoll_event ev[EVENTS_PER_WAIT];
     while (!atomic_load(&stopping)) {
-        int locked = 0, new_conn = req.ipcFd < 0;
-        if (new_conn) {
-            pthread_mutex_lock(&accept_lock);
-            locked = 1;
-            if (atomic_load(&stopping)) {
-                pthread_mutex_unlock(&accept_lock);
-                break;
+        int timeout = -1;
+        pthread_mutex_lock(&srv->lock);
+        if (!srv->listening && srv->resume_ms > 0) {
+            long long left = srv->resume_ms - wsb_now_ms();
+            if (left <= 0) {
+                srv->resume_ms = 0;
+                if (srv->n_conns < MAX_CONNS)
+                    listen_resume(srv);
+            } else {
+                timeout = (int)left;
             }
         }
-        int rc = FCGX_Accept_r(&req);
-        if (locked)
-            pthread_mutex_unlock(&accept_lock);
-        if (rc < 0) {
-            if (atomic_load(&stopping))
-                break;
-            int e = -rc;
-            if (e == EINTR)
+        pthread_mutex_unlock(&srv->lock);
+        int n = epoll_wait(srv->epfd, ev, EVENTS_PER_WAIT, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
                 continue;
-            if (accept_error_is_fatal(e)) {
-                wsb_log_error("fastcgi: accept on the listening socket: %s; this process stops",
-                              rc == -9999 ? "unknown error" : strerror(e));
-                a->failed = 1;
-                break;
-            }
-            /* EMFILE, ENOBUFS, ENOMEM...: our own shortage, not the socket's. */
-            long long now = wsb_now_ms();
-            if (now - last_complaint > 10000) {
-                wsb_log_error("fastcgi: accept: %s; retrying", rc == -9999 ? "unknown error" : strerror(e));
-                last_complaint = now;
-            }
-            usleep(100 * 1000);
-            continue;
+            wsb_log_error("fastcgi: epoll_wait: %s; this process stops", strerror(errno));
+            a->failed = 1;
+            break;
         }
-        if (new_conn)   /* a kept connection was tuned when it was accepted */
-            tune_connection(req.ipcFd, a->tcp);
-        wsb_handle(a->h, &w, fcgi_param, req.envp, r);
-        FCGX_PutStr(r->buf, (int)r->len, req.out);
-        FCGX_Finish_r(&req);
+        for (int i = 0; i < n && !atomic_load(&stopping); i++) {
+            struct conn *c = ev[i].data.ptr;
+            if (c == NULL) {   /* the listening socket */
+                int fatal = 0;
+                c = accept_conn(srv, &fatal);
+                if (fatal) {
+                    a->failed = 1;
+                    goto done;
+                }
+            }
+            if (c != NULL && (c->registered || has_data(c->req.ipcFd)))
+                serve_conn(srv, c, &w, r);
+            else if (c != NULL)
+                watch_conn(srv, c);
+        }
     }
-    FCGX_Free(&req, 1);   /* closes a kept connection, if any */
+done:
     free(r);
     wsb_worker_free(&w);
     if (!atomic_load(&stopping))
@@ -460,8 +630,9 @@ static void *accept_loop(void *arg)
 }
 
 /* Serves FastCGI on listen_fd with `threads` threads until SIGTERM, SIGINT
- * or SIGHUP, or until the socket fails.  In-flight requests are finished.
- * Returns the process exit status: 0 after a signal, 1 on a failure. */
+ * or SIGHUP, or until the socket fails.  In-flight requests are finished;
+ * kept connections are closed.  Returns the process exit status: 0 after a
+ * signal, 1 on a failure. */
 static int serve_fastcgi(struct wsb_handler *h, int listen_fd, int tcp, long threads)
 {
     sigset_t stop_set, old;
@@ -475,27 +646,47 @@ static int serve_fastcgi(struct wsb_handler *h, int listen_fd, int tcp, long thr
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_wake;            /* no SA_RESTART: accept() returns EINTR */
+    sa.sa_handler = on_wake;            /* no SA_RESTART: epoll_wait() returns EINTR */
     sigaction(SIGUSR1, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+
+    int rc = 1;
+    long started = 0;
+    struct acceptor *acc = NULL;
+    struct server srv;
+    memset(&srv, 0, sizeof srv);
+    srv.h = h;
+    srv.listen_fd = listen_fd;
+    srv.tcp = tcp;
+    srv.oneshot = threads > 1;
+    pthread_mutex_init(&srv.lock, NULL);
+    /* Accepting never blocks: the pool's processes share the socket, and
+     * another may take the connection that woke this one. */
+    int fl = fcntl(listen_fd, F_GETFL);
+    srv.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) != 0 || srv.epfd < 0) {
+        wsb_log_error("fastcgi: cannot set up the listening socket: %s", strerror(errno));
+        goto cleanup;
+    }
+    listen_resume(&srv);
+    if (!srv.listening) {
+        wsb_log_error("fastcgi: cannot watch the listening socket: %s", strerror(errno));
+        goto cleanup;
+    }
 
     prime_state(h);
     /* Started with the stop signals blocked, so they reach only sigwait. */
     if (wsb_handler_start_refresher(h) != WSB_OK)
         wsb_log_warn("cannot start the state refresher thread; requests will refresh the state themselves");
-    int rc = 1;
-    long started = 0;
-    struct acceptor *acc = calloc((size_t)threads, sizeof *acc);
+    acc = calloc((size_t)threads, sizeof *acc);
     if (acc == NULL) {
         wsb_log_error("out of memory at start");
         goto cleanup;
     }
     for (started = 0; started < threads; started++) {
-        acc[started].h = h;
-        acc[started].listen_fd = listen_fd;
-        acc[started].tcp = tcp;
-        int e = pthread_create(&acc[started].tid, NULL, accept_loop, &acc[started]);
+        acc[started].srv = &srv;
+        int e = pthread_create(&acc[started].tid, NULL, serve_loop, &acc[started]);
         if (e != 0) {
             wsb_log_error("cannot start thread %ld of %ld: %s", started + 1, threads, strerror(e));
             break;
@@ -512,9 +703,8 @@ static int serve_fastcgi(struct wsb_handler *h, int listen_fd, int tcp, long thr
 
 cleanup:
     atomic_store(&stopping, 1);
-    /* Wake every thread blocked in accept() or on an idle kept connection;
-     * repeatedly, since a thread may be just about to block, or waiting for
-     * the accept lock that another one holds. */
+    /* Wake every thread blocked in epoll_wait() or reading a request;
+     * repeatedly, since a thread may be just about to block. */
     if (started > 0) {
         long long deadline = wsb_now_ms() + THREAD_STOP_MS;
         long left = started;
@@ -544,6 +734,11 @@ cleanup:
         }
     }
     free(acc);
+    while (srv.conns != NULL)
+        conn_free(&srv, srv.conns);
+    if (srv.epfd >= 0)
+        close(srv.epfd);
+    pthread_mutex_destroy(&srv.lock);
     wsb_handler_stop_refresher(h);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
