@@ -78,6 +78,62 @@ t_match "handler user: --check reads the whole state" '2 nodes' \
     "$(env -i PATH="$PATH" WSB_REDIS_URL="$HURL" WSB_REDIS_PASSWORD_FILE="$T_DIR/handler.pw" "$BUILD/wsb-handler" --check 2>&1)"
 t_true "handler: no permission error logged" bash -c "! grep -qi 'NOPERM\|WRONGPASS' '$T_DIR/cgi.err'"
 
+# --- a long-running handler with its user: change detection ----------------
+# WATCH, MULTI and EXEC (README "Reading state") are in the documented ACL:
+# an unchanged state is not read again, a drain is seen at once.
+stats() { STATS=$(adm INFO commandstats | tr -d '\r'); }
+stat() { local n; n=$(printf '%s\n' "$STATS" | sed -n "s/^cmdstat_$1:calls=\([0-9]*\),.*/\1/p"); echo "${n:-0}"; }
+served_by() {   # the locations of 10 answers, sorted and unique
+    local _
+    for _ in $(seq 10); do f_req "$F_BASE/v1/websocket/server"; f_json_field location; done | sort -u | tr '\n' ' '
+}
+pool() {   # url password-file: lighttpd with one handler process
+    : > "$T_DIR/handler.log"
+    f_lighttpd_start 1 WSB_REDIS_URL="$1" WSB_REDIS_PASSWORD_FILE="$2" WSB_ALLOW_INSECURE_WS=1 WSB_CACHE_MS=100 \
+        WSB_GEOIP_DB=
+}
+if pool "$HURL" "$T_DIR/handler.pw"; then
+    f_wait_served "$F_BASE/v1/websocket/server"
+    sleep 0.5
+    adm CONFIG RESETSTAT >/dev/null
+    sleep 1
+    stats
+    t_eq "handler user, long-running: an unchanged state is not read again" 0 "$(stat hgetall)"
+    t_true "  ... it asks with MULTI/EXEC/WATCH every WSB_CACHE_MS ($(stat exec) EXEC in 1 s)" test "$(stat exec)" -ge 5
+    adm HSET wsb:admin a drain >/dev/null
+    sleep 0.35
+    t_eq "  ... a drain is seen at once" "B " "$(served_by)"
+    adm HDEL wsb:admin a >/dev/null
+    t_true "  ... no refusal logged" bash -c "! grep -q 'no change detection\|NOPERM' '$T_DIR/handler.log'"
+    f_lighttpd_stop
+else
+    t_fail "lighttpd did not start with the handler user"
+fi
+
+# An ACL from before change detection (the handler's line without +watch
+# +multi +exec): the handler serves and sees changes, reading the whole state
+# each time, and says so once.
+OLD_ACL=$(printf '%s\n' "$ACL" | grep '^user wsb-handler ' | sed -e 's/^user wsb-handler /ACL SETUSER wsb-handler-old /' \
+    -e 's/CHANGE-ME-handler/h-old-pw/' -e 's/ +watch//' -e 's/ +multi//' -e 's/ +exec//')
+# shellcheck disable=SC2086
+t_eq "an ACL without +watch +multi +exec applies" OK "$(adm $OLD_ACL)"
+printf 'h-old-pw\n' > "$T_DIR/handler-old.pw"
+chmod 0400 "$T_DIR/handler-old.pw"
+if pool "redis://wsb-handler-old@127.0.0.1:$T_REDIS_PORT/0" "$T_DIR/handler-old.pw"; then
+    f_wait_served "$F_BASE/v1/websocket/server"
+    t_eq "handler user without WATCH: serves" "A B " "$(served_by)"
+    adm HSET wsb:admin b drain >/dev/null
+    sleep 0.35
+    t_eq "  ... sees a drain" "A " "$(served_by)"
+    adm HDEL wsb:admin b >/dev/null
+    sleep 0.35
+    t_eq "  ... one warn line names the refusal" 1 "$(grep -c 'warn: .*no change detection (WATCH: NOPERM' "$T_DIR/handler.log")"
+    t_true "  ... nothing unreadable" bash -c "! grep -q 'state unreadable' '$T_DIR/handler.log'"
+    f_lighttpd_stop
+else
+    t_fail "lighttpd did not start with the old handler user"
+fi
+
 # --- and nothing more -----------------------------------------------------
 adm SET other:key secret-value >/dev/null
 H=(wsb-handler h-secret-pw)
@@ -88,6 +144,9 @@ noperm() {   # name, user password, command...
 }
 noperm "handler user cannot write a node" "${H[@]}" HSET wsb:nodes evil '{"endpoint":"wss://evil"}'
 noperm "handler user cannot delete the state" "${H[@]}" DEL wsb:nodes
+t_match "handler user cannot write inside MULTI/EXEC" "NOPERM" \
+    "$(printf 'MULTI\nHSET wsb:nodes evil x\nEXEC\n' | as "${H[@]}")"
+noperm "handler user cannot WATCH other keys" "${H[@]}" WATCH other:key
 noperm "handler user cannot drain" "${H[@]}" HSET wsb:admin a drain
 noperm "handler user cannot renew the round" "${H[@]}" EXPIRE wsb:round 100000
 noperm "handler user cannot take the probe lock" "${H[@]}" SET wsb:lock x NX PX 1000
