@@ -67,8 +67,8 @@ static void usage(FILE *f)
             "                     FastCGI has no authentication: keep it on loopback or\n"
             "                     a unix socket.\n"
             "  --socket-mode MODE permissions of the unix socket, octal (0660)\n"
-            "  --workers N        processes (1..%d); default with --listen: the number\n"
-            "                     of CPUs, at least 2; without --listen, the pool\n"
+            "  --workers N        processes (1..%d); default with --listen: half the\n"
+            "                     number of CPUs, at least 1; without --listen, the pool\n"
             "                     accepts on standard input\n"
             "  --threads T        request threads per process (1..%d, default 1), sharing\n"
             "                     one event loop; connections the web server keeps open\n"
@@ -163,7 +163,10 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (o->listen != NULL && o->workers == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        o->workers = cpus < 2 ? 2 : cpus > MAX_WORKERS ? MAX_WORKERS : cpus;
+        /* Behind nginx, nginx does most of the work of a request: measured
+         * on 2 CPUs, one worker served 37-42k req/s, two 26-34k (README). */
+        long half = cpus / 2;
+        o->workers = half < 1 ? 1 : half > MAX_WORKERS ? MAX_WORKERS : half;
     }
     return 0;
 }

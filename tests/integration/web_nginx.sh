@@ -21,7 +21,7 @@ w_pool_from_unit "$W_UNIT" "$SOCK" || { t_fail "pool did not start"; cat "$T_DIR
 t_true "handler.env names the handler's ACL user" bash -c "printf '%s\n' \"\${@}\" | grep -q '^WSB_REDIS_URL=redis://wsb-handler@'" _ "${W_ENV[@]}"
 t_true "handler.env trusts the loopback proxy" bash -c "printf '%s\n' \"\${@}\" | grep -q '^WSB_TRUSTED_PROXIES=.*$CONTRACT_TRUSTED_PROXIES'" _ "${W_ENV[@]}"
 t_true "handler.env allows the contract's CORS origin" bash -c "printf '%s\n' \"\${@}\" | grep -qx 'WSB_CORS_ORIGINS=$CONTRACT_CORS_ORIGINS'" _ "${W_ENV[@]}"
-t_match "$W_UNIT runs a threaded pool" '--workers [0-9]+ --threads [0-9]+' "${W_ARGS[*]}"
+t_match "$W_UNIT runs the pool" '--threads [0-9]+' "${W_ARGS[*]}"
 t_eq "socket mode from $W_UNIT" 660 "$(stat -c %a "$SOCK")"
 
 # nginx with the example site.
