@@ -181,20 +181,21 @@ contract_suite() {
     world true 0.2; settle
     for i in 1 2 3 4 5 6; do from 81.2.69.142; done   # every process has read this state
     sleep 1.8   # idle for longer than WSB_STALE_MAX_MS before the outage
+    # Every process's refresher meets the outage within WSB_CACHE_MS of the
+    # stop (perhaps while t_redis_stop still waits for Redis to exit), so each
+    # one's stale window opens after this instant.  Ask for half the window
+    # from here (a slow host, e.g. under ASan, asks fewer times, never past it).
+    outage=$(date +%s%N)
     t_redis_stop
     from 81.2.69.142
     t_eq "redis just stopped (after an idle spell): last good state serves" "wss://lon.example.net/ws" "$(endpoint_of)"
-    # Every process's refresher meets the outage within WSB_CACHE_MS, so each
-    # one's stale window opens about now.  Ask for half the window (a slow
-    # host, e.g. under ASan, asks fewer times, never past the window).
     served=0 asked=0
-    outage=$(date +%s%N)
     while [ $(( ($(date +%s%N) - outage) / 1000000 )) -lt $((CONTRACT_STALE_MAX_MS / 2)) ] && [ "$asked" -lt 16 ]; do
         from 81.2.69.142; asked=$((asked + 1))
         [ "$(endpoint_of)" = wss://lon.example.net/ws ] && served=$((served + 1))
     done
     t_eq "redis just stopped: every answer is the last good state ($asked asked)" "$asked" "$served"
-    t_true "redis just stopped: asked at least 3 times" test "$asked" -ge 3
+    t_true "redis just stopped: asked at least twice" test "$asked" -ge 2
     sleep 1.8   # past WSB_STALE_MAX_MS
     start=$(date +%s%N)
     req "$BASE/v1/websocket/server"

@@ -61,4 +61,4 @@ w_pool_from_unit wsb-handler.service "$SOCK" www-data >/dev/null || { echo "pool
 sed -e "s|127.0.0.1:8080|127.0.0.1:$PORT|g" -e "s|/var/log/apache2/|$T_DIR/apache-|g" \
     -e "s|unix:/run/wsbalancer/handler.sock|unix:$SOCK|" "$EX/wsbalancer-proxy-fcgi.conf" > "$T_DIR/proxy.conf"
 chmod 755 "$T_DIR"; chgrp www-data "$T_DIR/run"; chmod 750 "$T_DIR/run"
-apache_case "mod_proxy_fcgi + pool (2 x 2)" "$T_DIR/proxy.conf" proxy_fcgi
+apache_case "mod_proxy_fcgi + pool (wsb-handler.service)" "$T_DIR/proxy.conf" proxy_fcgi
