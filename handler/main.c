@@ -553,6 +553,28 @@ static void watch_conn(struct server *srv, struct conn *c)
     }
 }
 
+/* Reads the request's stdin to its end record.  libfcgi returns a request
+ * once its parameters are in; an end-of-stdin record still on its way
+ * (Apache mod_proxy_fcgi may send it separately) would otherwise be read as
+ * the start of the next request on a kept connection, and libfcgi would
+ * drop the connection under the web server.  nginx sends it with the
+ * parameters, so this costs no system call there.  A body is read and
+ * ignored; past MAX_DISCARD the connection is closed after the answer. */
+#define MAX_DISCARD (64 * 1024)
+static void drain_stdin(FCGX_Request *req)
+{
+    char buf[1024];
+    int n;
+    long total = 0;
+    while ((n = FCGX_GetStr(buf, (int)sizeof buf, req->in)) > 0) {
+        total += n;
+        if (total > MAX_DISCARD) {
+            req->keepConnection = 0;
+            return;
+        }
+    }
+}
+
 /* Serves the request waiting on c, then keeps c in the epoll set for the
  * next one, or frees it when the connection is over. */
 static void serve_conn(struct server *srv, struct conn *c, struct wsb_worker *w, struct wsb_response *r)
@@ -562,6 +584,7 @@ static void serve_conn(struct server *srv, struct conn *c, struct wsb_worker *w,
         return;
     }
     wsb_handle(srv->h, w, fcgi_param, c->req.envp, r);
+    drain_stdin(&c->req);
     FCGX_PutStr(r->buf, (int)r->len, c->req.out);
     FCGX_Finish_r(&c->req);
     if (c->req.ipcFd < 0) {   /* not kept, or failed */

@@ -21,6 +21,11 @@ results (words separated by spaces) that the calling test asserts on:
                       another: "<status> <ms>"; the half stays open
     close-kept N      N kept connections, each asked once then closed by
                       this side: "<answered>"
+    late-stdin N      N requests on one kept connection, each sending its
+                      end-of-stdin record 10 ms after the rest (as Apache
+                      mod_proxy_fcgi may): "<answered>"
+    body N            one kept connection, a request with an N-byte body,
+                      then a plain one: "<status> <status or 0 if closed>"
 """
 import os
 import select
@@ -73,9 +78,14 @@ def read_exact(s, n):
     return buf
 
 
-def answer(s, rid=1, keep=True):
-    """Sends one request, returns the HTTP status of the answer (0 on none)."""
-    s.sendall(request_bytes(rid, keep))
+def answer(s, rid=1, keep=True, data=None):
+    """Sends one request (data: the bytes to send instead), returns the HTTP
+    status of the answer (0 on none)."""
+    s.sendall(request_bytes(rid, keep) if data is None else data)
+    return read_answer(s)
+
+
+def read_answer(s):
     out = b""
     while True:
         _, rtype, _, clen, plen, _ = struct.unpack(">BBHHBB", read_exact(s, 8))
@@ -150,6 +160,33 @@ def main():
             status = 0
         print(status, int((time.monotonic() - t0) * 1000), flush=True)
         hold_until_stdin_closes()
+    elif what == "late-stdin":
+        s = connect(addr)
+        whole = request_bytes()
+        stdin_end = record(STDIN, 1)
+        ok = 0
+        for _ in range(n):
+            s.sendall(whole[:-len(stdin_end)])
+            time.sleep(0.01)
+            s.sendall(stdin_end)
+            ok += read_answer(s) == 200
+        print(ok)
+    elif what == "body":
+        s = connect(addr)
+        whole = request_bytes()
+        stdin_end = record(STDIN, 1)
+        body = b""
+        left = n
+        while left > 0:
+            k = min(left, 65535)
+            body += record(STDIN, 1, b"x" * k)
+            left -= k
+        first = answer(s, data=whole[:-len(stdin_end)] + body + stdin_end)
+        try:
+            second = answer(s)
+        except (OSError, EOFError):
+            second = 0
+        print(first, second)
     elif what == "close-kept":
         ok = 0
         for _ in range(n):
