@@ -1,5 +1,6 @@
 /* state.c: reads and writes the Redis state layout described in state.h. */
 #include "state.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -51,16 +52,6 @@ struct memo_lookup {
     int no_table;                        /* the table could not be built: positions only */
 };
 
-static uint64_t id_hash(const char *id, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)id[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static int has_id(const struct wsb_node *e, const char *id, size_t len)
 {
     return e != NULL && e->id != NULL && strlen(e->id) == len && memcmp(e->id, id, len) == 0;
@@ -88,7 +79,7 @@ static void memo_table_build(struct memo_lookup *m)
         const struct wsb_node *e = memo->get(memo->ctx, i);
         if (e == NULL || e->id == NULL || e->raw == NULL)
             continue;
-        size_t h = (size_t)id_hash(e->id, strlen(e->id)) & m->mask;
+        size_t h = (size_t)wsb_fnv1a(WSB_FNV_OFFSET, e->id, strlen(e->id)) & m->mask;
         while (m->slots[h] != 0)
             h = (h + 1) & m->mask;
         m->slots[h] = (uint32_t)i + 1;
@@ -109,7 +100,7 @@ static const struct wsb_node *memo_find(struct memo_lookup *m, size_t pos, const
         memo_table_build(m);
     if (m->slots == NULL)
         return NULL;
-    for (size_t h = (size_t)id_hash(id, len) & m->mask; m->slots[h] != 0; h = (h + 1) & m->mask) {
+    for (size_t h = (size_t)wsb_fnv1a(WSB_FNV_OFFSET, id, len) & m->mask; m->slots[h] != 0; h = (h + 1) & m->mask) {
         const struct wsb_node *e = memo->get(memo->ctx, m->slots[h] - 1);
         if (has_id(e, id, len))
             return e;
@@ -227,6 +218,28 @@ static int closed_by_peer(const redisContext *c, int saved_errno)
            (c->err == REDIS_ERR_IO && (saved_errno == ECONNRESET || saved_errno == EPIPE));
 }
 
+/* Collects the replies rep[from..to) of commands queued on c.  On a
+ * failure the connection is dropped (it is out of step), the reason is in
+ * err, *peer_closed (may be NULL) says whether the peer closed the
+ * connection before the first of them, and WSB_EREDIS is returned; the
+ * replies read so far stay in rep for the caller to free. */
+static int get_replies(struct wsb_redis *r, redisContext *c, redisReply **rep, int from, int to,
+                       int *peer_closed, char *err)
+{
+    for (int i = from; i < to; i++) {
+        void *reply = NULL;
+        if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
+            if (peer_closed != NULL)
+                *peer_closed = i == from && closed_by_peer(c, errno);
+            wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r), c->errstr[0] ? c->errstr : "no reply");
+            wsb_redis_drop(r);
+            return WSB_EREDIS;
+        }
+        rep[i] = reply;
+    }
+    return WSB_OK;
+}
+
 /* Reads the state on c in one write: WATCH <nodes> <admin> <round> first
  * when watch is set, then HGETALL <nodes>, HGETALL <admin>, EXISTS <round>.
  * An error reply to WATCH is copied to watch_err ("" when WATCH was not sent
@@ -252,17 +265,8 @@ static int read_pipeline(struct wsb_redis *r, redisContext *c, const struct wsb_
         status = WSB_ENOMEM;
         goto cleanup;
     }
-    for (int i = first; i < 4; i++) {
-        void *reply = NULL;
-        if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
-            *closed_early = i == first && closed_by_peer(c, errno);
-            wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r),
-                     c->errstr[0] ? c->errstr : "no reply");
-            wsb_redis_drop(r);
-            goto cleanup;
-        }
-        rep[i] = reply;
-    }
+    if (get_replies(r, c, rep, first, 4, closed_early, err) != WSB_OK)
+        goto cleanup;
     if (watch && rep[0]->type == REDIS_REPLY_ERROR)
         snprintf(watch_err, WSB_ERRLEN, "%.160s", rep[0]->str);
     else if (watch && rep[0]->type != REDIS_REPLY_STATUS)
@@ -363,15 +367,8 @@ enum wsb_state_change wsb_state_check(struct wsb_redis *r, const struct wsb_keys
         wsb_redis_drop(r);
         goto cleanup;
     }
-    for (int i = 0; i < 4; i++) {
-        void *reply = NULL;
-        if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
-            wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r), c->errstr[0] ? c->errstr : "no reply");
-            wsb_redis_drop(r);
-            goto cleanup;
-        }
-        rep[i] = reply;
-    }
+    if (get_replies(r, c, rep, 0, 4, NULL, err) != WSB_OK)
+        goto cleanup;
     /* Refused: MULTI, EXEC or WATCH answered an error (NOPERM, an unknown
      * command); EXEC may then have left the connection inside MULTI. */
     for (int i = 0; i < 3; i++) {
