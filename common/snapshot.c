@@ -1,5 +1,6 @@
 /* snapshot.c: turns decoded node records into the read-optimised snapshot. */
 #include "snapshot.h"
+#include "hash.h"
 #include "status.h"
 
 #include <cjson/cJSON.h>
@@ -95,17 +96,6 @@ struct wsb_snapshot *wsb_snapshot_empty(void)
     if (s != NULL)
         s->refs = 1;
     return s;
-}
-
-/* FNV-1a over the bytes of what a cell index depends on. */
-static uint64_t fnv(uint64_t h, const void *data, size_t len)
-{
-    const unsigned char *b = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
 }
 
 static const struct wsb_cell_index *find_index(const struct wsb_snapshot *prev, unsigned version, uint64_t key)
@@ -514,13 +504,13 @@ static int index_version(struct wsb_snapshot *s, struct wsb_version_entry *e, co
         e->coords = s->nodes[e->eligible[i]].node.has_coords;
     if (e->n < WSB_INDEX_MIN_NODES || !e->coords)
         return WSB_OK;   /* a plain scan: few nodes, or country/continent tiers */
-    uint64_t key = 0xcbf29ce484222325ull;
-    key = fnv(key, &s->near_km, sizeof s->near_km);
+    uint64_t key = WSB_FNV_OFFSET;   /* over what a cell index depends on */
+    key = wsb_fnv1a(key, &s->near_km, sizeof s->near_km);
     for (size_t i = 0; i < e->n; i++) {
         const struct wsb_snap_node *sn = &s->nodes[e->eligible[i]];
-        key = fnv(key, &e->eligible[i], sizeof e->eligible[i]);
-        key = fnv(key, &sn->node.lat, sizeof sn->node.lat);
-        key = fnv(key, &sn->node.lon, sizeof sn->node.lon);
+        key = wsb_fnv1a(key, &e->eligible[i], sizeof e->eligible[i]);
+        key = wsb_fnv1a(key, &sn->node.lat, sizeof sn->node.lat);
+        key = wsb_fnv1a(key, &sn->node.lon, sizeof sn->node.lon);
     }
     const struct wsb_cell_index *old = find_index(prev, e->version, key);
     if (old == NULL)
@@ -555,18 +545,19 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
         wsb_node_init(&nodes[i]);
         struct wsb_node *nd = &sn->node;
         n_all += nd->n_versions;
-        if (!live)
-            nd->online = 0;
-        if (is_drained(nd->id, drain_ids, n_drain))
-            nd->drain = 1;
+        /* The node stays as its record says (so that the next refresh can
+         * copy it when the record is unchanged); what the state adds (its
+         * expiry, run-time drains) goes into the snap node. */
+        sn->online = live && nd->online;
+        int drained = nd->drain || is_drained(nd->id, drain_ids, n_drain);
         if (nd->has_coords)
             wsb_geo_unit(nd->lat, nd->lon, &sn->x, &sn->y, &sn->z);
         int overloaded = nd->load_known && nd->load >= p->max_load;
         int scheme_ok = p->allow_ws || strncmp(nd->endpoint, "wss://", 6) == 0;
-        s->n_online += nd->online != 0;
-        s->n_draining += nd->drain != 0;
-        s->n_overloaded += nd->online && overloaded;
-        sn->eligible = nd->online && !nd->drain && !overloaded && scheme_ok;
+        s->n_online += sn->online != 0;
+        s->n_draining += drained;
+        s->n_overloaded += sn->online && overloaded;
+        sn->eligible = sn->online && !drained && !overloaded && scheme_ok;
         if (sn->eligible) {
             double load = nd->load_known ? nd->load : p->unknown_load;
             /* Headroom below the maximum; a floor keeps a node that is
@@ -611,7 +602,7 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
             for (size_t j = 0; j < sn->node.n_versions; j++) {
                 if (sn->node.versions[j] != e->version)
                     continue;
-                any_online += sn->node.online != 0;
+                any_online += sn->online != 0;
                 count += sn->eligible != 0;
                 break;
             }

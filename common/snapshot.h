@@ -13,8 +13,9 @@
 #include <stdint.h>
 
 struct wsb_snap_node {
-    struct wsb_node node;     /* decoded record; owned */
-    int eligible;             /* online, live, not draining, not overloaded */
+    struct wsb_node node;     /* decoded record, as the record says; owned */
+    int online;               /* node.online, and the state live */
+    int eligible;             /* online, not draining (record or run time), not overloaded */
     double weight;            /* share of new clients: headroom below max_load */
     double x, y, z;           /* unit vector on the sphere when node.has_coords */
     char *body;               /* precomputed 200 body {"endpoint":..,"location":..} */

@@ -207,18 +207,13 @@ static uint64_t next_random(struct wsb_worker *w)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-/* Entry i of the snapshot as a memo entry for wsb_state_read_memo.  Its
- * nodes are the decodes of the read before, moved in by
- * wsb_snapshot_build, which overrides two fields in place: online (0 for
- * every node when the state had expired) and drain (1 for a node drained
- * through <prefix>admin).  A node whose fields may have been overridden no
- * longer says what its record said, so it is not offered: its record is
- * decoded again (drained nodes are few; an expired state is an outage). */
+/* Entry i of the snapshot as a memo entry for wsb_state_read_memo: the
+ * decode of its record, which wsb_snapshot_build leaves as the record
+ * says (the state's expiry and run-time drains live in the snap node). */
 static const struct wsb_node *snapshot_memo_get(const void *ctx, size_t i)
 {
     const struct wsb_snapshot *s = ctx;
-    const struct wsb_node *n = &s->nodes[i].node;
-    return s->live && !n->drain ? n : NULL;
+    return &s->nodes[i].node;
 }
 
 /* The current snapshot stays: change detection says the state it was
