@@ -512,6 +512,27 @@ static void test_same_bytes_other_id(void)
 
 /* ---- the handler's refresh ---------------------------------------------- */
 
+static void handler_close(struct wsb_handler *h, struct wsb_response *out, struct wsb_worker *w)
+{
+    free(out);
+    wsb_worker_free(w);
+    wsb_handler_free(h);
+}
+
+/* Gives handler h (which may be NULL) a response buffer and a worker.
+ * Returns 1 when all is there; else checks a failure, frees everything and
+ * returns 0. */
+static int handler_open(struct wsb_handler *h, struct wsb_response **out, struct wsb_worker *w)
+{
+    *out = malloc(sizeof **out);
+    wsb_worker_init(w);
+    CHECK(h != NULL && *out != NULL, "handler");
+    if (h != NULL && *out != NULL)
+        return 1;
+    handler_close(h, *out, w);
+    return 0;
+}
+
 static int answer(struct wsb_handler *h, struct wsb_worker *w, struct wsb_response *out, const char *want)
 {
     wsb_handle(h, w, param, NULL, out);
@@ -520,22 +541,17 @@ static int answer(struct wsb_handler *h, struct wsb_worker *w, struct wsb_respon
 }
 
 /* Each request refreshes (WSB_CACHE_MS=0) with the current snapshot as
- * the memo: what the snapshot overrides (online on expiry, drain from
- * <prefix>admin) must not come back as the record's own values. */
+ * the memo: the state's expiry and run-time drains from <prefix>admin
+ * (kept in the snap nodes) must not stick to the copied records. */
 static void test_handler_refresh(void)
 {
     CHECK(write_round(t_redis, &t_keys, 30) == WSB_OK, "write");
     CHECK(cli("DEL wsb:admin") == 0, "no drains");
     struct wsb_handler *h = new_handler();
-    struct wsb_response *out = malloc(sizeof *out);
+    struct wsb_response *out;
     struct wsb_worker w;
-    wsb_worker_init(&w);
-    CHECK(h != NULL && out != NULL, "handler");
-    if (h == NULL || out == NULL) {
-        free(out);
-        wsb_handler_free(h);
+    if (!handler_open(h, &out, &w))
         return;
-    }
     /* All but n00000 drained through the admin hash: it answers. */
     for (size_t i = 1; i < 30; i++) {
         char id[16];   /* hiredis formats with its own parser: no %zu */
@@ -565,9 +581,7 @@ static void test_handler_refresh(void)
     /* Removed. */
     CHECK(cli("HDEL wsb:nodes n00000") == 0, "HDEL");
     CHECK(answer(h, &w, out, "Status: 503"), "removed: %s", out->buf);
-    free(out);
-    wsb_worker_free(&w);
-    wsb_handler_free(h);
+    handler_close(h, out, &w);
     cli("DEL wsb:admin");
 }
 
@@ -808,15 +822,10 @@ static void test_handler_watch(void)
     CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK, "one node");
     CHECK(cli("DEL wsb:admin") == 0, "no drains");
     struct wsb_handler *h = new_handler();
-    struct wsb_response *out = malloc(sizeof *out);
+    struct wsb_response *out;
     struct wsb_worker w;
-    wsb_worker_init(&w);
-    CHECK(h != NULL && out != NULL, "handler");
-    if (h == NULL || out == NULL) {
-        free(out);
-        wsb_handler_free(h);
+    if (!handler_open(h, &out, &w))
         return;
-    }
     CHECK(cli("CONFIG RESETSTAT") == 0, "resetstat");
     CHECK(strstr(answer_of(h, &w, out), "n00000.ws") != NULL, "first: %s", out->buf);
     CHECK_INT(calls("watch"), 0);   /* a CGI process makes this read only: no WATCH */
@@ -872,9 +881,7 @@ static void test_handler_watch(void)
     CHECK(strstr(answer_of(h, &w, out), "after-restart.example.net") != NULL, "then: %s", out->buf);
     CHECK_INT(calls("hgetall"), 2);   /* watched on the new connection */
 done:
-    free(out);
-    wsb_worker_free(&w);
-    wsb_handler_free(h);
+    handler_close(h, out, &w);
 }
 
 /* The safety net: a full read at least every full_read_ms, unchanged or not. */
@@ -882,15 +889,10 @@ static void test_handler_full_read_net(void)
 {
     CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK, "one node");
     struct wsb_handler *h = new_handler_with("0", 300);
-    struct wsb_response *out = malloc(sizeof *out);
+    struct wsb_response *out;
     struct wsb_worker w;
-    wsb_worker_init(&w);
-    if (h == NULL || out == NULL) {
-        CHECK(0, "handler");
-        free(out);
-        wsb_handler_free(h);
+    if (!handler_open(h, &out, &w))
         return;
-    }
     answer_of(h, &w, out);
     answer_of(h, &w, out);   /* the first full read under a watch */
     CHECK(cli("CONFIG RESETSTAT") == 0, "resetstat");
@@ -902,9 +904,7 @@ static void test_handler_full_read_net(void)
     CHECK_INT(calls("hgetall"), 2);   /* 300 ms on: a full read though nothing changed */
     answer_of(h, &w, out);
     CHECK_INT(calls("hgetall"), 2);   /* and checks again after it */
-    free(out);
-    wsb_worker_free(&w);
-    wsb_handler_free(h);
+    handler_close(h, out, &w);
 }
 
 /* A handler whose Redis user may not WATCH still serves, with one warn
@@ -934,9 +934,7 @@ static void test_handler_watch_refused(void)
     long long hgetall = calls("hgetall");
     CHECK(hset_node(0, moved) == 0, "HSET");
     int seen = h != NULL && out != NULL && strstr(answer_of(h, &w, out), "moved.example.net") != NULL;
-    free(out);
-    wsb_worker_free(&w);
-    wsb_handler_free(h);
+    handler_close(h, out, &w);
     wsb_log_init("test_state_memo", WSB_LOG_ERROR);
     fflush(stderr);
     if (saved >= 0) {
@@ -960,15 +958,10 @@ static void test_refresher_idle(void)
 {
     CHECK(write_round(t_redis, &t_keys, 1) == WSB_OK, "one node");
     struct wsb_handler *h = new_handler_with("50", -1);
-    struct wsb_response *out = malloc(sizeof *out);
+    struct wsb_response *out;
     struct wsb_worker w;
-    wsb_worker_init(&w);
-    if (h == NULL || out == NULL) {
-        CHECK(0, "handler");
-        free(out);
-        wsb_handler_free(h);
+    if (!handler_open(h, &out, &w))
         return;
-    }
     CHECK(wsb_handler_start_refresher(h) == WSB_OK, "refresher");
     CHECK(strstr(answer_of(h, &w, out), "n00000.ws") != NULL, "answer: %s", out->buf);
     usleep(300000);   /* no requests */
@@ -982,9 +975,7 @@ static void test_refresher_idle(void)
     CHECK(strstr(answer_of(h, &w, out), "moved.example.net") != NULL, "current: %s", out->buf);
     CHECK_INT(calls("hgetall"), 2);
     wsb_handler_stop_refresher(h);
-    free(out);
-    wsb_worker_free(&w);
-    wsb_handler_free(h);
+    handler_close(h, out, &w);
 }
 
 /* Commands served and bytes sent by the private Redis so far, from INFO
