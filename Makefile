@@ -4,7 +4,7 @@
 
 CC      ?= cc
 PKGS    := libcjson libmaxminddb hiredis fcgi
-PROBE_PKGS := libcjson hiredis libcurl
+PROBE_PKGS := libcjson hiredis libcurl libcrypto
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wpointer-arith -Wcast-qual -Wvla
@@ -12,14 +12,14 @@ WERROR  ?=
 CFLAGS_ALL = -std=gnu11 $(OPT) $(WARN) $(WERROR) -Icommon -Ihandler -Iprobe \
              $(shell pkg-config --cflags $(PKGS) $(PROBE_PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
 LIBS_HANDLER = $(shell pkg-config --libs libcjson libmaxminddb hiredis 2>/dev/null) -lfcgi -lpthread -lm
-LIBS_PROBE   = $(shell pkg-config --libs libcjson hiredis libcurl 2>/dev/null) -lpthread -lm
+LIBS_PROBE   = $(shell pkg-config --libs libcjson hiredis libcurl libcrypto 2>/dev/null) -lpthread -lm
 LDFLAGS ?=
 
 BUILD   ?= build
 OBJ     := $(BUILD)/obj
 
 COMMON_SRC  := $(wildcard common/*.c)
-HANDLER_LIB := handler/request.c handler/handler.c
+HANDLER_LIB := $(filter-out handler/main.c,$(wildcard handler/*.c))
 PROBE_SRC   := $(filter-out probe/main.c,$(wildcard probe/*.c))
 
 COMMON_OBJ  := $(COMMON_SRC:%.c=$(OBJ)/%.o)

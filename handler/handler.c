@@ -52,13 +52,6 @@ struct wsb_handler {
  * change detection, so once per 30 s is cheap. */
 #define FULL_READ_MS 30000
 
-long long wsb_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
 {
     char why[WSB_ERRLEN];

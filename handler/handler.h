@@ -4,6 +4,7 @@
 #ifndef WSB_HANDLER_H
 #define WSB_HANDLER_H
 
+#include "clock.h"
 #include "log.h"
 #include "netaddr.h"
 #include "redis.h"
@@ -74,9 +75,6 @@ int wsb_handler_start_refresher(struct wsb_handler *h);
 
 /* Stops and joins the refresher; a no-op when none runs. */
 void wsb_handler_stop_refresher(struct wsb_handler *h);
-
-/* Monotonic milliseconds. */
-long long wsb_now_ms(void);
 
 /* For --check: fetches the state once and describes it in buf.
  * Returns WSB_OK or the status of the failure (reason in buf). */

@@ -22,7 +22,7 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(WARN) $(WERROR) -Ico
 # Everything the targets reach, compiled by clang with coverage; probe/check.c
 # is left out because tests/fuzz/targets.c includes it (to reach its static
 # WebSocket reply check).
-FUZZ_LIB_SRC := $(COMMON_SRC) handler/request.c $(filter-out probe/check.c,$(PROBE_SRC)) tests/fuzz/targets.c
+FUZZ_LIB_SRC := $(COMMON_SRC) $(HANDLER_LIB) $(filter-out probe/check.c,$(PROBE_SRC)) tests/fuzz/targets.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
