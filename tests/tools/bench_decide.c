@@ -9,7 +9,7 @@
  * function to give to callgrind's --toggle-collect. */
 #include "handler.h"
 #include "log.h"
-#include "request.h"
+#include "http.h"
 #include "status.h"
 
 #include <stdio.h>

@@ -1,5 +1,7 @@
 /* test_request.c: routing, client address, CORS and response bytes. */
-#include "request.h"
+#include "http.h"
+#include "client_addr.h"
+#include "cors.h"
 #include "status.h"
 #include "t.h"
 
@@ -178,6 +180,8 @@ static void test_response(void)
     r.buf[r.len] = '\0';
     CHECK(strstr(r.buf, "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n") != NULL, "methods");
     CHECK(strstr(r.buf, "Content-Type") == NULL, "no body type on 204");
+    CHECK(strstr(r.buf, "Content-Length") == NULL, "no Content-Length on 204 (RFC 9110 8.6): %s", r.buf);
+    CHECK(r.len >= 4 && memcmp(r.buf + r.len - 4, "\r\n\r\n", 4) == 0, "204 ends with its headers");
 
     struct wsb_answer m = { .status = 405 };
     m.body = wsb_error_body(405, &m.body_len);

@@ -21,7 +21,7 @@
 #include "log.h"
 #include "node.h"
 #include "redis.h"
-#include "request.h"
+#include "http.h"
 #include "state.h"
 #include "status.h"
 #include "t.h"

@@ -1,5 +1,6 @@
-/* request.c: routing, client address, CORS and response bytes (no I/O). */
-#include "request.h"
+/* http.c: the HTTP side of a request: route, method, and the response
+ * bytes with their JSON error bodies (no I/O). */
+#include "http.h"
 #include "node.h"
 #include "status.h"
 
@@ -49,147 +50,6 @@ int wsb_route_from_params(wsb_param_fn get, void *ctx, unsigned *version)
             return 1;
     }
     return 0;
-}
-
-/* Parses one X-Forwarded-For entry: an address, "a.b.c.d:port" or
- * "[v6]:port".  Returns WSB_OK or WSB_EINVAL. */
-static int parse_xff_entry(const char *s, size_t len, struct wsb_ip *out)
-{
-    while (len > 0 && (*s == ' ' || *s == '\t')) {
-        s++;
-        len--;
-    }
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-        len--;
-    if (len == 0)
-        return WSB_EINVAL;
-    if (s[0] == '[') {
-        const char *rb = memchr(s, ']', len);
-        if (rb == NULL)
-            return WSB_EINVAL;
-        return wsb_ip_parse(s + 1, (size_t)(rb - s - 1), out);
-    }
-    const char *colon = memchr(s, ':', len);
-    if (colon != NULL && memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) == NULL)
-        len = (size_t)(colon - s);   /* IPv4 with a port */
-    return wsb_ip_parse(s, len, out);
-}
-
-int wsb_client_addr(const char *remote_addr, const char *xff, const struct wsb_cidr_list *trusted,
-                    struct wsb_ip *out)
-{
-    struct wsb_ip ip;
-    if (remote_addr == NULL || wsb_ip_parse(remote_addr, strlen(remote_addr), &ip) != WSB_OK)
-        return 0;
-    if (xff == NULL || trusted == NULL || trusted->n == 0 || !wsb_cidr_list_contains(trusted, &ip)) {
-        *out = ip;
-        return 1;
-    }
-    size_t len = strlen(xff);
-    if (len > WSB_MAX_XFF)
-        return 0;   /* a header this long is not a proxy chain we believe */
-    /* Walk right to left: each hop appended the address it saw. */
-    size_t end = len;
-    for (int hop = 0; hop < WSB_MAX_XFF_HOPS; hop++) {
-        size_t start = end;
-        while (start > 0 && xff[start - 1] != ',')
-            start--;
-        struct wsb_ip e;
-        if (parse_xff_entry(xff + start, end - start, &e) != WSB_OK)
-            return 0;   /* garbage where the client should be: no address */
-        ip = e;
-        if (!wsb_cidr_list_contains(trusted, &e) || start == 0) {
-            *out = ip;
-            return 1;
-        }
-        end = start - 1;
-    }
-    return 0;
-}
-
-void wsb_cors_free(struct wsb_cors *c)
-{
-    if (c == NULL)
-        return;
-    for (size_t i = 0; i < c->n; i++)
-        free(c->origins[i]);
-    free(c->origins);
-    memset(c, 0, sizeof *c);
-}
-
-/* An origin is scheme "://" host [":" port], nothing more. */
-static int origin_ok(const char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (i > 0 && ((s[i] >= '0' && s[i] <= '9') ||
-                                                                   s[i] == '+' || s[i] == '-' || s[i] == '.'))))
-        i++;
-    if (i == 0 || i + 3 >= len || memcmp(s + i, "://", 3) != 0)
-        return 0;
-    for (i += 3; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '-' || c == ':' || c == '[' || c == ']'))
-            return 0;
-    }
-    return 1;
-}
-
-int wsb_cors_parse(const char *s, struct wsb_cors *out, char *err)
-{
-    memset(out, 0, sizeof *out);
-    if (s == NULL || *s == '\0')
-        return WSB_OK;
-    int status = WSB_OK;
-    const char *p = s;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        while (len > 0 && *p == ' ') {
-            p++;
-            len--;
-        }
-        while (len > 0 && p[len - 1] == ' ')
-            len--;
-        if (len == 1 && *p == '*') {
-            out->any = 1;
-        } else if (len == 0 || len > 256 || !origin_ok(p, len)) {
-            status = wsb_fail(err, WSB_EINVAL, "entry %zu: '%.*s' is not an origin like https://app.example.com",
-                              out->n + 1, (int)(len > 80 ? 80 : len), p);
-            goto cleanup;
-        } else {
-            char **v = realloc(out->origins, (out->n + 1) * sizeof *v);
-            if (v == NULL) {
-                status = wsb_fail(err, WSB_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            out->origins = v;
-            if ((v[out->n] = strndup(p, len)) == NULL) {
-                status = wsb_fail(err, WSB_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            out->n++;
-        }
-        if (comma == NULL)
-            break;
-        p = comma + 1;
-    }
-    return WSB_OK;
-cleanup:
-    wsb_cors_free(out);
-    return status;
-}
-
-const char *wsb_cors_allow(const struct wsb_cors *c, const char *origin)
-{
-    if (c == NULL || origin == NULL || *origin == '\0')
-        return NULL;
-    if (c->any)
-        return "*";
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->origins[i], origin) == 0)
-            return c->origins[i];
-    return NULL;
 }
 
 enum wsb_method wsb_method_parse(const char *m)
@@ -265,7 +125,10 @@ int wsb_response_build(const struct wsb_answer *a, struct wsb_response *r)
             ok = ok && PUTS(r, "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
                                "Access-Control-Max-Age: 600\r\n");
     }
-    ok = ok && PUTS(r, "Content-Length: ") && put_uint(r, a->body ? a->body_len : 0) && PUTS(r, "\r\n\r\n");
+    /* A 204 has no body and so no Content-Length (RFC 9110, 8.6). */
+    if (a->status != 204)
+        ok = ok && PUTS(r, "Content-Length: ") && put_uint(r, a->body ? a->body_len : 0) && PUTS(r, "\r\n");
+    ok = ok && PUTS(r, "\r\n");
     if (a->body != NULL && !a->head)
         ok = ok && put(r, a->body, a->body_len);
     return ok ? WSB_OK : WSB_ETOOBIG;

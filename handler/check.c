@@ -1,0 +1,39 @@
+/* check.c: --check: the configuration and the Redis state read once and
+ * described in one line for the operator. */
+#include "handler.h"
+#include "status.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int wsb_handler_check(struct wsb_handler *h, char *buf, size_t len)
+{
+    char err[WSB_ERRLEN];
+    struct wsb_state st;
+    int status = wsb_state_read(wsb_state_cache_redis(h->cache), &h->cfg.keys, &st, err);
+    if (status != WSB_OK) {
+        snprintf(buf, len, "redis: %s", err);
+        return status;
+    }
+    struct wsb_snapshot *s = NULL;
+    size_t skipped = st.n_skipped;
+    char first[WSB_ERRLEN];
+    snprintf(first, sizeof first, "%s", st.skip_reason);
+    status = wsb_snapshot_build(st.nodes, st.n, st.live, st.drain_ids, st.n_drain, skipped, &h->cfg.snap, NULL, &s);
+    wsb_state_clear(&st);
+    if (status != WSB_OK) {
+        snprintf(buf, len, "snapshot: %s", wsb_strerror(status));
+        return status;
+    }
+    char geo[WSB_ERRLEN] = "off";
+    if (h->geo != NULL && wsb_geo_status(h->geo, geo) == WSB_OK)
+        snprintf(geo, sizeof geo, "%.200s", h->cfg.geoip_path);
+    snprintf(buf, len,
+             "redis %s: %zu nodes (%zu online, %zu eligible, %zu draining, %zu overloaded), "
+             "%zu skipped%s%s, state %s; geoip: %s",
+             wsb_redis_current(wsb_state_cache_redis(h->cache)), s->n_nodes, s->n_online, s->n_eligible, s->n_draining, s->n_overloaded,
+             skipped, skipped ? ": " : "", skipped ? first : "", s->live ? "live" : "EXPIRED (probe not running?)",
+             geo);
+    wsb_snapshot_unref(s);
+    return WSB_OK;
+}

@@ -1,0 +1,524 @@
+/* event_loop.c: the FastCGI event loops of one process: accepting,
+ * watching connections, deciding from the record headers when a request
+ * can be served without blocking, deadlines, and the stop. */
+#define _GNU_SOURCE
+#include "event_loop.h"
+#include "fcgi.h"
+#include "fcgi_frame.h"
+#include "log.h"
+#include "status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define THREAD_STOP_MS 3000       /* how long threads get to finish at a stop */
+#define REQUEST_WAIT_MS 10000     /* longest wait for a request's parameters */
+#define BODY_WAIT_MS 100          /* longest wait for the end of a body before answering */
+#define LINGER_MS 2000            /* after answering early: how long the rest is read and dropped */
+#define MAX_CONNS 512             /* per process; then accepting pauses */
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_BURST 32           /* connections taken per wake-up */
+#define EVENTS_PER_WAIT 32
+/* The most of a request looked at before it is served: its parameters
+ * must fit (else the connection is closed), a longer body is answered
+ * first and dropped. */
+#define PEEK_MAX (128 * 1024)
+
+/* Where a connection stands. */
+enum conn_state {
+    CONN_FRESH,     /* accepted, nothing received yet: deadline REQUEST_WAIT_MS */
+    CONN_IDLE,      /* kept by the web server between requests: no deadline */
+    CONN_PARTIAL,   /* part of a request's parameters: deadline REQUEST_WAIT_MS */
+    CONN_BODY,      /* parameters complete, body not: answered at BODY_WAIT_MS */
+    CONN_LINGER     /* answered; write side shut; the rest is read and dropped */
+};
+
+struct conn {
+    struct wsb_fcgi_conn *fc;   /* NULL once lingering */
+    int fd;
+    enum conn_state state;
+    long long deadline_ms;      /* 0: none */
+    struct conn *prev, *next;
+};
+
+/* What the loops of a process share. */
+struct server {
+    struct wsb_handler *h;
+    int listen_fd;
+    int tcp;
+    atomic_int stopping;
+    atomic_long n_conns;        /* open connections of every loop */
+    atomic_llong last_complaint_ms;
+};
+
+/* One thread's loop; only that thread touches it. */
+struct loop {
+    struct server *srv;
+    pthread_t tid;
+    int epfd;
+    int listening;              /* the listening socket is in the epoll set */
+    long long resume_ms;        /* paused: when to listen again */
+    struct conn *conns;
+    long long next_deadline_ms; /* the earliest deadline of a connection, 0 if none */
+    struct wsb_worker w;
+    struct wsb_response *r;
+    unsigned char *peek;
+    int failed;                 /* set when the loop gave up */
+    int joined;
+};
+
+static void on_wake(int sig)
+{
+    (void)sig;   /* only interrupts a blocking epoll_wait() */
+}
+
+/* Logs a shortage at most every 10 s per process. */
+static int may_complain(struct server *srv, long long now)
+{
+    long long last = atomic_load(&srv->last_complaint_ms);
+    return now - last > 10000 && atomic_compare_exchange_strong(&srv->last_complaint_ms, &last, now);
+}
+
+static void listen_resume(struct loop *l)
+{
+    if (l->listening)
+        return;
+    /* EPOLLEXCLUSIVE: of the loops (and pool processes) waiting on the
+     * one socket, a new connection wakes one, not all. */
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->srv->listen_fd, &ev) == 0)
+        l->listening = 1;
+    l->resume_ms = 0;
+}
+
+static void listen_pause(struct loop *l, long long until_ms)
+{
+    if (l->listening && epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->srv->listen_fd, NULL) == 0)
+        l->listening = 0;
+    l->resume_ms = until_ms;
+}
+
+static void set_deadline(struct loop *l, struct conn *c, long long at)
+{
+    c->deadline_ms = at;
+    if (at > 0 && (l->next_deadline_ms == 0 || at < l->next_deadline_ms))
+        l->next_deadline_ms = at;
+}
+
+/* Closes c outright (nothing owed to the peer) and frees it. */
+static void conn_close(struct loop *l, struct conn *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    atomic_fetch_sub(&l->srv->n_conns, 1);
+    if (c->fc != NULL)
+        wsb_fcgi_conn_free(c->fc);   /* closing the socket takes it out of the epoll set */
+    else
+        close(c->fd);
+    free(c);
+}
+
+/* Answered before the request's body was all read: the write side is shut
+ * (the web server sees the answer end), and what still comes is read and
+ * dropped until the peer closes or LINGER_MS pass, in the loop, so that no
+ * reset cuts the answer short and no thread waits. */
+static int conn_linger(struct loop *l, struct conn *c, long long now)
+{
+    c->fd = wsb_fcgi_conn_release(c->fc);
+    c->fc = NULL;
+    if (c->fd < 0 || shutdown(c->fd, SHUT_WR) != 0) {
+        conn_close(l, c);
+        return 0;
+    }
+    c->state = CONN_LINGER;
+    set_deadline(l, c, now + LINGER_MS);
+    return 1;
+}
+
+/* Reads and drops what a lingering connection received; closes it at
+ * its end.  Returns 1 when c stays open. */
+static int linger_read(struct loop *l, struct conn *c)
+{
+    char buf[16384];
+    for (;;) {
+        ssize_t n = read(c->fd, buf, sizeof buf);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 1;
+        if (n < 0 && errno == EINTR)
+            continue;
+        conn_close(l, c);   /* the peer closed, or the connection failed */
+        return 0;
+    }
+}
+
+static void respond(void *arg, wsb_param_fn get, void *params, struct wsb_response *r)
+{
+    struct loop *l = arg;
+    wsb_handle(l->srv->h, &l->w, get, params, r);
+}
+
+/* Serves the request on c; `whole`: its body is all there too.  Returns
+ * 1 when c stays open, 0 when it was closed (and freed). */
+static int serve(struct loop *l, struct conn *c, int whole, int more_follows, long long now)
+{
+    switch (wsb_fcgi_serve(c->fc, whole, respond, l, l->r)) {
+    case WSB_FCGI_KEEP:
+        /* Bytes after the request (a web server does not send its next
+         * request before the answer) may have been read with it: the
+         * connection's framing is no longer known. */
+        if (!more_follows) {
+            c->state = CONN_IDLE;
+            c->deadline_ms = 0;
+            return 1;
+        }
+        break;
+    case WSB_FCGI_UNREAD:
+        return conn_linger(l, c, now);
+    case WSB_FCGI_DONE:
+    case WSB_FCGI_FAILED:
+        break;
+    }
+    conn_close(l, c);
+    return 0;
+}
+
+/* Looks at what waits on c (without taking it) and serves, waits or
+ * closes accordingly.  Returns 1 when c stays open, 0 when it was closed
+ * (and freed). */
+static int on_readable(struct loop *l, struct conn *c, long long now)
+{
+    if (c->state == CONN_LINGER)
+        return linger_read(l, c);
+    ssize_t n = recv(c->fd, l->peek, PEEK_MAX, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return 1;
+    if (n <= 0) {
+        conn_close(l, c);   /* closed by the web server, or failed */
+        return 0;
+    }
+    struct wsb_frame_scan scan;
+    enum wsb_frame f = wsb_frame_scan(l->peek, (size_t)n, &scan);
+    int full = n == PEEK_MAX;
+    if (f == WSB_FRAME_COMPLETE)
+        return serve(l, c, 1, (size_t)n > scan.request_end, now);
+    if (f == WSB_FRAME_PARAMS && (full || (c->state == CONN_BODY && now >= c->deadline_ms)))
+        return serve(l, c, 0, 0, now);
+    if (f == WSB_FRAME_PARAMS) {
+        if (c->state != CONN_BODY) {
+            long long at = now + BODY_WAIT_MS;
+            c->state = CONN_BODY;
+            set_deadline(l, c, c->deadline_ms != 0 && c->deadline_ms < at ? c->deadline_ms : at);
+        }
+    } else if (f == WSB_FRAME_PARTIAL && !full) {
+        if (c->state != CONN_PARTIAL) {
+            long long at = now + REQUEST_WAIT_MS;
+            set_deadline(l, c, c->state == CONN_FRESH && c->deadline_ms != 0 ? c->deadline_ms : at);
+            c->state = CONN_PARTIAL;
+        }
+    } else {
+        if (f == WSB_FRAME_BAD)
+            wsb_log_debug("fastcgi: closing a connection: not a FastCGI request (record type %u)", scan.type);
+        else if (may_complain(l->srv, now))
+            wsb_log_warn("fastcgi: closing a connection: request parameters over %d bytes", PEEK_MAX);
+        conn_close(l, c);
+        return 0;
+    }
+    return 1;
+}
+
+/* Acts on every connection whose deadline passed, and finds the next. */
+static void sweep(struct loop *l, long long now)
+{
+    l->next_deadline_ms = 0;
+    struct conn *next;
+    for (struct conn *c = l->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->deadline_ms == 0)
+            continue;
+        if (c->deadline_ms > now) {
+            set_deadline(l, c, c->deadline_ms);
+            continue;
+        }
+        if (c->state == CONN_BODY)
+            (void)serve(l, c, 0, 0, now);   /* answer now; the body is dropped as it comes */
+        else
+            conn_close(l, c);         /* nothing came in time, or the linger is over */
+    }
+}
+
+/* Puts c in the epoll set, edge-triggered: it is looked at again when
+ * more bytes come (the bytes already there were peeked, not taken). */
+static void conn_watch(struct loop *l, struct conn *c)
+{
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = c };
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        wsb_log_error("fastcgi: cannot watch a connection: %s; closing it", strerror(errno));
+        conn_close(l, c);
+    }
+}
+
+static int accept_error_is_fatal(int e)
+{
+    return e == EBADF || e == ENOTSOCK || e == EINVAL || e == EOPNOTSUPP || e == EFAULT;
+}
+
+/* Takes a new connection on fd; NULL when it could not be kept. */
+static struct conn *conn_add(struct loop *l, int fd, long long now)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (c != NULL)
+        c->fc = wsb_fcgi_conn_new(fd);
+    if (c == NULL || c->fc == NULL) {
+        wsb_log_error("fastcgi: cannot take a connection: out of memory");
+        close(fd);
+        free(c);
+        return NULL;
+    }
+    if (l->srv->tcp) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    c->fd = fd;
+    c->state = CONN_FRESH;
+    set_deadline(l, c, now + REQUEST_WAIT_MS);
+    c->next = l->conns;
+    if (c->next != NULL)
+        c->next->prev = c;
+    l->conns = c;
+    if (atomic_fetch_add(&l->srv->n_conns, 1) + 1 >= MAX_CONNS) {
+        listen_pause(l, now + ACCEPT_PAUSE_MS);
+        if (may_complain(l->srv, now))
+            wsb_log_warn("fastcgi: %d connections open in this process; new ones wait until some close",
+                         MAX_CONNS);
+    }
+    return c;
+}
+
+/* Takes the connections waiting on the listening socket, and serves the
+ * ones whose request came with them.  Returns 0, or -1 when the
+ * listening socket itself failed. */
+static int accept_some(struct loop *l, long long now)
+{
+    for (int i = 0; i < ACCEPT_BURST && l->listening; i++) {
+        int fd = accept4(l->srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED || e == EPROTO)
+                return 0;   /* another loop or process took it, or the peer left */
+            if (accept_error_is_fatal(e)) {
+                wsb_log_error("fastcgi: accept on the listening socket: %s; this process stops", strerror(e));
+                return -1;
+            }
+            /* EMFILE, ENFILE, ENOBUFS, ENOMEM: our own shortage, not the socket's. */
+            listen_pause(l, now + ACCEPT_PAUSE_MS);
+            if (may_complain(l->srv, now))
+                wsb_log_error("fastcgi: accept: %s (%ld connections open); pausing new connections", strerror(e),
+                              atomic_load(&l->srv->n_conns));
+            return 0;
+        }
+        /* The request usually came with the connection: served at once,
+         * and the connection watched only if it stays open. */
+        struct conn *c = conn_add(l, fd, now);
+        if (c != NULL && on_readable(l, c, now))
+            conn_watch(l, c);
+    }
+    return 0;
+}
+
+/* How long epoll_wait may sleep: until the next deadline or resume. */
+static int wait_timeout(const struct loop *l, long long now)
+{
+    long long until = l->next_deadline_ms;
+    if (!l->listening && l->resume_ms > 0 && (until == 0 || l->resume_ms < until))
+        until = l->resume_ms;
+    if (until == 0)
+        return -1;
+    return until <= now ? 0 : until - now > 60000 ? 60000 : (int)(until - now);
+}
+
+static void *loop_main(void *arg)
+{
+    struct loop *l = arg;
+    struct epoll_event ev[EVENTS_PER_WAIT];
+    while (!atomic_load(&l->srv->stopping)) {
+        int n = epoll_wait(l->epfd, ev, EVENTS_PER_WAIT, wait_timeout(l, wsb_now_ms()));
+        if (n < 0 && errno != EINTR) {
+            wsb_log_error("fastcgi: epoll_wait: %s; this process stops", strerror(errno));
+            l->failed = 1;
+            break;
+        }
+        long long now = wsb_now_ms();
+        for (int i = 0; i < n && !atomic_load(&l->srv->stopping); i++) {
+            if (ev[i].data.ptr != NULL) {
+                on_readable(l, ev[i].data.ptr, now);
+            } else if (accept_some(l, now) != 0) {
+                l->failed = 1;
+                goto done;
+            }
+        }
+        if (l->next_deadline_ms != 0 && now >= l->next_deadline_ms)
+            sweep(l, now);
+        if (!l->listening && l->resume_ms > 0 && now >= l->resume_ms) {
+            if (atomic_load(&l->srv->n_conns) < MAX_CONNS)
+                listen_resume(l);
+            else
+                l->resume_ms = now + ACCEPT_PAUSE_MS;
+        }
+    }
+done:
+    if (!atomic_load(&l->srv->stopping))
+        kill(getpid(), SIGUSR2);   /* tell the main thread this loop is gone */
+    return NULL;
+}
+
+static void loop_free(struct loop *l)
+{
+    if (l->srv == NULL)
+        return;   /* never set up */
+    while (l->conns != NULL)
+        conn_close(l, l->conns);
+    if (l->epfd >= 0)
+        close(l->epfd);
+    free(l->r);
+    free(l->peek);
+    wsb_worker_free(&l->w);
+}
+
+static int loop_init(struct loop *l, struct server *srv)
+{
+    memset(l, 0, sizeof *l);
+    l->srv = srv;
+    wsb_worker_init(&l->w);
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->r = malloc(sizeof *l->r);
+    l->peek = malloc(PEEK_MAX);
+    if (l->epfd < 0 || l->r == NULL || l->peek == NULL) {
+        wsb_log_error("fastcgi: cannot set up a loop: %s", l->epfd < 0 ? strerror(errno) : "out of memory");
+        return WSB_ESYS;
+    }
+    listen_resume(l);
+    if (!l->listening) {
+        wsb_log_error("fastcgi: cannot watch the listening socket: %s", strerror(errno));
+        return WSB_ESYS;
+    }
+    return WSB_OK;
+}
+
+/* Stops the loops: wakes each (repeatedly, as one may be about to sleep)
+ * until all have ended.  Returns 1 if one of them had failed.  Past
+ * THREAD_STOP_MS the process exits at once, since loops still use h. */
+static int stop_loops(struct loop *loops, long started, int rc)
+{
+    long long deadline = wsb_now_ms() + THREAD_STOP_MS;
+    long left = started;
+    while (left > 0) {
+        for (long i = 0; i < started; i++) {
+            if (loops[i].joined)
+                continue;
+            if (pthread_tryjoin_np(loops[i].tid, NULL) == 0) {
+                loops[i].joined = 1;
+                left--;
+                if (loops[i].failed)
+                    rc = 1;
+            } else {
+                pthread_kill(loops[i].tid, SIGUSR1);
+            }
+        }
+        if (left == 0)
+            break;
+        if (wsb_now_ms() >= deadline) {
+            wsb_log_warn("%ld request thread(s) did not finish within %d ms; exiting anyway", left, THREAD_STOP_MS);
+            fflush(NULL);
+            _exit(rc);
+        }
+        usleep(20 * 1000);
+    }
+    return rc;
+}
+
+/* Blocks the stop signals (they are taken by sigwait) and lets SIGUSR1
+ * interrupt epoll_wait. */
+static void signals_for_loops(sigset_t *stop_set, sigset_t *old)
+{
+    sigemptyset(stop_set);
+    sigaddset(stop_set, SIGTERM);
+    sigaddset(stop_set, SIGINT);
+    sigaddset(stop_set, SIGHUP);
+    sigaddset(stop_set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, stop_set, old);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_wake;            /* no SA_RESTART: epoll_wait() returns EINTR */
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+int wsb_serve_fastcgi(struct wsb_handler *h, int listen_fd, int tcp, long threads)
+{
+    sigset_t stop_set, old;
+    signals_for_loops(&stop_set, &old);
+    int rc = 1;
+    long started = 0;
+    struct server srv;
+    memset(&srv, 0, sizeof srv);
+    srv.h = h;
+    srv.listen_fd = listen_fd;
+    srv.tcp = tcp;
+    struct loop *loops = calloc((size_t)threads, sizeof *loops);
+    /* Accepting never blocks: the loops and the pool's processes share the
+     * socket, and another may take the connection that woke this one. */
+    int fl = fcntl(listen_fd, F_GETFL);
+    if (loops == NULL || fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        wsb_log_error("fastcgi: cannot set up the listening socket: %s", loops ? strerror(errno) : "out of memory");
+        goto cleanup;
+    }
+    for (long i = 0; i < threads; i++)
+        if (loop_init(&loops[i], &srv) != WSB_OK)
+            goto cleanup;
+    wsb_handler_prime(h);
+    /* Started with the stop signals blocked, so they reach only sigwait. */
+    if (wsb_handler_start_refresher(h) != WSB_OK)
+        wsb_log_warn("cannot start the state refresher thread; requests will refresh the state themselves");
+    for (started = 0; started < threads; started++) {
+        int e = pthread_create(&loops[started].tid, NULL, loop_main, &loops[started]);
+        if (e != 0) {
+            wsb_log_error("cannot start thread %ld of %ld: %s", started + 1, threads, strerror(e));
+            break;
+        }
+    }
+    if (started == threads) {
+        int sig = 0;
+        sigwait(&stop_set, &sig);
+        if (sig != SIGUSR2) {
+            wsb_log_debug("stopping on SIG%s", sigabbrev_np(sig));
+            rc = 0;
+        }
+    }
+cleanup:
+    atomic_store(&srv.stopping, 1);
+    rc = stop_loops(loops, started, rc);
+    for (long i = 0; loops != NULL && i < threads; i++)
+        loop_free(&loops[i]);
+    free(loops);
+    wsb_handler_stop_refresher(h);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}

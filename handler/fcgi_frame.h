@@ -1,0 +1,31 @@
+/* fcgi_frame.h: how much of a FastCGI request some bytes hold, read from
+ * the record headers alone, so that the event loop hands a request to
+ * libfcgi only once no read of it can block.  Pure: fed bytes in unit
+ * tests (tests/unit/test_fcgi.c). */
+#ifndef WSB_FCGI_FRAME_H
+#define WSB_FCGI_FRAME_H
+
+#include <stddef.h>
+
+enum wsb_frame {
+    WSB_FRAME_PARTIAL,   /* the parameters are not all there yet */
+    WSB_FRAME_PARAMS,    /* the parameters are; the body (stdin) has not ended yet */
+    WSB_FRAME_COMPLETE,  /* the whole request, through its empty stdin record */
+    WSB_FRAME_BAD        /* not a request: wrong version, record out of place, another request id, unknown role */
+};
+
+struct wsb_frame_scan {
+    size_t params_end;   /* PARAMS, COMPLETE: bytes through the empty params record */
+    size_t request_end;  /* COMPLETE: bytes through the empty stdin record */
+    unsigned type;       /* BAD: the type of the record found out of place */
+};
+
+/* Reads the records at the start of buf (len bytes; a request begins
+ * there, possibly after management records of request id 0).  Records are
+ * as libfcgi 2.4 accepts them: version 1; one FCGI_BEGIN_REQUEST (8 bytes,
+ * role responder, authorizer or filter); FCGI_PARAMS of its id up to an
+ * empty one; FCGI_STDIN up to an empty one.  Never fails otherwise; *out
+ * is filled as each value says. */
+enum wsb_frame wsb_frame_scan(const unsigned char *buf, size_t len, struct wsb_frame_scan *out);
+
+#endif

@@ -1,0 +1,146 @@
+/* handle.c: one request, from its parameters to its answer: route,
+ * method, CORS, the client's location, and the selection. */
+#include "handler.h"
+#include "client_addr.h"
+#include "log.h"
+#include "status.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+void wsb_worker_init(struct wsb_worker *w)
+{
+    memset(w, 0, sizeof *w);
+    if (getrandom(&w->rng, sizeof w->rng, GRND_NONBLOCK) != (ssize_t)sizeof w->rng)
+        w->rng = (uint64_t)wsb_now_ms() ^ ((uint64_t)getpid() << 32);
+    if (w->rng == 0)
+        w->rng = 0x9e3779b97f4a7c15ull;
+}
+
+void wsb_worker_free(struct wsb_worker *w)
+{
+    if (w != NULL)
+        wsb_select_scratch_free(&w->scratch);
+}
+
+static uint64_t next_random(struct wsb_worker *w)
+{
+    /* xorshift64* */
+    uint64_t x = w->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Reopens the GeoIP database when its file changed (at most every
+ * WSB_GEOIP_CHECK_MS), and logs what came of it. */
+static void check_geo(struct wsb_handler *h, long long now)
+{
+    if (h->geo == NULL || !wsb_geo_maybe_reload(h->geo, now))
+        return;
+    char why[WSB_ERRLEN];
+    if (wsb_geo_status(h->geo, why) == WSB_OK)
+        wsb_log_info("geoip: %s (re)opened", h->cfg.geoip_path);
+    else
+        wsb_log_error("geoip: %s; serving without geography until the file is fixed", why);
+}
+
+/* Where the client is, as far as the address and GeoIP tell; all zero
+ * (no location) when they do not. */
+static void locate(struct wsb_handler *h, wsb_param_fn get, void *ctx, long long now, struct wsb_client_loc *loc)
+{
+    memset(loc, 0, sizeof *loc);
+    if (h->geo == NULL)
+        return;
+    check_geo(h, now);
+    struct wsb_ip ip;
+    if (wsb_client_addr(get("REMOTE_ADDR", ctx), get("HTTP_X_FORWARDED_FOR", ctx), &h->cfg.trusted, &ip))
+        wsb_geo_lookup(h->geo, &ip, loc);
+}
+
+static void answer_error(struct wsb_answer *a, int http, int code)
+{
+    a->status = http;
+    a->body = wsb_error_body(code, &a->body_len);
+}
+
+/* The answer to a GET or HEAD of the route: the selected node's body, or
+ * 503 with the selection's code.  Returns the snapshot it answered from
+ * (the body points into it), to release once the response is built. */
+static struct wsb_snapshot *select_answer(struct wsb_handler *h, struct wsb_worker *w, wsb_param_fn get, void *ctx,
+                                          unsigned version, struct wsb_answer *a)
+{
+    long long now = wsb_now_ms();
+    struct wsb_snapshot *snap = wsb_state_cache_get(h->cache, now);
+    struct wsb_client_loc loc;
+    locate(h, get, ctx, now, &loc);
+    const struct wsb_snap_node *node = NULL;
+    int code = WSB_NO_SERVERS_AVAILABLE;
+    if (snap != NULL && wsb_select_scratch_reserve(&w->scratch, snap->max_eligible) == WSB_OK)
+        code = wsb_select(snap, version, &loc, next_random(w), &w->scratch, &node);
+    if (code == WSB_SELECT_OK) {
+        a->status = 200;
+        a->body = node->body;
+        a->body_len = node->body_len;
+    } else {
+        answer_error(a, 503, code);
+    }
+    return snap;
+}
+
+void wsb_handle(struct wsb_handler *h, struct wsb_worker *w, wsb_param_fn get, void *ctx,
+                struct wsb_response *out)
+{
+    struct wsb_answer a;
+    memset(&a, 0, sizeof a);
+    a.retry_after = (int)h->cfg.retry_after;
+    enum wsb_method method = wsb_method_parse(get("REQUEST_METHOD", ctx));
+    a.head = method == WSB_HEAD;
+    a.allow_origin = wsb_cors_allow(&h->cfg.cors, get("HTTP_ORIGIN", ctx));
+    unsigned version = 0;
+    struct wsb_snapshot *snap = NULL;
+
+    if (!wsb_route_from_params(get, ctx, &version)) {
+        answer_error(&a, 404, 404);
+    } else if (method == WSB_OTHER) {
+        answer_error(&a, 405, 405);
+    } else if (method == WSB_OPTIONS) {
+        a.status = 204;
+        a.preflight = 1;
+    } else {
+        snap = select_answer(h, w, get, ctx, version, &a);
+    }
+    if (wsb_response_build(&a, out) != WSB_OK) {
+        struct wsb_answer e;
+        memset(&e, 0, sizeof e);
+        answer_error(&e, 500, 500);
+        wsb_response_build(&e, out);
+    }
+    wsb_snapshot_unref(snap);
+}
+
+/* The parameters of the request that primes the state. */
+static const char *prime_param(const char *name, void *ctx)
+{
+    (void)ctx;
+    if (strcmp(name, "REQUEST_METHOD") == 0)
+        return "GET";
+    if (strcmp(name, "REQUEST_URI") == 0)
+        return "/v1/websocket/server";
+    return NULL;
+}
+
+void wsb_handler_prime(struct wsb_handler *h)
+{
+    struct wsb_worker w;
+    struct wsb_response *r = malloc(sizeof *r);
+    wsb_worker_init(&w);
+    if (r != NULL)
+        wsb_handle(h, &w, prime_param, NULL, r);
+    free(r);
+    wsb_worker_free(&w);
+}

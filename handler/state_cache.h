@@ -1,0 +1,45 @@
+/* state_cache.h: the process's current snapshot of the Redis state, kept
+ * fresh by a refresher thread (FastCGI) or by the requests themselves
+ * (CGI), with the stale window of a Redis outage. */
+#ifndef WSB_STATE_CACHE_H
+#define WSB_STATE_CACHE_H
+
+#include "handler_config.h"
+#include "redis.h"
+#include "snapshot.h"
+
+struct wsb_state_cache;
+
+/* A cache over the settings in cfg, which it borrows (cfg must outlive
+ * it).  Redis is first contacted by the first wsb_state_cache_get.
+ * Returns NULL on ENOMEM.  Free with wsb_state_cache_free. */
+struct wsb_state_cache *wsb_state_cache_new(const struct wsb_handler_config *cfg);
+
+/* Stops the refresher first (it uses everything else), then frees; NULL
+ * accepted. */
+void wsb_state_cache_free(struct wsb_state_cache *c);
+
+/* Returns a referenced snapshot (release with wsb_snapshot_unref), or NULL
+ * when there is no usable state: the answer is then 503 with error 100.
+ * With a refresher running it never waits for Redis; without one, a
+ * snapshot that fell due is refreshed by the caller (bounded by the Redis
+ * timeouts, and by WSB_REDIS_RETRY_MS while Redis is down). */
+struct wsb_snapshot *wsb_state_cache_get(struct wsb_state_cache *c, long long now_ms);
+
+/* Starts a thread that refreshes the snapshot whenever it falls due
+ * (every WSB_CACHE_MS, requests or not: with change detection an unchanged
+ * state costs four small commands), so that requests never wait for Redis
+ * and an idle process's snapshot stays current.  For long-lived FastCGI
+ * processes; start it after any fork.  With WSB_CACHE_MS=0 no thread is
+ * started (every request reads Redis).  Returns WSB_OK or WSB_ESYS
+ * (requests then refresh by themselves, as without it). */
+int wsb_state_cache_start_refresher(struct wsb_state_cache *c);
+
+/* Stops and joins the refresher; a no-op when none runs. */
+void wsb_state_cache_stop_refresher(struct wsb_state_cache *c);
+
+/* The cache's Redis connection, for a one-off read (--check) while no
+ * refresher runs. */
+struct wsb_redis *wsb_state_cache_redis(struct wsb_state_cache *c);
+
+#endif

@@ -1,0 +1,275 @@
+/* test_fcgi.c: FastCGI framing fed bytes, and libfcgi's room (fcgi.c)
+ * driven over a real socket pair: kept, closed, unread bodies, rejected
+ * requests, and SIGTERM left alone by the initialisation. */
+#define _GNU_SOURCE
+#include "clock.h"
+#include "fcgi.h"
+#include "fcgi_frame.h"
+#include "status.h"
+#include "t.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { BEGIN = 1, END = 3, PARAMS = 4, STDIN = 5, STDOUT = 6, GET_VALUES = 9 };
+
+struct buf {
+    unsigned char b[8192];
+    size_t n;
+};
+
+static void record(struct buf *o, unsigned type, unsigned id, const void *content, size_t len, unsigned pad)
+{
+    unsigned char h[8] = { 1, (unsigned char)type, (unsigned char)(id >> 8), (unsigned char)id,
+                           (unsigned char)(len >> 8), (unsigned char)len, (unsigned char)pad, 0 };
+    memcpy(o->b + o->n, h, 8);
+    o->n += 8;
+    if (len > 0)
+        memcpy(o->b + o->n, content, len);
+    o->n += len;
+    memset(o->b + o->n, 0, pad);
+    o->n += pad;
+}
+
+static void nv(unsigned char *p, size_t *n, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    p[(*n)++] = (unsigned char)nl;
+    p[(*n)++] = (unsigned char)vl;
+    memcpy(p + *n, name, nl);
+    *n += nl;
+    memcpy(p + *n, value, vl);
+    *n += vl;
+}
+
+/* A GET of the route with id 1; keep: FCGI_KEEP_CONN; body: bytes of stdin;
+ * end: with the empty stdin record. */
+static void request(struct buf *o, int keep, unsigned role, size_t body, int end)
+{
+    unsigned char begin[8] = { (unsigned char)(role >> 8), (unsigned char)role, (unsigned char)(keep ? 1 : 0) };
+    unsigned char p[512];
+    size_t n = 0;
+    nv(p, &n, "REQUEST_METHOD", "GET");
+    nv(p, &n, "REQUEST_URI", "/v1/websocket/server");
+    o->n = 0;
+    record(o, BEGIN, 1, begin, 8, 0);
+    record(o, PARAMS, 1, p, n, 3);
+    record(o, PARAMS, 1, NULL, 0, 0);
+    if (body > 0) {
+        unsigned char x[1000];
+        memset(x, 'x', sizeof x);
+        record(o, STDIN, 1, x, body, 0);
+    }
+    if (end)
+        record(o, STDIN, 1, NULL, 0, 0);
+}
+
+static enum wsb_frame scan(const struct buf *o, size_t len, struct wsb_frame_scan *s)
+{
+    return wsb_frame_scan(o->b, len, s);
+}
+
+static void test_frame_cuts(void)
+{
+    struct buf o;
+    struct wsb_frame_scan s;
+    request(&o, 1, 1, 100, 1);
+    CHECK_INT(scan(&o, o.n, &s), WSB_FRAME_COMPLETE);
+    CHECK_INT(s.request_end, o.n);
+    size_t params_end = s.params_end;
+    CHECK(params_end > 16 && params_end < o.n, "params end %zu", params_end);
+    int wrong = 0;
+    for (size_t cut = 0; cut < o.n; cut++) {
+        enum wsb_frame want = cut < params_end ? WSB_FRAME_PARTIAL : WSB_FRAME_PARAMS;
+        if (scan(&o, cut, &s) != want)
+            wrong++;
+    }
+    CHECK_INT(wrong, 0);
+    /* What follows the request is not part of it. */
+    struct buf two = o;
+    memcpy(two.b + two.n, o.b, o.n);
+    two.n += o.n;
+    CHECK_INT(scan(&two, two.n, &s), WSB_FRAME_COMPLETE);
+    CHECK_INT(s.request_end, o.n);
+}
+
+static void test_frame_bad(void)
+{
+    struct buf o;
+    struct wsb_frame_scan s;
+    request(&o, 1, 1, 0, 1);
+    o.b[0] = 2;
+    CHECK_INT(scan(&o, o.n, &s), WSB_FRAME_BAD);           /* version */
+    request(&o, 1, 0, 0, 1);
+    CHECK_INT(scan(&o, o.n, &s), WSB_FRAME_BAD);           /* role 0 */
+    request(&o, 1, 7, 0, 1);
+    CHECK_INT(scan(&o, o.n, &s), WSB_FRAME_BAD);           /* unknown role */
+    request(&o, 1, 1, 0, 1);
+    o.b[1] = STDIN;
+    CHECK_INT(scan(&o, o.n, &s), WSB_FRAME_BAD);           /* no BEGIN first */
+    CHECK_INT(s.type, STDIN);
+    request(&o, 1, 1, 0, 1);
+    o.b[16 + 3] = 2;
+    CHECK_INT(scan(&o, o.n, &s), WSB_FRAME_BAD);           /* params of another request */
+    request(&o, 1, 1, 0, 1);
+    o.b[16 + 1] = STDIN;
+    CHECK_INT(scan(&o, o.n, &s), WSB_FRAME_BAD);           /* stdin before the params ended */
+    const char *http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK_INT(wsb_frame_scan((const unsigned char *)http, strlen(http), &s), WSB_FRAME_BAD);
+    struct buf m;
+    m.n = 0;
+    record(&m, GET_VALUES, 0, NULL, 0, 0);                 /* management first: allowed */
+    request(&o, 1, 1, 0, 1);
+    memcpy(m.b + m.n, o.b, o.n);
+    m.n += o.n;
+    CHECK_INT(scan(&m, m.n, &s), WSB_FRAME_COMPLETE);
+    CHECK_INT(scan(&m, 5, &s), WSB_FRAME_PARTIAL);
+}
+
+struct pair {
+    int ours, theirs;
+};
+
+static int pair_open(struct pair *p)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return 0;
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    p->ours = sv[0];
+    p->theirs = sv[1];
+    return 1;
+}
+
+static void respond(void *arg, wsb_param_fn get, void *params, struct wsb_response *r)
+{
+    int *calls = arg;
+    (*calls)++;
+    const char *m = get("REQUEST_METHOD", params);
+    r->len = (size_t)snprintf(r->buf, sizeof r->buf, "Status: 200 OK\r\n\r\nmethod=%s", m ? m : "-");
+}
+
+/* Reads the answer records from the web server's side: the stdout bytes
+ * into out, 1 when FCGI_END_REQUEST came. */
+static int read_answer(int fd, char *out, size_t cap)
+{
+    size_t got = 0;
+    unsigned char h[8];
+    while (read(fd, h, 8) == 8) {
+        size_t len = (size_t)h[4] << 8 | h[5];
+        unsigned char body[65536 + 256];
+        size_t want = len + h[6], have = 0;
+        while (have < want) {
+            ssize_t k = read(fd, body + have, want - have);
+            if (k <= 0)
+                return 0;
+            have += (size_t)k;
+        }
+        if (h[1] == STDOUT && got + len < cap) {
+            memcpy(out + got, body, len);
+            got += len;
+        }
+        out[got] = '\0';
+        if (h[1] == END)
+            return 1;
+    }
+    return 0;
+}
+
+static void test_serve_kept(void)
+{
+    struct pair p;
+    CHECK(pair_open(&p), "socketpair");
+    struct wsb_fcgi_conn *c = wsb_fcgi_conn_new(p.ours);
+    struct wsb_response *r = malloc(sizeof *r);
+    int calls = 0, answered = 0;
+    struct buf o;
+    char out[1024];
+    for (int i = 0; i < 3 && c != NULL && r != NULL; i++) {
+        request(&o, 1, 1, i * 300, 1);
+        CHECK(write(p.theirs, o.b, o.n) == (ssize_t)o.n, "write");
+        CHECK_INT(wsb_fcgi_serve(c, 1, respond, &calls, r), WSB_FCGI_KEEP);
+        answered += read_answer(p.theirs, out, sizeof out) && strstr(out, "method=GET") != NULL;
+        CHECK_INT(wsb_fcgi_conn_fd(c), p.ours);   /* still ours: libfcgi kept it */
+    }
+    CHECK_INT(calls, 3);
+    CHECK_INT(answered, 3);
+    /* Not kept by the web server: answered and read to the end. */
+    request(&o, 0, 1, 0, 1);
+    CHECK(write(p.theirs, o.b, o.n) == (ssize_t)o.n, "write");
+    CHECK_INT(wsb_fcgi_serve(c, 1, respond, &calls, r), WSB_FCGI_DONE);
+    CHECK(read_answer(p.theirs, out, sizeof out), "answered: %s", out);
+    wsb_fcgi_conn_free(c);
+    char b;
+    CHECK(read(p.theirs, &b, 1) == 0, "closed by conn_free");
+    close(p.theirs);
+    free(r);
+}
+
+static void test_serve_unread_body(void)
+{
+    struct pair p;
+    CHECK(pair_open(&p), "socketpair");
+    struct wsb_fcgi_conn *c = wsb_fcgi_conn_new(p.ours);
+    struct wsb_response *r = malloc(sizeof *r);
+    int calls = 0;
+    struct buf o;
+    request(&o, 1, 1, 500, 0);   /* the body's end has not come */
+    CHECK(write(p.theirs, o.b, o.n) == (ssize_t)o.n, "write");
+    long long t0 = wsb_now_ms();
+    CHECK_INT(wsb_fcgi_serve(c, 0, respond, &calls, r), WSB_FCGI_UNREAD);
+    CHECK(wsb_now_ms() - t0 < 500, "no wait for the body");
+    char out[1024];
+    CHECK(read_answer(p.theirs, out, sizeof out), "answered before the body ended: %s", out);
+    int fd = wsb_fcgi_conn_release(c);
+    CHECK_INT(fd, p.ours);
+    close(fd);
+    close(p.theirs);
+    free(r);
+}
+
+static void test_serve_rejected(void)
+{
+    struct pair p;
+    CHECK(pair_open(&p), "socketpair");
+    struct wsb_fcgi_conn *c = wsb_fcgi_conn_new(p.ours);
+    struct wsb_response *r = malloc(sizeof *r);
+    int calls = 0;
+    struct buf o;
+    request(&o, 1, 9, 0, 1);   /* a role libfcgi refuses */
+    CHECK(write(p.theirs, o.b, o.n) == (ssize_t)o.n, "write");
+    long long t0 = wsb_now_ms();
+    CHECK_INT(wsb_fcgi_serve(c, 1, respond, &calls, r), WSB_FCGI_FAILED);
+    /* The peer never closes its side: libfcgi's own lingering close would
+     * wait 2 s for it here. */
+    CHECK(wsb_now_ms() - t0 < 500, "closed outright: %lld ms", wsb_now_ms() - t0);
+    CHECK_INT(calls, 0);
+    CHECK_INT(wsb_fcgi_conn_fd(c), -1);
+    wsb_fcgi_conn_free(c);
+    close(p.theirs);
+    free(r);
+}
+
+static void test_sigterm_left_alone(void)
+{
+    struct sigaction sa;
+    sigaction(SIGTERM, NULL, &sa);
+    CHECK(sa.sa_handler == SIG_DFL, "SIGTERM default before");
+    CHECK_INT(wsb_fcgi_init(), WSB_OK);
+    sigaction(SIGTERM, NULL, &sa);
+    CHECK(sa.sa_handler == SIG_DFL, "libfcgi's initialisation left SIGTERM as it was");
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    T_RUN(test_sigterm_left_alone);
+    T_RUN(test_frame_cuts);
+    T_RUN(test_frame_bad);
+    T_RUN(test_serve_kept);
+    T_RUN(test_serve_unread_body);
+    T_RUN(test_serve_rejected);
+    return t_done("fcgi");
+}
