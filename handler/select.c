@@ -46,19 +46,6 @@ void wsb_select_scratch_free(struct wsb_select_scratch *sc)
     sc->cap = 0;
 }
 
-static const struct wsb_version_entry *find_version(const struct wsb_snapshot *s, unsigned v)
-{
-    size_t lo = 0, hi = s->n_versions;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->versions[mid].version < v)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < s->n_versions && s->versions[lo].version == v ? &s->versions[lo] : NULL;
-}
-
 /* Similarity of a node to the client: the cosine of the central angle
  * between them, so that larger is nearer and 1 is "here". */
 static double similarity(const struct wsb_snap_node *sn, const struct wsb_client_loc *c, int client_coords,
@@ -71,22 +58,6 @@ static double similarity(const struct wsb_snap_node *sn, const struct wsb_client
     if (c->continent[0] && memcmp(sn->node.continent, c->continent, 3) == 0)
         return same_continent;
     return -1.0;
-}
-
-/* Cell of a client with coordinates in index ix. */
-static size_t cell_of(const struct wsb_cell_index *ix, double lat, double lon)
-{
-    int a = (int)((lat + 90.0) / ix->deg), b = (int)((lon + 180.0) / ix->deg);
-    int rows = (int)ix->lat_cells, cols = (int)ix->lon_cells;
-    if (a < 0)
-        a = 0;
-    if (a >= rows)
-        a = rows - 1;
-    if (b < 0)
-        b = 0;
-    if (b >= cols)
-        b = cols - 1;
-    return (size_t)a * (size_t)cols + (size_t)b;
 }
 
 /* The similarity bound of the candidates: the nearest (similarity best)
@@ -107,7 +78,7 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
     *out = NULL;
     if (s == NULL || s->n_nodes == 0)
         return WSB_NO_SERVERS_AVAILABLE;
-    const struct wsb_version_entry *e = find_version(s, version);
+    const struct wsb_version_entry *e = wsb_snapshot_version(s, version);
     if (e == NULL)
         return WSB_NO_SERVERS_VERSION;
     if (e->n == 0)
@@ -135,9 +106,7 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
         double cx, cy, cz;
         wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
         if (e->index != NULL) {
-            size_t cell = cell_of(e->index, client->lat, client->lon);
-            scan = e->index->items + e->index->start[cell];
-            n_scan = e->index->start[cell + 1] - e->index->start[cell];
+            scan = wsb_cell_index_list(e->index, client->lat, client->lon, &n_scan);
         }
         const struct wsb_snap_node *nodes = s->nodes;
         double best = -2.0;
