@@ -366,8 +366,11 @@ static int build_index(const struct wsb_cell_point *points, size_t n, double nea
     struct cell_level last;
     memset(&last, 0, sizeof last);
     *out = NULL;
-    if (ix == NULL || pts == NULL)
+    if (ix == NULL || pts == NULL || (ix->points = malloc(n * sizeof *ix->points)) == NULL)
         goto cleanup;
+    memcpy(ix->points, points, n * sizeof *points);
+    ix->n_points = n;
+    ix->near_km = near_km;
     for (size_t i = 0; i < n; i++)
         wsb_geo_unit(points[i].lat, points[i].lon, &pts[3 * i], &pts[3 * i + 1], &pts[3 * i + 2]);
     double deg = n >= WSB_FINE_FROM_NODES ? WSB_CELL_DEG_FINE : WSB_CELL_DEG;
@@ -403,6 +406,7 @@ cleanup:
     return status;
 }
 
+/* A copy of from, NULL on ENOMEM. */
 static struct wsb_cell_index *copy_index(const struct wsb_cell_index *from)
 {
     size_t cells = (size_t)from->lat_cells * from->lon_cells;
@@ -412,13 +416,28 @@ static struct wsb_cell_index *copy_index(const struct wsb_cell_index *from)
     *ix = *from;
     ix->start = malloc((cells + 1) * sizeof *ix->start);
     ix->items = malloc((from->n_items ? from->n_items : 1) * sizeof *ix->items);
-    if (ix->start == NULL || ix->items == NULL) {
+    ix->points = malloc((from->n_points ? from->n_points : 1) * sizeof *ix->points);
+    if (ix->start == NULL || ix->items == NULL || ix->points == NULL) {
         wsb_cell_index_free(ix);
         return NULL;
     }
     memcpy(ix->start, from->start, (cells + 1) * sizeof *ix->start);
     memcpy(ix->items, from->items, from->n_items * sizeof *ix->items);
+    memcpy(ix->points, from->points, from->n_points * sizeof *ix->points);
     return ix;
+}
+
+/* Whether ix was built from exactly these points and near_km. */
+static int built_from(const struct wsb_cell_index *ix, const struct wsb_cell_point *points, size_t n,
+                      double near_km, uint64_t key)
+{
+    if (ix->key != key || ix->n_points != n || ix->near_km != near_km)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (ix->points[i].node != points[i].node || ix->points[i].lat != points[i].lat ||
+            ix->points[i].lon != points[i].lon)
+            return 0;
+    return 1;
 }
 
 /* Hash of everything an index depends on. */
@@ -437,7 +456,7 @@ int wsb_cell_index_make(const struct wsb_cell_point *points, size_t n, double ne
                         const struct wsb_cell_index *old, struct wsb_cell_index **out)
 {
     uint64_t key = index_key(points, n, near_km);
-    if (old == NULL || old->key != key)
+    if (old == NULL || !built_from(old, points, n, near_km, key))
         return build_index(points, n, near_km, key, out);
     *out = copy_index(old);
     return *out != NULL ? WSB_OK : WSB_ENOMEM;
@@ -466,5 +485,6 @@ void wsb_cell_index_free(struct wsb_cell_index *ix)
         return;
     free(ix->start);
     free(ix->items);
+    free(ix->points);
     free(ix);
 }

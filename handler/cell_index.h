@@ -38,6 +38,9 @@ struct wsb_cell_point {
  * start[cell + 1]) with cell = row * lon_cells + column. */
 struct wsb_cell_index {
     uint64_t key;             /* hash of what it was built from: a quick "maybe the same" */
+    double near_km;           /* the band it was built for */
+    size_t n_points;
+    struct wsb_cell_point *points; /* what it was built from, compared in full before reuse; owned */
     double deg;               /* cell size in degrees */
     unsigned lat_cells, lon_cells;
     uint32_t *start;          /* lat_cells * lon_cells + 1 offsets into items; owned */
@@ -47,7 +50,8 @@ struct wsb_cell_index {
 
 /* Gives the index of n points (n > 0) for a band of near_km.  When old
  * (may be NULL) was built from the same points, in the same order, and
- * the same near_km, *out is a copy of it; otherwise the index is built.
+ * the same near_km (compared in full, never on the key alone), *out is a
+ * copy of it; otherwise the index is built.
  * Returns WSB_OK with *out the index, or NULL when an index would not
  * shorten the scan (the lists of its cells would hold, on average, half
  * of the points or more); or WSB_ENOMEM with *out NULL.  old is not

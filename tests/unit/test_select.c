@@ -460,12 +460,8 @@ static void test_index_equals_scan(void)
                     e->n, cases[t].near_km, deg, e->index != NULL ? e->index->n_items : 0);
         CHECK(plain->versions[0].index == NULL || plain->versions[0].index->n_items == (e->index ? e->index->n_items : 0),
               "same input, same index");
-        if (plain->versions[0].index != NULL) {
-            free(plain->versions[0].index->start);
-            free(plain->versions[0].index->items);
-            free(plain->versions[0].index);
-            plain->versions[0].index = NULL;
-        }
+        wsb_cell_index_free(plain->versions[0].index);
+        plain->versions[0].index = NULL;
         struct wsb_select_scratch sc = { 0 };
         wsb_select_scratch_reserve(&sc, indexed->max_eligible);
         int same = 0, missed = 0;
@@ -565,6 +561,48 @@ static void test_index_reused(void)
     wsb_snapshot_unref(moved);
 }
 
+/* A key match alone never reuses an index (anyone who can write Redis can
+ * aim at a 64-bit FNV collision): prev's index of 2500 other nodes,
+ * stamped with the key that 300 new nodes hash to, as a crafted collision
+ * would be, is not copied; the new snapshot's index is built from its own
+ * nodes, and selection through it stays within them. */
+static void test_index_key_collision(void)
+{
+    struct wsb_snapshot *big = layout_snapshot(UNIFORM, 2500, 7, 300, NULL);
+    struct wsb_snapshot *small = layout_snapshot(UNIFORM, 300, 8, 300, NULL);
+    struct wsb_cell_index *bi = big->versions[0].index;
+    const struct wsb_cell_index *si = small->versions[0].index;
+    CHECK(bi != NULL && si != NULL, "both indexed");
+    bi->key = si->key;   /* the collision */
+    struct wsb_snapshot *s = layout_snapshot(UNIFORM, 300, 8, 300, big);
+    const struct wsb_cell_index *ix = s->versions[0].index;
+    CHECK(ix != NULL && ix->key == si->key, "indexed, same key");
+    size_t beyond = 0;
+    for (size_t i = 0; i < ix->n_items; i++)
+        beyond += ix->items[i] >= s->n_nodes;
+    CHECK(beyond == 0, "%zu of %zu listed nodes beyond the snapshot's %zu nodes", beyond, ix->n_items, s->n_nodes);
+    CHECK(ix->n_items == si->n_items && ix->deg == si->deg &&
+              memcmp(ix->items, si->items, si->n_items * sizeof *si->items) == 0 &&
+              memcmp(ix->start, si->start, ((size_t)si->lat_cells * si->lon_cells + 1) * sizeof *si->start) == 0,
+          "index built from the new nodes, not copied from prev's");
+    struct wsb_select_scratch sc = { 0 };
+    wsb_select_scratch_reserve(&sc, s->max_eligible);
+    int same = 0;
+    for (int q = 0; q < 2000; q++) {
+        struct wsb_client_loc c = at(uniform() * 180 - 90, uniform() * 360 - 180, "", "");
+        uint64_t r = rng();
+        const struct wsb_snap_node *a = NULL, *b = NULL;
+        int ca = wsb_select(s, 1, &c, r, &sc, &a);
+        int cb = wsb_select(small, 1, &c, r, &sc, &b);
+        same += ca == cb && a - s->nodes == b - small->nodes;
+    }
+    CHECK(same == 2000, "%d of 2000 clients get what the index built from scratch gives", same);
+    wsb_select_scratch_free(&sc);
+    wsb_snapshot_unref(big);
+    wsb_snapshot_unref(small);
+    wsb_snapshot_unref(s);
+}
+
 /* The 200 body of a node whose id, endpoint and location are those of the
  * node at the same position in the previous snapshot is copied from it;
  * any difference encodes it again. */
@@ -619,6 +657,7 @@ int main(void)
 {
     T_RUN(test_index_equals_scan);
     T_RUN(test_index_reused);
+    T_RUN(test_index_key_collision);
     T_RUN(test_body_reused);
     T_RUN(test_nearest_by_distance);
     T_RUN(test_country_and_continent);
