@@ -653,8 +653,55 @@ static void test_body_reused(void)
     wsb_snapshot_unref(s2);
 }
 
-int main(void)
+/* test_select --bench N DRAINS VERSIONS: builds a snapshot of N nodes
+ * (uniform, each with 4 of VERSIONS versions, DRAINS of them drained at
+ * run time) twice, the second with the first as prev, so that
+ *   valgrind --tool=callgrind --toggle-collect=wsb_snapshot_build
+ * counts the instructions of snapshot building. */
+static int bench(long n, long n_drain, long n_ver)
 {
+    if (n < 1 || n > 1000000 || n_drain < 0 || n_drain > n || n_ver < 1 || n_ver > 100000) {
+        fprintf(stderr, "test_select --bench N DRAINS VERSIONS: 1 <= N <= 1000000, DRAINS <= N, VERSIONS >= 1\n");
+        return 2;
+    }
+    char **drain = calloc((size_t)n_drain + 1, sizeof *drain);
+    for (long i = 0; i < n_drain; i++) {
+        drain[i] = malloc(24);
+        snprintf(drain[i], 24, "n%ld", i * (n / (n_drain ? n_drain : 1)));
+    }
+    struct wsb_snapshot_params p = { .max_load = 0.9, .unknown_load = 0.5, .near_km = 300 };
+    struct wsb_snapshot *prev = NULL;
+    for (int round = 0; round < 2; round++) {
+        struct wsb_node *nodes = layout_nodes(UNIFORM, (size_t)n, 4242);
+        for (long i = 0; i < n; i++) {
+            nodes[i].n_versions = 4;
+            for (unsigned j = 0; j < 4; j++)
+                nodes[i].versions[j] = (unsigned)(((unsigned long)i * 7919u + j * 104729u) % (unsigned long)n_ver) + 1;
+        }
+        struct wsb_snapshot *s = NULL;
+        if (wsb_snapshot_build(nodes, (size_t)n, 1, drain, (size_t)n_drain, 0, &p, prev, &s) != WSB_OK)
+            return 1;
+        free(nodes);
+        fprintf(stderr, "round %d: %zu nodes, %zu versions, %zu eligible, %zu draining\n", round, s->n_nodes,
+                s->n_versions, s->n_eligible, s->n_draining);
+        wsb_snapshot_unref(prev);
+        prev = s;
+    }
+    wsb_snapshot_unref(prev);
+    for (long i = 0; i < n_drain; i++)
+        free(drain[i]);
+    free(drain);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && strcmp(argv[1], "--bench") == 0)
+        return bench(atol(argv[2]), atol(argv[3]), atol(argv[4]));
+    if (argc != 1) {
+        fprintf(stderr, "usage: test_select [--bench N DRAINS VERSIONS]\n");
+        return 2;
+    }
     T_RUN(test_index_equals_scan);
     T_RUN(test_index_reused);
     T_RUN(test_index_key_collision);
