@@ -1,4 +1,4 @@
-/* select.c: the pure selection function (see select.h for the policy). */
+/* select.c: the selection policy, from node eligibility to the weighted draw (see select.h). */
 #include "select.h"
 #include "status.h"
 
@@ -14,6 +14,32 @@ const char *wsb_select_error_message(int code)
     case WSB_NO_SERVERS_VERSION: return "no servers with this version are available";
     default: return "";
     }
+}
+
+void wsb_select_judge(const struct wsb_node *nd, int live, int run_time_drained,
+                      const struct wsb_snapshot_params *p, struct wsb_node_judgement *out)
+{
+    memset(out, 0, sizeof *out);
+    out->online = live && nd->online;
+    out->drained = nd->drain || run_time_drained;
+    out->overloaded = nd->load_known && nd->load >= p->max_load;
+    int scheme_ok = p->allow_ws || strncmp(nd->endpoint, "wss://", 6) == 0;
+    out->eligible = out->online && !out->drained && !out->overloaded && scheme_ok;
+    if (out->eligible) {
+        double load = nd->load_known ? nd->load : p->unknown_load;
+        /* Headroom below the maximum; a floor keeps a node that is nearly
+         * full (or assumed so) from vanishing altogether. */
+        out->weight = p->max_load - load;
+        if (out->weight < 0.001)
+            out->weight = 0.001;
+    }
+}
+
+int wsb_select_version_code(size_t n_eligible, size_t n_online)
+{
+    if (n_eligible > 0)
+        return WSB_SELECT_OK;
+    return n_online > 0 ? WSB_NO_SERVERS_AVAILABLE : WSB_NO_SERVERS_ONLINE;
 }
 
 int wsb_select_scratch_reserve(struct wsb_select_scratch *sc, size_t n)

@@ -1,5 +1,6 @@
 /* snapshot.c: turns decoded node records into the read-optimised snapshot. */
 #include "snapshot.h"
+#include "select.h"
 #include "status.h"
 
 #include <cjson/cJSON.h>
@@ -48,12 +49,38 @@ static int cmp_unsigned(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int is_drained(const char *id, char *const *drain_ids, size_t n_drain)
+/* The ids drained at run time, sorted, so that a node's lookup costs
+ * log d, not d.  The strings stay the caller's. */
+struct drain_set {
+    size_t n;
+    const char **ids;         /* owned array; freed with free() */
+};
+
+static int cmp_string(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n_drain; i++)
-        if (strcmp(drain_ids[i], id) == 0)
-            return 1;
-    return 0;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* WSB_OK, or WSB_ENOMEM with ds empty. */
+static int drain_set_init(struct drain_set *ds, char *const *ids, size_t n)
+{
+    ds->n = 0;
+    ds->ids = NULL;
+    if (n == 0)
+        return WSB_OK;
+    ds->ids = malloc(n * sizeof *ds->ids);
+    if (ds->ids == NULL)
+        return WSB_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        ds->ids[i] = ids[i];
+    qsort(ds->ids, n, sizeof *ds->ids, cmp_string);
+    ds->n = n;
+    return WSB_OK;
+}
+
+static int drain_set_has(const struct drain_set *ds, const char *id)
+{
+    return ds->n > 0 && bsearch(&id, ds->ids, ds->n, sizeof *ds->ids, cmp_string) != NULL;
 }
 
 static void snapshot_free(struct wsb_snapshot *s)
@@ -71,7 +98,8 @@ static void snapshot_free(struct wsb_snapshot *s)
     free(s);
 }
 
-const struct wsb_version_entry *wsb_snapshot_version(const struct wsb_snapshot *s, unsigned version)
+/* Position of version in s->versions, or s->n_versions when absent. */
+static size_t version_slot(const struct wsb_snapshot *s, unsigned version)
 {
     size_t lo = 0, hi = s->n_versions;
     while (lo < hi) {
@@ -81,7 +109,13 @@ const struct wsb_version_entry *wsb_snapshot_version(const struct wsb_snapshot *
         else
             hi = mid;
     }
-    return lo < s->n_versions && s->versions[lo].version == version ? &s->versions[lo] : NULL;
+    return lo < s->n_versions && s->versions[lo].version == version ? lo : s->n_versions;
+}
+
+const struct wsb_version_entry *wsb_snapshot_version(const struct wsb_snapshot *s, unsigned version)
+{
+    size_t slot = version_slot(s, version);
+    return slot < s->n_versions ? &s->versions[slot] : NULL;
 }
 
 struct wsb_snapshot *wsb_snapshot_empty(void)
@@ -118,110 +152,137 @@ static int index_version(struct wsb_snapshot *s, struct wsb_version_entry *e, co
     return status;
 }
 
+/* Moves the n nodes into s (their entries are left initialised), has
+ * select.c's policy judge each, and gives the eligible ones their 200
+ * body.  The node stays as its record says (so that the next refresh can
+ * copy it when the record is unchanged); what the state adds (its expiry,
+ * run-time drains) goes into the snap node.  WSB_OK or WSB_ENOMEM (what
+ * was moved stays for snapshot_free). */
+static int take_nodes(struct wsb_snapshot *s, struct wsb_node *nodes, size_t n, const struct drain_set *drains,
+                      const struct wsb_snapshot_params *p, const struct wsb_snapshot *prev)
+{
+    if (n > 0 && (s->nodes = calloc(n, sizeof *s->nodes)) == NULL)
+        return WSB_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct wsb_snap_node *sn = &s->nodes[s->n_nodes++];
+        sn->node = nodes[i];
+        wsb_node_init(&nodes[i]);
+        const struct wsb_node *nd = &sn->node;
+        struct wsb_node_judgement j;
+        wsb_select_judge(nd, s->live, drain_set_has(drains, nd->id), p, &j);
+        sn->online = j.online;
+        sn->eligible = j.eligible;
+        sn->weight = j.weight;
+        if (nd->has_coords)
+            wsb_geo_unit(nd->lat, nd->lon, &sn->x, &sn->y, &sn->z);
+        s->n_online += j.online != 0;
+        s->n_draining += j.drained != 0;
+        s->n_overloaded += j.online && j.overloaded;
+        s->n_eligible += j.eligible != 0;
+        if (j.eligible && (sn->body = body_of(nd, i, prev, &sn->body_len)) == NULL)
+            return WSB_ENOMEM;
+    }
+    return WSB_OK;
+}
+
+/* Gives s one entry per distinct version that its nodes list, sorted (the
+ * version number only).  WSB_OK or WSB_ENOMEM. */
+static int list_versions(struct wsb_snapshot *s)
+{
+    size_t n_all = 0, k = 0, distinct = 0;
+    for (size_t i = 0; i < s->n_nodes; i++)
+        n_all += s->nodes[i].node.n_versions;
+    if (n_all == 0)
+        return WSB_OK;
+    unsigned *all = malloc(n_all * sizeof *all);
+    if (all == NULL)
+        return WSB_ENOMEM;
+    for (size_t i = 0; i < s->n_nodes; i++)
+        for (size_t j = 0; j < s->nodes[i].node.n_versions; j++)
+            all[k++] = s->nodes[i].node.versions[j];
+    qsort(all, k, sizeof *all, cmp_unsigned);
+    for (size_t i = 0; i < k; i++)
+        if (distinct == 0 || all[distinct - 1] != all[i])
+            all[distinct++] = all[i];
+    s->versions = calloc(distinct, sizeof *s->versions);
+    if (s->versions != NULL) {
+        for (size_t v = 0; v < distinct; v++)
+            s->versions[v].version = all[v];
+        s->n_versions = distinct;
+    }
+    free(all);
+    return s->versions != NULL ? WSB_OK : WSB_ENOMEM;
+}
+
+/* Whether position j is where node nd first lists its version j (a
+ * version listed twice counts once). */
+static int first_listing(const struct wsb_node *nd, size_t j)
+{
+    for (size_t i = 0; i < j; i++)
+        if (nd->versions[i] == nd->versions[j])
+            return 0;
+    return 1;
+}
+
+/* Fills every version's list of eligible nodes (in node order) and its
+ * code (select.c's policy): one pass over the nodes counts, one fills,
+ * each node's versions found by binary search, so that the cost is
+ * nodes x versions per node x log versions.  WSB_OK or WSB_ENOMEM. */
+static int list_eligible(struct wsb_snapshot *s)
+{
+    size_t *online = calloc(s->n_versions ? s->n_versions : 1, sizeof *online);
+    if (online == NULL)
+        return WSB_ENOMEM;
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        const struct wsb_snap_node *sn = &s->nodes[i];
+        for (size_t j = 0; j < sn->node.n_versions; j++)
+            if (first_listing(&sn->node, j)) {
+                size_t v = version_slot(s, sn->node.versions[j]);
+                online[v] += sn->online != 0;
+                s->versions[v].n += sn->eligible != 0;
+            }
+    }
+    int status = WSB_ENOMEM;
+    for (size_t v = 0; v < s->n_versions; v++) {
+        struct wsb_version_entry *e = &s->versions[v];
+        e->error = wsb_select_version_code(e->n, online[v]);
+        if (e->n > 0 && (e->eligible = malloc(e->n * sizeof *e->eligible)) == NULL)
+            goto cleanup;
+        e->n = 0;   /* counted again as the list fills */
+    }
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        const struct wsb_snap_node *sn = &s->nodes[i];
+        for (size_t j = 0; j < sn->node.n_versions && sn->eligible; j++)
+            if (first_listing(&sn->node, j)) {
+                struct wsb_version_entry *e = &s->versions[version_slot(s, sn->node.versions[j])];
+                e->eligible[e->n++] = (uint32_t)i;
+            }
+    }
+    status = WSB_OK;
+cleanup:
+    free(online);
+    return status;
+}
+
 int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *drain_ids,
                        size_t n_drain, size_t n_skipped, const struct wsb_snapshot_params *p,
                        const struct wsb_snapshot *prev, struct wsb_snapshot **out)
 {
     int status = WSB_ENOMEM;
-    unsigned *all_versions = NULL;
+    struct drain_set drains = { 0, NULL };
     struct wsb_snapshot *s = wsb_snapshot_empty();
-    if (s == NULL)
+    if (s == NULL || drain_set_init(&drains, drain_ids, n_drain) != WSB_OK)
         goto cleanup;
     s->live = live;
     s->n_skipped = n_skipped;
     s->near_km = p->near_km;
     s->near_cos = cos(p->near_km / 6371.0);
     s->near_sin = sin(p->near_km / 6371.0);
-    if (n > 0) {
-        s->nodes = calloc(n, sizeof *s->nodes);
-        if (s->nodes == NULL)
-            goto cleanup;
-    }
-    size_t n_all = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct wsb_snap_node *sn = &s->nodes[s->n_nodes++];
-        sn->node = nodes[i];
-        wsb_node_init(&nodes[i]);
-        struct wsb_node *nd = &sn->node;
-        n_all += nd->n_versions;
-        /* The node stays as its record says (so that the next refresh can
-         * copy it when the record is unchanged); what the state adds (its
-         * expiry, run-time drains) goes into the snap node. */
-        sn->online = live && nd->online;
-        int drained = nd->drain || is_drained(nd->id, drain_ids, n_drain);
-        if (nd->has_coords)
-            wsb_geo_unit(nd->lat, nd->lon, &sn->x, &sn->y, &sn->z);
-        int overloaded = nd->load_known && nd->load >= p->max_load;
-        int scheme_ok = p->allow_ws || strncmp(nd->endpoint, "wss://", 6) == 0;
-        s->n_online += sn->online != 0;
-        s->n_draining += drained;
-        s->n_overloaded += sn->online && overloaded;
-        sn->eligible = sn->online && !drained && !overloaded && scheme_ok;
-        if (sn->eligible) {
-            double load = nd->load_known ? nd->load : p->unknown_load;
-            /* Headroom below the maximum; a floor keeps a node that is
-             * nearly full (or assumed so) from vanishing altogether. */
-            sn->weight = p->max_load - load;
-            if (sn->weight < 0.001)
-                sn->weight = 0.001;
-            s->n_eligible++;
-            sn->body = body_of(nd, i, prev, &sn->body_len);
-            if (sn->body == NULL)
-                goto cleanup;
-        }
-    }
-
-    /* The distinct versions, sorted. */
-    if (n_all > 0) {
-        all_versions = malloc(n_all * sizeof *all_versions);
-        if (all_versions == NULL)
-            goto cleanup;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < s->n_nodes; i++)
-        for (size_t j = 0; j < s->nodes[i].node.n_versions; j++)
-            all_versions[k++] = s->nodes[i].node.versions[j];
-    if (k > 0)
-        qsort(all_versions, k, sizeof *all_versions, cmp_unsigned);
-    size_t distinct = 0;
-    for (size_t i = 0; i < k; i++)
-        if (distinct == 0 || all_versions[distinct - 1] != all_versions[i])
-            all_versions[distinct++] = all_versions[i];
-    if (distinct > 0) {
-        s->versions = calloc(distinct, sizeof *s->versions);
-        if (s->versions == NULL)
-            goto cleanup;
-    }
-    for (size_t v = 0; v < distinct; v++) {
-        struct wsb_version_entry *e = &s->versions[s->n_versions++];
-        e->version = all_versions[v];
-        size_t any_online = 0, count = 0;
-        for (size_t i = 0; i < s->n_nodes; i++) {
-            const struct wsb_snap_node *sn = &s->nodes[i];
-            for (size_t j = 0; j < sn->node.n_versions; j++) {
-                if (sn->node.versions[j] != e->version)
-                    continue;
-                any_online += sn->online != 0;
-                count += sn->eligible != 0;
-                break;
-            }
-        }
-        if (count > 0) {
-            e->eligible = malloc(count * sizeof *e->eligible);
-            if (e->eligible == NULL)
-                goto cleanup;
-            for (size_t i = 0; i < s->n_nodes; i++) {
-                const struct wsb_snap_node *sn = &s->nodes[i];
-                if (!sn->eligible)
-                    continue;
-                for (size_t j = 0; j < sn->node.n_versions; j++)
-                    if (sn->node.versions[j] == e->version) {
-                        e->eligible[e->n++] = (uint32_t)i;
-                        break;
-                    }
-            }
-        }
-        e->error = e->n > 0 ? 0 : any_online ? 100 : 101;
+    if (take_nodes(s, nodes, n, &drains, p, prev) != WSB_OK || list_versions(s) != WSB_OK ||
+        list_eligible(s) != WSB_OK)
+        goto cleanup;
+    for (size_t v = 0; v < s->n_versions; v++) {
+        struct wsb_version_entry *e = &s->versions[v];
         if (index_version(s, e, prev) != WSB_OK)
             goto cleanup;
         if (e->n > s->max_eligible)
@@ -231,7 +292,7 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
     s = NULL;
     status = WSB_OK;
 cleanup:
-    free(all_versions);
+    free(drains.ids);
     if (s != NULL)
         snapshot_free(s);
     if (status != WSB_OK)

@@ -16,8 +16,8 @@
 struct wsb_snap_node {
     struct wsb_node node;     /* decoded record, as the record says; owned */
     int online;               /* node.online, and the state live */
-    int eligible;             /* online, not draining (record or run time), not overloaded */
-    double weight;            /* share of new clients: headroom below max_load */
+    int eligible;             /* may take new clients (wsb_select_judge in select.h) */
+    double weight;            /* share of new clients (wsb_select_judge) */
     double x, y, z;           /* unit vector on the sphere when node.has_coords */
     char *body;               /* precomputed 200 body {"endpoint":..,"location":..} */
     size_t body_len;
@@ -25,7 +25,7 @@ struct wsb_snap_node {
 
 struct wsb_version_entry {
     unsigned version;
-    int error;                /* 0 when some node is eligible, else 100 or 101 */
+    int error;                /* wsb_select_version_code: 0 when some node is eligible, else 100 or 101 */
     size_t n;                 /* eligible nodes for this version */
     uint32_t *eligible;       /* indexes into nodes[] */
     int coords;               /* every eligible node has coordinates */
