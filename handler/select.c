@@ -98,6 +98,78 @@ static double near_bound(const struct wsb_snapshot *s, double best)
     return bound - 1e-12;
 }
 
+/* Step 4 for a client with coordinates and a version whose eligible nodes
+ * all have them: similarity is a dot product, and only the client's cell
+ * list (when indexed) is scanned.  Puts the candidates in sc->cand and
+ * returns their count. */
+static size_t near_by_distance(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
+                               const struct wsb_client_loc *client, struct wsb_select_scratch *sc)
+{
+    const uint32_t *scan = e->eligible;
+    size_t n_scan = e->n, k = 0;
+    double cx, cy, cz, best = -2.0, *sim = sc->sim;
+    wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
+    if (e->index != NULL)
+        scan = wsb_cell_index_list(e->index, client->lat, client->lon, &n_scan);
+    const struct wsb_snap_node *nodes = s->nodes;
+    for (size_t i = 0; i < n_scan; i++) {
+        const struct wsb_snap_node *sn = &nodes[scan[i]];
+        double d = sn->x * cx + sn->y * cy + sn->z * cz;
+        sim[i] = d;
+        best = best > d ? best : d;
+    }
+    double bound = near_bound(s, best);
+    for (size_t i = 0; i < n_scan; i++) {
+        sc->cand[k] = scan[i];
+        k += sim[i] >= bound;
+    }
+    return k;
+}
+
+/* Step 4 otherwise: distance where both sides have coordinates, else the
+ * country and continent tiers (see select.h).  Puts the candidates in
+ * sc->cand and returns their count. */
+static size_t near_by_tier(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
+                           const struct wsb_client_loc *client, struct wsb_select_scratch *sc)
+{
+    double cx = 0, cy = 0, cz = 0, best = -2.0;
+    size_t k = 0;
+    if (client->has_coords)
+        wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
+    const double same_continent = cos(WSB_SAME_CONTINENT_KM / WSB_EARTH_RADIUS_KM);
+    for (size_t i = 0; i < e->n; i++) {
+        double d = similarity(&s->nodes[e->eligible[i]], client, client->has_coords, cx, cy, cz, same_continent);
+        sc->sim[i] = d;
+        if (d > best)
+            best = d;
+    }
+    double bound = near_bound(s, best);
+    for (size_t i = 0; i < e->n; i++)
+        if (sc->sim[i] >= bound)
+            sc->cand[k++] = e->eligible[i];
+    return k;
+}
+
+/* Step 5: one of the k >= 1 candidates, drawn with probability in
+ * proportion to its weight; 53 random bits of rnd make a uniform point in
+ * [0, total). */
+static const struct wsb_snap_node *weighted_draw(const struct wsb_snapshot *s, const uint32_t *cand, size_t k,
+                                                 uint64_t rnd)
+{
+    if (k == 1)
+        return &s->nodes[cand[0]];
+    double total = 0;
+    for (size_t i = 0; i < k; i++)
+        total += s->nodes[cand[i]].weight;
+    double point = (double)(rnd >> 11) * (1.0 / 9007199254740992.0) * total;
+    for (size_t i = 0; i < k; i++) {
+        point -= s->nodes[cand[i]].weight;
+        if (point < 0)
+            return &s->nodes[cand[i]];
+    }
+    return &s->nodes[cand[k - 1]];
+}
+
 int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
                uint64_t rnd, struct wsb_select_scratch *sc, const struct wsb_snap_node **out)
 {
@@ -108,79 +180,24 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
     if (e == NULL)
         return WSB_NO_SERVERS_VERSION;
     if (e->n == 0)
-        return e->error;
+        return e->error;   /* wsb_select_version_code's, precomputed */
     if (e->n == 1) {
         *out = &s->nodes[e->eligible[0]];
         return WSB_SELECT_OK;
     }
     if (sc->cap < e->n)
         return WSB_NO_SERVERS_AVAILABLE;   /* caller did not reserve: refuse, never overrun */
-
     int located = client != NULL &&
                   (client->has_coords || client->country[0] != '\0' || client->continent[0] != '\0');
-    const uint32_t *scan = e->eligible;
-    size_t n_scan = e->n;
-    uint32_t *cand = sc->cand;
-    double *sim = sc->sim;
-    size_t k = 0;
+    size_t k;
     if (!located) {
-        memcpy(cand, e->eligible, e->n * sizeof *cand);
+        memcpy(sc->cand, e->eligible, e->n * sizeof *sc->cand);
         k = e->n;
     } else if (client->has_coords && e->coords) {
-        /* Every node scanned has coordinates: similarity is a dot product,
-         * and only the client's cell list (when indexed) is scanned. */
-        double cx, cy, cz;
-        wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
-        if (e->index != NULL) {
-            scan = wsb_cell_index_list(e->index, client->lat, client->lon, &n_scan);
-        }
-        const struct wsb_snap_node *nodes = s->nodes;
-        double best = -2.0;
-        for (size_t i = 0; i < n_scan; i++) {
-            const struct wsb_snap_node *sn = &nodes[scan[i]];
-            double d = sn->x * cx + sn->y * cy + sn->z * cz;
-            sim[i] = d;
-            best = best > d ? best : d;
-        }
-        double bound = near_bound(s, best);
-        for (size_t i = 0; i < n_scan; i++) {
-            cand[k] = scan[i];
-            k += sim[i] >= bound;
-        }
+        k = near_by_distance(s, e, client, sc);
     } else {
-        double cx = 0, cy = 0, cz = 0;
-        if (client->has_coords)
-            wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
-        const double same_continent = cos(WSB_SAME_CONTINENT_KM / WSB_EARTH_RADIUS_KM);
-        double best = -2.0;
-        for (size_t i = 0; i < n_scan; i++) {
-            double d = similarity(&s->nodes[scan[i]], client, client->has_coords, cx, cy, cz, same_continent);
-            sim[i] = d;
-            if (d > best)
-                best = d;
-        }
-        double bound = near_bound(s, best);
-        for (size_t i = 0; i < n_scan; i++)
-            if (sim[i] >= bound)
-                cand[k++] = scan[i];
+        k = near_by_tier(s, e, client, sc);
     }
-    if (k == 1) {
-        *out = &s->nodes[cand[0]];
-        return WSB_SELECT_OK;
-    }
-    /* Weighted draw: 53 random bits make a uniform point in [0, total). */
-    double total = 0;
-    for (size_t i = 0; i < k; i++)
-        total += s->nodes[cand[i]].weight;
-    double point = (double)(rnd >> 11) * (1.0 / 9007199254740992.0) * total;
-    size_t chosen = k - 1;
-    for (size_t i = 0; i < k; i++) {
-        point -= s->nodes[cand[i]].weight;
-        if (point < 0) {
-            chosen = i;
-            break;
-        }
-    }
-    *out = &s->nodes[cand[chosen]];
+    *out = weighted_draw(s, sc->cand, k, rnd);
     return WSB_SELECT_OK;
 }

@@ -417,6 +417,74 @@ static int outside_brute_force(const struct wsb_snapshot *s, const struct wsb_ve
     return outside;
 }
 
+/* A client for test_index_equals_scan: near a cluster (every other one
+ * in clustered layouts) or uniform on the sphere, and now and then on a
+ * pole, the antimeridian or a cell edge. */
+static struct wsb_client_loc random_client(enum layout lay, int q)
+{
+    struct wsb_client_loc c;
+    memset(&c, 0, sizeof c);
+    c.has_coords = 1;
+    if (lay != UNIFORM && q % 2 == 0) {
+        double clat, clon;
+        cluster_centre((unsigned)(q % (lay == CLUSTERED ? N_FIXED_CLUSTERS : N_MANY_CLUSTERS)), &clat, &clon);
+        c.lat = clat + (uniform() - 0.5) * 8;
+        c.lat = c.lat > 90 ? 90 : c.lat < -90 ? -90 : c.lat;
+        c.lon = wrap_lon(clon + (uniform() - 0.5) * 20);
+    } else {
+        double z = 2 * uniform() - 1;
+        c.lat = atan2(z, sqrt(1 - z * z)) * 180 / M_PI;
+        c.lon = uniform() * 360 - 180;
+    }
+    if (q % 97 == 0)
+        c.lon = q % 2 ? 179.999 : -180.0;
+    if (q % 89 == 0)
+        c.lat = q % 2 ? 90.0 : -90.0;
+    if (q % 13 == 0)   /* on a cell edge of either size */
+        c.lat = -90.0 + 2.5 * (double)(rng() % 73);
+    if (q % 17 == 0)
+        c.lon = -180.0 + 2.5 * (double)(rng() % 145);
+    return c;
+}
+
+/* The cell lists of an indexed version e of s, in a sample of cells. */
+static void check_cell_sample(const struct wsb_snapshot *s, const struct wsb_version_entry *e, const char *what,
+                              size_t n)
+{
+    /* Cells in a sample (every 3rd in the polar rows and the
+     * antimeridian columns, every 29th other): corners, edge
+     * midpoints and centre have all their candidates listed, and
+     * nothing beyond brute force is. */
+    const struct wsb_cell_index *ix = e->index;
+    int outside = 0, edge_missed = 0, sampled = 0;
+    size_t hier = 0, bf = 0;
+    for (unsigned a = 0; a < ix->lat_cells; a++)
+        for (unsigned b = 0; b < ix->lon_cells; b++) {
+            int edge = a == 0 || a + 1 == ix->lat_cells || b == 0 || b + 1 == ix->lon_cells;
+            if (((size_t)a * ix->lon_cells + b) % (edge ? 3 : 29) != 0)
+                continue;
+            size_t bf_len;
+            outside += outside_brute_force(s, e, a, b, &bf_len);
+            size_t cell = (size_t)a * ix->lon_cells + b;
+            hier += ix->start[cell + 1] - ix->start[cell];
+            bf += bf_len;
+            sampled++;
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    /* A point just inside the cell, as wsb_cell_index_list rounds it. */
+                    double lat = -90.0 + (a + i * 0.5) * ix->deg, lon = -180.0 + (b + j * 0.5) * ix->deg;
+                    lat = i == 2 ? lat - 1e-9 : lat;
+                    lon = j == 2 ? lon - 1e-9 : lon;
+                    edge_missed += missed_candidates(s, e, lat, lon);
+                }
+        }
+    CHECK(outside == 0, "%s %zu nodes, near %.0f km: %d listed nodes beyond the brute-force lists", what, n,
+          s->near_km, outside);
+    CHECK(edge_missed == 0, "%s %zu nodes, near %.0f km: %d candidates of cell corners/edges not listed",
+          what, n, s->near_km, edge_missed);
+    CHECK(hier <= bf && sampled > 0, "hierarchical lists (%zu) no longer than brute force (%zu)", hier, bf);
+}
+
 /* The cell index must change nothing: for random clients all over the
  * sphere (poles, the antimeridian and cell edges included) the indexed
  * snapshot picks exactly what a full scan picks, its lists hold every
@@ -466,29 +534,7 @@ static void test_index_equals_scan(void)
         wsb_select_scratch_reserve(&sc, indexed->max_eligible);
         int same = 0, missed = 0;
         for (int q = 0; q < cases[t].clients; q++) {
-            struct wsb_client_loc c;
-            memset(&c, 0, sizeof c);
-            c.has_coords = 1;
-            if (cases[t].lay != UNIFORM && q % 2 == 0) {
-                double clat, clon;
-                cluster_centre((unsigned)(q % (cases[t].lay == CLUSTERED ? N_FIXED_CLUSTERS : N_MANY_CLUSTERS)), &clat,
-                               &clon);
-                c.lat = clat + (uniform() - 0.5) * 8;
-                c.lat = c.lat > 90 ? 90 : c.lat < -90 ? -90 : c.lat;
-                c.lon = wrap_lon(clon + (uniform() - 0.5) * 20);
-            } else {
-                double z = 2 * uniform() - 1;
-                c.lat = atan2(z, sqrt(1 - z * z)) * 180 / M_PI;
-                c.lon = uniform() * 360 - 180;
-            }
-            if (q % 97 == 0)
-                c.lon = q % 2 ? 179.999 : -180.0;
-            if (q % 89 == 0)
-                c.lat = q % 2 ? 90.0 : -90.0;
-            if (q % 13 == 0)   /* on a cell edge of either size */
-                c.lat = -90.0 + 2.5 * (double)(rng() % 73);
-            if (q % 17 == 0)
-                c.lon = -180.0 + 2.5 * (double)(rng() % 145);
+            struct wsb_client_loc c = random_client(cases[t].lay, q);
             uint64_t r = rng();
             const struct wsb_snap_node *a = NULL, *b = NULL;
             int ca = wsb_select(indexed, 1, &c, r, &sc, &a);
@@ -502,40 +548,8 @@ static void test_index_equals_scan(void)
               what, n, cases[t].near_km, same, cases[t].clients);
         CHECK(missed == 0, "%s %zu nodes, near %.0f km: %d candidates missing from cell lists", what, n,
               cases[t].near_km, missed);
-        if (e->index != NULL) {
-            /* Cells in a sample (every 3rd in the polar rows and the
-             * antimeridian columns, every 29th other): corners, edge
-             * midpoints and centre have all their candidates listed, and
-             * nothing beyond brute force is. */
-            const struct wsb_cell_index *ix = e->index;
-            int outside = 0, edge_missed = 0, sampled = 0;
-            size_t hier = 0, bf = 0;
-            for (unsigned a = 0; a < ix->lat_cells; a++)
-                for (unsigned b = 0; b < ix->lon_cells; b++) {
-                    int edge = a == 0 || a + 1 == ix->lat_cells || b == 0 || b + 1 == ix->lon_cells;
-                    if (((size_t)a * ix->lon_cells + b) % (edge ? 3 : 29) != 0)
-                        continue;
-                    size_t bf_len;
-                    outside += outside_brute_force(indexed, e, a, b, &bf_len);
-                    size_t cell = (size_t)a * ix->lon_cells + b;
-                    hier += ix->start[cell + 1] - ix->start[cell];
-                    bf += bf_len;
-                    sampled++;
-                    for (int i = 0; i < 3; i++)
-                        for (int j = 0; j < 3; j++) {
-                            /* A point just inside the cell, as cell_of rounds it. */
-                            double lat = -90.0 + (a + i * 0.5) * ix->deg, lon = -180.0 + (b + j * 0.5) * ix->deg;
-                            lat = i == 2 ? lat - 1e-9 : lat;
-                            lon = j == 2 ? lon - 1e-9 : lon;
-                            edge_missed += missed_candidates(indexed, e, lat, lon);
-                        }
-                }
-            CHECK(outside == 0, "%s %zu nodes, near %.0f km: %d listed nodes beyond the brute-force lists", what, n,
-                  cases[t].near_km, outside);
-            CHECK(edge_missed == 0, "%s %zu nodes, near %.0f km: %d candidates of cell corners/edges not listed",
-                  what, n, cases[t].near_km, edge_missed);
-            CHECK(hier <= bf && sampled > 0, "hierarchical lists (%zu) no longer than brute force (%zu)", hier, bf);
-        }
+        if (e->index != NULL)
+            check_cell_sample(indexed, e, what, n);
         wsb_select_scratch_free(&sc);
         wsb_snapshot_unref(indexed);
         wsb_snapshot_unref(plain);
