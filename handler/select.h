@@ -66,7 +66,8 @@ void wsb_select_judge(const struct wsb_node *nd, int live, int run_time_drained,
  * WSB_NO_SERVERS_ONLINE.  Cannot fail. */
 int wsb_select_version_code(size_t n_eligible, size_t n_online);
 
-/* The error_message of a code (100, 101, 102); "" for others. */
+/* The error_message of a code (100, 101, 102); "" for others.  A static
+ * string; cannot fail. */
 const char *wsb_select_error_message(int code);
 
 struct wsb_client_loc {
@@ -85,14 +86,20 @@ struct wsb_select_scratch {
     uint32_t *cand;
 };
 
-/* Returns WSB_OK, or WSB_ENOMEM with the scratch unchanged. */
+/* Makes room for n entries.  Returns WSB_OK, or WSB_ENOMEM with the
+ * scratch unchanged. */
 int wsb_select_scratch_reserve(struct wsb_select_scratch *sc, size_t n);
+
+/* Frees the scratch's arrays and leaves it empty (cap 0); NULL is accepted. */
 void wsb_select_scratch_free(struct wsb_select_scratch *sc);
 
-/* Chooses a node for a client asking for version.  client may be NULL (no
- * location).  rnd is a random 64-bit word.  Returns WSB_SELECT_OK with *out
- * set, or one of the error codes with *out set to NULL.  The scratch must
- * hold at least s->max_eligible entries. */
+/* Chooses a node for a client asking for version: steps 1 to 5 above, 1-3
+ * read from what the snapshot precomputed.  s may be NULL (no state: 100);
+ * client may be NULL (no location).  rnd is a random 64-bit word.  Returns
+ * WSB_SELECT_OK with *out set (a node of s, which owns it), or one of the
+ * error codes with *out set to NULL.  The scratch must hold at least
+ * s->max_eligible entries (else WSB_NO_SERVERS_AVAILABLE, never an
+ * overrun); it is only working memory. */
 int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
                uint64_t rnd, struct wsb_select_scratch *sc, const struct wsb_snap_node **out);
 

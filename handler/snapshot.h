@@ -71,12 +71,14 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
 /* An empty snapshot: every request answers 100.  NULL on ENOMEM. */
 struct wsb_snapshot *wsb_snapshot_empty(void);
 
+/* Takes one more reference to s (not NULL) and returns s; cannot fail. */
 struct wsb_snapshot *wsb_snapshot_ref(struct wsb_snapshot *s);
 
 /* Drops one reference; frees on the last.  NULL is accepted. */
 void wsb_snapshot_unref(struct wsb_snapshot *s);
 
-/* The entry of a version in s, NULL when no node has it. */
+/* The entry of a version in s (owned by s), NULL when no node lists it.
+ * Binary search; cannot fail. */
 const struct wsb_version_entry *wsb_snapshot_version(const struct wsb_snapshot *s, unsigned version);
 
 #endif
