@@ -49,8 +49,9 @@ $(OBJ)/%.o: %.c
 $(BUILD)/wsb-handler: $(OBJ)/handler/main.o $(HANDLER_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_HANDLER)
 
+# The probe links only its own libraries: GeoIP, selection and libfcgi live in handler/.
 $(BUILD)/wsb-probe: $(OBJ)/probe/main.o $(PROBE_OBJ) $(COMMON_OBJ)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE)
 
 $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(HANDLER_OBJ) $(PROBE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
