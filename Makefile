@@ -30,6 +30,9 @@ UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+# LD_PRELOAD shims for tests: shared objects, built with every tool.
+PRELOAD_SRC := $(wildcard tests/tools/preload/*.c)
+TOOL_BIN    += $(PRELOAD_SRC:tests/tools/preload/%.c=$(BUILD)/tests/preload/%.so)
 
 PROGRAMS := $(BUILD)/wsb-handler
 ifneq ($(wildcard probe/main.c),)
@@ -59,8 +62,9 @@ $(OBJ)/handler/fcgi.o: handler/fcgi.c
 $(BUILD)/wsb-handler: $(OBJ)/handler/main.o $(HANDLER_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_HANDLER)
 
+# The probe links only its own libraries: GeoIP, selection and libfcgi live in handler/.
 $(BUILD)/wsb-probe: $(OBJ)/probe/main.o $(PROBE_OBJ) $(COMMON_OBJ)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE)
 
 $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(HANDLER_OBJ) $(PROBE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -69,6 +73,12 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(HANDLER_OBJ) $(PROBE_OBJ) $(COMMON_OBJ
 $(BUILD)/tests/%: $(OBJ)/tests/tools/%.o $(HANDLER_OBJ) $(PROBE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)
+
+# A shim is loaded into processes built with or without sanitizers, so it
+# is built without EXTRA_CFLAGS (no sanitizer runtime of its own).
+$(BUILD)/tests/preload/%.so: tests/tools/preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(OPT) $(WARN) $(WERROR) -fPIC -shared $< -o $@ -ldl
 
 # Everything the tests need, installed through apt when root.
 deps:

@@ -1,6 +1,7 @@
 /* hash.h: FNV-1a, the one non-cryptographic hash of the project (cell
- * index keys in snapshot.c, node-id tables in state.c).  Not for anything
- * an adversary may aim collisions at without a full compare behind it. */
+ * index keys in handler/cell_index.c, node-id tables in state.c).  Not for
+ * anything an adversary may aim collisions at without a full compare
+ * behind it. */
 #ifndef WSB_HASH_H
 #define WSB_HASH_H
 

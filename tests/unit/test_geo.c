@@ -6,6 +6,10 @@
 #include "t.h"
 
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[1024];
@@ -142,8 +146,66 @@ static void test_replace_and_truncate(void)
     rmdir(tmpdir);
 }
 
-int main(void)
+/* Child side of test_open_truncated: opens path (the shim truncates it
+ * under MMDB_open's mapping) and exits 0 when the database is reported
+ * unusable with the reason, 3 when it opened. */
+static int open_truncating(const char *path)
 {
+    struct wsb_geo *g = wsb_geo_new(path, 1000);
+    char err[WSB_ERRLEN];
+    struct wsb_client_loc loc;
+    int status = g != NULL ? wsb_geo_status(g, err) : WSB_ENOMEM;
+    int found = g != NULL ? look(g, "81.2.69.142", &loc) : -1;
+    fprintf(stderr, "  open of a file truncated under MMDB_open: %s\n", status == WSB_OK ? "opened" : err);
+    wsb_geo_free(g);
+    return status == WSB_EGEOIP && found == 0 && strstr(err, "SIGBUS") != NULL ? 0 : 3;
+}
+
+/* A database truncated while MMDB_open reads its metadata (a real fault:
+ * tests/tools/preload/truncate_mmap.so truncates the file right after
+ * MMDB_open maps it): the process survives and reports the database as
+ * unusable. */
+static void test_open_truncated(void)
+{
+    char self[PATH_MAX], dir_of_self[PATH_MAX], shim[PATH_MAX + 64], tmpdir[] = "/tmp/wsb-geo-XXXXXX", path[1100];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK(n > 0, "own path");
+    self[n > 0 ? n : 0] = '\0';
+    memcpy(dir_of_self, self, sizeof self);
+    snprintf(shim, sizeof shim, "%s/preload/truncate_mmap.so", dirname(dir_of_self));
+    if (access(shim, R_OK) != 0) {
+        CHECK(0, "%s not built (make unit-bins)", shim);
+        return;
+    }
+    CHECK(mkdtemp(tmpdir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/city.mmdb", tmpdir);
+    CHECK(copy(db("GeoLite2-City-Test.mmdb"), path), "copy");
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *asan = getenv("ASAN_OPTIONS");
+        char asan_opts[1024];
+        /* The shim comes before the sanitizer runtime in the library list. */
+        snprintf(asan_opts, sizeof asan_opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
+        setenv("ASAN_OPTIONS", asan_opts, 1);
+        setenv("LD_PRELOAD", shim, 1);
+        setenv("WSB_TRUNCATE_ON_MMAP", path, 1);
+        execl(self, self, "--open-truncating", path, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid, "fork");
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && sb.st_size == 0, "the shim truncated the file under the mapping");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the process survives and reports the database unusable (%s %d)",
+          WIFSIGNALED(st) ? "killed by signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    unlink(path);
+    rmdir(tmpdir);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--open-truncating") == 0)
+        return open_truncating(argv[2]);
     const char *d = getenv("WSB_GEOIP_DIR");
     snprintf(dir, sizeof dir, "%s", d ? d : "../shared/geoip");
     if (access(db("GeoLite2-City-Test.mmdb"), R_OK) != 0) {
@@ -155,5 +217,6 @@ int main(void)
     T_RUN(test_country_db);
     T_RUN(test_broken);
     T_RUN(test_replace_and_truncate);
+    T_RUN(test_open_truncated);
     return t_done("geo");
 }

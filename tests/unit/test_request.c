@@ -121,6 +121,33 @@ static void test_client_addr(void)
     wsb_cidr_list_free(&trusted);
 }
 
+/* WSB_TRUSTED_PROXIES as operators write it: an IPv4 network in its
+ * IPv4-mapped IPv6 form is the same network (netaddr.h), a bare IPv4
+ * prefix is counted on 32 bits and a mapped one on 128; list edges. */
+static void test_trusted_proxies_list(void)
+{
+    struct wsb_cidr_list l;
+    char err[WSB_ERRLEN];
+    CHECK(wsb_cidr_list_parse("::ffff:10.0.0.0/104", &l, err) == WSB_OK, "mapped /104: %s", err);
+    check_addr(&l, "10.9.8.7", "81.2.69.142", "81.2.69.142");        /* peer in 10/8: trusted */
+    check_addr(&l, "::ffff:10.9.8.7", "81.2.69.142", "81.2.69.142");
+    check_addr(&l, "11.0.0.1", "81.2.69.142", "11.0.0.1");           /* outside: header ignored */
+    wsb_cidr_list_free(&l);
+    CHECK(wsb_cidr_list_parse("::ffff:10.0.0.0/128, ::ffff:0.0.0.0/96", &l, err) == WSB_OK, "mapped /128, /96: %s", err);
+    check_addr(&l, "192.0.2.1", "81.2.69.142", "81.2.69.142");       /* ::ffff:0:0/96 is all of IPv4 */
+    check_addr(&l, "2001:218::1", "81.2.69.142", "2001:218::1");
+    wsb_cidr_list_free(&l);
+    CHECK(wsb_cidr_list_parse("::ffff:10.0.0.0/129", &l, err) == WSB_EINVAL && strstr(err, "entry 1"), "/129: %s", err);
+    CHECK(wsb_cidr_list_parse("10.0.0.0/104", &l, err) == WSB_EINVAL, "a bare IPv4 prefix is at most 32");
+    /* A trailing comma is accepted; an empty entry elsewhere is not. */
+    CHECK(wsb_cidr_list_parse("10.0.0.0/8,", &l, err) == WSB_OK && l.n == 1, "trailing comma: %s", err);
+    wsb_cidr_list_free(&l);
+    CHECK(wsb_cidr_list_parse("10.0.0.0/8, ,::1", &l, err) == WSB_EINVAL && l.n == 0, "empty entry");
+    CHECK(wsb_cidr_list_parse(",10.0.0.0/8", &l, err) == WSB_EINVAL, "leading comma");
+    CHECK(wsb_cidr_list_parse("  ", &l, err) == WSB_EINVAL, "blank list: %s", err);
+    CHECK(wsb_cidr_list_parse("", &l, err) == WSB_OK && l.n == 0, "empty list");
+}
+
 static void test_cors(void)
 {
     struct wsb_cors c;
@@ -210,6 +237,7 @@ int main(void)
     T_RUN(test_route_match);
     T_RUN(test_route_from_params);
     T_RUN(test_client_addr);
+    T_RUN(test_trusted_proxies_list);
     T_RUN(test_cors);
     T_RUN(test_response);
     T_RUN(test_methods);

@@ -417,6 +417,74 @@ static int outside_brute_force(const struct wsb_snapshot *s, const struct wsb_ve
     return outside;
 }
 
+/* A client for test_index_equals_scan: near a cluster (every other one
+ * in clustered layouts) or uniform on the sphere, and now and then on a
+ * pole, the antimeridian or a cell edge. */
+static struct wsb_client_loc random_client(enum layout lay, int q)
+{
+    struct wsb_client_loc c;
+    memset(&c, 0, sizeof c);
+    c.has_coords = 1;
+    if (lay != UNIFORM && q % 2 == 0) {
+        double clat, clon;
+        cluster_centre((unsigned)(q % (lay == CLUSTERED ? N_FIXED_CLUSTERS : N_MANY_CLUSTERS)), &clat, &clon);
+        c.lat = clat + (uniform() - 0.5) * 8;
+        c.lat = c.lat > 90 ? 90 : c.lat < -90 ? -90 : c.lat;
+        c.lon = wrap_lon(clon + (uniform() - 0.5) * 20);
+    } else {
+        double z = 2 * uniform() - 1;
+        c.lat = atan2(z, sqrt(1 - z * z)) * 180 / M_PI;
+        c.lon = uniform() * 360 - 180;
+    }
+    if (q % 97 == 0)
+        c.lon = q % 2 ? 179.999 : -180.0;
+    if (q % 89 == 0)
+        c.lat = q % 2 ? 90.0 : -90.0;
+    if (q % 13 == 0)   /* on a cell edge of either size */
+        c.lat = -90.0 + 2.5 * (double)(rng() % 73);
+    if (q % 17 == 0)
+        c.lon = -180.0 + 2.5 * (double)(rng() % 145);
+    return c;
+}
+
+/* The cell lists of an indexed version e of s, in a sample of cells. */
+static void check_cell_sample(const struct wsb_snapshot *s, const struct wsb_version_entry *e, const char *what,
+                              size_t n)
+{
+    /* Cells in a sample (every 3rd in the polar rows and the
+     * antimeridian columns, every 29th other): corners, edge
+     * midpoints and centre have all their candidates listed, and
+     * nothing beyond brute force is. */
+    const struct wsb_cell_index *ix = e->index;
+    int outside = 0, edge_missed = 0, sampled = 0;
+    size_t hier = 0, bf = 0;
+    for (unsigned a = 0; a < ix->lat_cells; a++)
+        for (unsigned b = 0; b < ix->lon_cells; b++) {
+            int edge = a == 0 || a + 1 == ix->lat_cells || b == 0 || b + 1 == ix->lon_cells;
+            if (((size_t)a * ix->lon_cells + b) % (edge ? 3 : 29) != 0)
+                continue;
+            size_t bf_len;
+            outside += outside_brute_force(s, e, a, b, &bf_len);
+            size_t cell = (size_t)a * ix->lon_cells + b;
+            hier += ix->start[cell + 1] - ix->start[cell];
+            bf += bf_len;
+            sampled++;
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    /* A point just inside the cell, as wsb_cell_index_list rounds it. */
+                    double lat = -90.0 + (a + i * 0.5) * ix->deg, lon = -180.0 + (b + j * 0.5) * ix->deg;
+                    lat = i == 2 ? lat - 1e-9 : lat;
+                    lon = j == 2 ? lon - 1e-9 : lon;
+                    edge_missed += missed_candidates(s, e, lat, lon);
+                }
+        }
+    CHECK(outside == 0, "%s %zu nodes, near %.0f km: %d listed nodes beyond the brute-force lists", what, n,
+          s->near_km, outside);
+    CHECK(edge_missed == 0, "%s %zu nodes, near %.0f km: %d candidates of cell corners/edges not listed",
+          what, n, s->near_km, edge_missed);
+    CHECK(hier <= bf && sampled > 0, "hierarchical lists (%zu) no longer than brute force (%zu)", hier, bf);
+}
+
 /* The cell index must change nothing: for random clients all over the
  * sphere (poles, the antimeridian and cell edges included) the indexed
  * snapshot picks exactly what a full scan picks, its lists hold every
@@ -460,39 +528,13 @@ static void test_index_equals_scan(void)
                     e->n, cases[t].near_km, deg, e->index != NULL ? e->index->n_items : 0);
         CHECK(plain->versions[0].index == NULL || plain->versions[0].index->n_items == (e->index ? e->index->n_items : 0),
               "same input, same index");
-        if (plain->versions[0].index != NULL) {
-            free(plain->versions[0].index->start);
-            free(plain->versions[0].index->items);
-            free(plain->versions[0].index);
-            plain->versions[0].index = NULL;
-        }
+        wsb_cell_index_free(plain->versions[0].index);
+        plain->versions[0].index = NULL;
         struct wsb_select_scratch sc = { 0 };
         wsb_select_scratch_reserve(&sc, indexed->max_eligible);
         int same = 0, missed = 0;
         for (int q = 0; q < cases[t].clients; q++) {
-            struct wsb_client_loc c;
-            memset(&c, 0, sizeof c);
-            c.has_coords = 1;
-            if (cases[t].lay != UNIFORM && q % 2 == 0) {
-                double clat, clon;
-                cluster_centre((unsigned)(q % (cases[t].lay == CLUSTERED ? N_FIXED_CLUSTERS : N_MANY_CLUSTERS)), &clat,
-                               &clon);
-                c.lat = clat + (uniform() - 0.5) * 8;
-                c.lat = c.lat > 90 ? 90 : c.lat < -90 ? -90 : c.lat;
-                c.lon = wrap_lon(clon + (uniform() - 0.5) * 20);
-            } else {
-                double z = 2 * uniform() - 1;
-                c.lat = atan2(z, sqrt(1 - z * z)) * 180 / M_PI;
-                c.lon = uniform() * 360 - 180;
-            }
-            if (q % 97 == 0)
-                c.lon = q % 2 ? 179.999 : -180.0;
-            if (q % 89 == 0)
-                c.lat = q % 2 ? 90.0 : -90.0;
-            if (q % 13 == 0)   /* on a cell edge of either size */
-                c.lat = -90.0 + 2.5 * (double)(rng() % 73);
-            if (q % 17 == 0)
-                c.lon = -180.0 + 2.5 * (double)(rng() % 145);
+            struct wsb_client_loc c = random_client(cases[t].lay, q);
             uint64_t r = rng();
             const struct wsb_snap_node *a = NULL, *b = NULL;
             int ca = wsb_select(indexed, 1, &c, r, &sc, &a);
@@ -506,40 +548,8 @@ static void test_index_equals_scan(void)
               what, n, cases[t].near_km, same, cases[t].clients);
         CHECK(missed == 0, "%s %zu nodes, near %.0f km: %d candidates missing from cell lists", what, n,
               cases[t].near_km, missed);
-        if (e->index != NULL) {
-            /* Cells in a sample (every 3rd in the polar rows and the
-             * antimeridian columns, every 29th other): corners, edge
-             * midpoints and centre have all their candidates listed, and
-             * nothing beyond brute force is. */
-            const struct wsb_cell_index *ix = e->index;
-            int outside = 0, edge_missed = 0, sampled = 0;
-            size_t hier = 0, bf = 0;
-            for (unsigned a = 0; a < ix->lat_cells; a++)
-                for (unsigned b = 0; b < ix->lon_cells; b++) {
-                    int edge = a == 0 || a + 1 == ix->lat_cells || b == 0 || b + 1 == ix->lon_cells;
-                    if (((size_t)a * ix->lon_cells + b) % (edge ? 3 : 29) != 0)
-                        continue;
-                    size_t bf_len;
-                    outside += outside_brute_force(indexed, e, a, b, &bf_len);
-                    size_t cell = (size_t)a * ix->lon_cells + b;
-                    hier += ix->start[cell + 1] - ix->start[cell];
-                    bf += bf_len;
-                    sampled++;
-                    for (int i = 0; i < 3; i++)
-                        for (int j = 0; j < 3; j++) {
-                            /* A point just inside the cell, as cell_of rounds it. */
-                            double lat = -90.0 + (a + i * 0.5) * ix->deg, lon = -180.0 + (b + j * 0.5) * ix->deg;
-                            lat = i == 2 ? lat - 1e-9 : lat;
-                            lon = j == 2 ? lon - 1e-9 : lon;
-                            edge_missed += missed_candidates(indexed, e, lat, lon);
-                        }
-                }
-            CHECK(outside == 0, "%s %zu nodes, near %.0f km: %d listed nodes beyond the brute-force lists", what, n,
-                  cases[t].near_km, outside);
-            CHECK(edge_missed == 0, "%s %zu nodes, near %.0f km: %d candidates of cell corners/edges not listed",
-                  what, n, cases[t].near_km, edge_missed);
-            CHECK(hier <= bf && sampled > 0, "hierarchical lists (%zu) no longer than brute force (%zu)", hier, bf);
-        }
+        if (e->index != NULL)
+            check_cell_sample(indexed, e, what, n);
         wsb_select_scratch_free(&sc);
         wsb_snapshot_unref(indexed);
         wsb_snapshot_unref(plain);
@@ -563,6 +573,48 @@ static void test_index_reused(void)
     wsb_snapshot_unref(first);
     wsb_snapshot_unref(again);
     wsb_snapshot_unref(moved);
+}
+
+/* A key match alone never reuses an index (anyone who can write Redis can
+ * aim at a 64-bit FNV collision): prev's index of 2500 other nodes,
+ * stamped with the key that 300 new nodes hash to, as a crafted collision
+ * would be, is not copied; the new snapshot's index is built from its own
+ * nodes, and selection through it stays within them. */
+static void test_index_key_collision(void)
+{
+    struct wsb_snapshot *big = layout_snapshot(UNIFORM, 2500, 7, 300, NULL);
+    struct wsb_snapshot *small = layout_snapshot(UNIFORM, 300, 8, 300, NULL);
+    struct wsb_cell_index *bi = big->versions[0].index;
+    const struct wsb_cell_index *si = small->versions[0].index;
+    CHECK(bi != NULL && si != NULL, "both indexed");
+    bi->key = si->key;   /* the collision */
+    struct wsb_snapshot *s = layout_snapshot(UNIFORM, 300, 8, 300, big);
+    const struct wsb_cell_index *ix = s->versions[0].index;
+    CHECK(ix != NULL && ix->key == si->key, "indexed, same key");
+    size_t beyond = 0;
+    for (size_t i = 0; i < ix->n_items; i++)
+        beyond += ix->items[i] >= s->n_nodes;
+    CHECK(beyond == 0, "%zu of %zu listed nodes beyond the snapshot's %zu nodes", beyond, ix->n_items, s->n_nodes);
+    CHECK(ix->n_items == si->n_items && ix->deg == si->deg &&
+              memcmp(ix->items, si->items, si->n_items * sizeof *si->items) == 0 &&
+              memcmp(ix->start, si->start, ((size_t)si->lat_cells * si->lon_cells + 1) * sizeof *si->start) == 0,
+          "index built from the new nodes, not copied from prev's");
+    struct wsb_select_scratch sc = { 0 };
+    wsb_select_scratch_reserve(&sc, s->max_eligible);
+    int same = 0;
+    for (int q = 0; q < 2000; q++) {
+        struct wsb_client_loc c = at(uniform() * 180 - 90, uniform() * 360 - 180, "", "");
+        uint64_t r = rng();
+        const struct wsb_snap_node *a = NULL, *b = NULL;
+        int ca = wsb_select(s, 1, &c, r, &sc, &a);
+        int cb = wsb_select(small, 1, &c, r, &sc, &b);
+        same += ca == cb && a - s->nodes == b - small->nodes;
+    }
+    CHECK(same == 2000, "%d of 2000 clients get what the index built from scratch gives", same);
+    wsb_select_scratch_free(&sc);
+    wsb_snapshot_unref(big);
+    wsb_snapshot_unref(small);
+    wsb_snapshot_unref(s);
 }
 
 /* The 200 body of a node whose id, endpoint and location are those of the
@@ -615,10 +667,58 @@ static void test_body_reused(void)
     wsb_snapshot_unref(s2);
 }
 
-int main(void)
+/* test_select --bench N DRAINS VERSIONS: builds a snapshot of N nodes
+ * (uniform, each with 4 of VERSIONS versions, DRAINS of them drained at
+ * run time) twice, the second with the first as prev, so that
+ *   valgrind --tool=callgrind --toggle-collect=wsb_snapshot_build
+ * counts the instructions of snapshot building. */
+static int bench(long n, long n_drain, long n_ver)
 {
+    if (n < 1 || n > 1000000 || n_drain < 0 || n_drain > n || n_ver < 1 || n_ver > 100000) {
+        fprintf(stderr, "test_select --bench N DRAINS VERSIONS: 1 <= N <= 1000000, DRAINS <= N, VERSIONS >= 1\n");
+        return 2;
+    }
+    char **drain = calloc((size_t)n_drain + 1, sizeof *drain);
+    for (long i = 0; i < n_drain; i++) {
+        drain[i] = malloc(24);
+        snprintf(drain[i], 24, "n%ld", i * (n / (n_drain ? n_drain : 1)));
+    }
+    struct wsb_snapshot_params p = { .max_load = 0.9, .unknown_load = 0.5, .near_km = 300 };
+    struct wsb_snapshot *prev = NULL;
+    for (int round = 0; round < 2; round++) {
+        struct wsb_node *nodes = layout_nodes(UNIFORM, (size_t)n, 4242);
+        for (long i = 0; i < n; i++) {
+            nodes[i].n_versions = 4;
+            for (unsigned j = 0; j < 4; j++)
+                nodes[i].versions[j] = (unsigned)(((unsigned long)i * 7919u + j * 104729u) % (unsigned long)n_ver) + 1;
+        }
+        struct wsb_snapshot *s = NULL;
+        if (wsb_snapshot_build(nodes, (size_t)n, 1, drain, (size_t)n_drain, 0, &p, prev, &s) != WSB_OK)
+            return 1;
+        free(nodes);
+        fprintf(stderr, "round %d: %zu nodes, %zu versions, %zu eligible, %zu draining\n", round, s->n_nodes,
+                s->n_versions, s->n_eligible, s->n_draining);
+        wsb_snapshot_unref(prev);
+        prev = s;
+    }
+    wsb_snapshot_unref(prev);
+    for (long i = 0; i < n_drain; i++)
+        free(drain[i]);
+    free(drain);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && strcmp(argv[1], "--bench") == 0)
+        return bench(atol(argv[2]), atol(argv[3]), atol(argv[4]));
+    if (argc != 1) {
+        fprintf(stderr, "usage: test_select [--bench N DRAINS VERSIONS]\n");
+        return 2;
+    }
     T_RUN(test_index_equals_scan);
     T_RUN(test_index_reused);
+    T_RUN(test_index_key_collision);
     T_RUN(test_body_reused);
     T_RUN(test_nearest_by_distance);
     T_RUN(test_country_and_continent);

@@ -87,6 +87,28 @@ static void db_unref(struct geo_db *db)
     }
 }
 
+/* MMDB_open with SIGBUS contained: it reads the mapped file's metadata,
+ * and a file truncated meanwhile faults there.  Returns MMDB_open's
+ * status; on a fault, MMDB_IO_ERROR with *bus set and the mapping and
+ * whatever MMDB_open had allocated released (its fields are kept
+ * consistent for MMDB_close as they fill; mmdb must start zeroed). */
+static int open_contained(const char *path, MMDB_s *mmdb, int *bus)
+{
+    sigjmp_buf jb;
+    volatile int rc = MMDB_IO_ERROR;
+    *bus = 0;
+    if (sigsetjmp(jb, 0) == 0) {
+        bus_jump = &jb;
+        rc = MMDB_open(path, MMDB_MODE_MMAP, mmdb);
+        bus_jump = NULL;
+    } else {
+        bus_jump = NULL;
+        *bus = 1;
+        MMDB_close(mmdb);
+    }
+    return rc;
+}
+
 /* Opens the file; on success replaces the current database.  Called with
  * the lock held. */
 static void geo_open_locked(struct wsb_geo *g)
@@ -100,9 +122,12 @@ static void geo_open_locked(struct wsb_geo *g)
         g->status = wsb_fail(g->reason, WSB_ENOMEM, "out of memory");
         return;
     }
-    int rc = MMDB_open(g->path, MMDB_MODE_MMAP, &db->mmdb);
+    int bus = 0;
+    int rc = open_contained(g->path, &db->mmdb, &bus);
     if (rc != MMDB_SUCCESS) {
-        if (rc == MMDB_IO_ERROR)
+        if (bus)
+            g->status = wsb_fail(g->reason, WSB_EGEOIP, "%s: file changed while being opened (SIGBUS)", g->path);
+        else if (rc == MMDB_IO_ERROR)
             g->status = wsb_fail(g->reason, WSB_EGEOIP, "%s: %s (%s)", g->path, MMDB_strerror(rc),
                                  strerror(errno));
         else

@@ -1,9 +1,8 @@
-/* snapshot.c: turns decoded node records into the read-optimised snapshot. */
-#include "snapshot.h"
+/* cell_index.c: builds, reuses and queries the spherical cell index (see cell_index.h). */
+#include "cell_index.h"
 #include "hash.h"
 #include "status.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,98 +14,6 @@ void wsb_geo_unit(double lat, double lon, double *x, double *y, double *z)
     *x = cos(la) * cos(lo);
     *y = cos(la) * sin(lo);
     *z = sin(la);
-}
-
-static char *success_body(const struct wsb_node *n, size_t *len)
-{
-    char *text = NULL;
-    cJSON *o = cJSON_CreateObject();
-    if (o != NULL && cJSON_AddStringToObject(o, "endpoint", n->endpoint) &&
-        cJSON_AddStringToObject(o, "location", n->location))
-        text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (text != NULL)
-        *len = strlen(text);
-    return text;
-}
-
-static int same_string(const char *a, const char *b)
-{
-    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-/* The 200 body of node i: a copy of prev's when prev's node i has the same
- * id, endpoint and location (a refresh mostly changes loads), else encoded.
- * NULL on ENOMEM. */
-static char *body_of(const struct wsb_node *n, size_t i, const struct wsb_snapshot *prev, size_t *len)
-{
-    const struct wsb_snap_node *old = prev != NULL && i < prev->n_nodes ? &prev->nodes[i] : NULL;
-    if (old == NULL || old->body == NULL || !same_string(old->node.id, n->id) ||
-        !same_string(old->node.endpoint, n->endpoint) || !same_string(old->node.location, n->location))
-        return success_body(n, len);
-    char *copy = malloc(old->body_len + 1);
-    if (copy != NULL) {
-        memcpy(copy, old->body, old->body_len + 1);
-        *len = old->body_len;
-    }
-    return copy;
-}
-
-static int cmp_unsigned(const void *a, const void *b)
-{
-    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int is_drained(const char *id, char *const *drain_ids, size_t n_drain)
-{
-    for (size_t i = 0; i < n_drain; i++)
-        if (strcmp(drain_ids[i], id) == 0)
-            return 1;
-    return 0;
-}
-
-static void index_free(struct wsb_cell_index *ix)
-{
-    if (ix == NULL)
-        return;
-    free(ix->start);
-    free(ix->items);
-    free(ix);
-}
-
-static void snapshot_free(struct wsb_snapshot *s)
-{
-    for (size_t i = 0; i < s->n_nodes; i++) {
-        wsb_node_clear(&s->nodes[i].node);
-        free(s->nodes[i].body);
-    }
-    free(s->nodes);
-    for (size_t i = 0; i < s->n_versions; i++) {
-        free(s->versions[i].eligible);
-        index_free(s->versions[i].index);
-    }
-    free(s->versions);
-    free(s);
-}
-
-struct wsb_snapshot *wsb_snapshot_empty(void)
-{
-    struct wsb_snapshot *s = calloc(1, sizeof *s);
-    if (s != NULL)
-        s->refs = 1;
-    return s;
-}
-
-static const struct wsb_cell_index *find_index(const struct wsb_snapshot *prev, unsigned version, uint64_t key)
-{
-    if (prev == NULL)
-        return NULL;
-    for (size_t i = 0; i < prev->n_versions; i++)
-        if (prev->versions[i].version == version && prev->versions[i].index != NULL &&
-            prev->versions[i].index->key == key)
-            return prev->versions[i].index;
-    return NULL;
 }
 
 /* Central angle (radians) between two unit vectors. */
@@ -395,46 +302,38 @@ cleanup:
     return status;
 }
 
-/* Builds the cell index of one version's eligible nodes (all with
- * coordinates), through the grids of LEVEL_DEG down to the cell size for
- * their count; it stops at a coarser grid when the next one's lists could
- * take more than INDEX_ROOM_PER_NODE * n + INDEX_ROOM_MIN entries (a
- * near_km of thousands of km, or a few dense clusters), and gives no index
- * at all when the lists of its last grid hold, on average, half of the
- * nodes or more.  Returns WSB_OK with *out the index or NULL (none), or
- * WSB_ENOMEM. */
+/* Room for lists: a grid whose lists could take more than
+ * INDEX_ROOM_PER_NODE * n + INDEX_ROOM_MIN entries (a near_km of
+ * thousands of km, or a few dense clusters) is not built; the coarser
+ * grid before it is the index. */
 #define INDEX_ROOM_PER_NODE 128
 #define INDEX_ROOM_MIN (1u << 20)
-static int build_index(const struct wsb_snapshot *s, const struct wsb_version_entry *e, double near_km, uint64_t key,
-                       struct wsb_cell_index **out)
+
+/* Runs the grids of LEVEL_DEG over the n unit vectors pts, from the first
+ * down to a cell size of deg or to the last grid within budget; *last is
+ * that grid, with positions into pts for items.  WSB_OK or WSB_ENOMEM
+ * (*last then empty). */
+static int list_levels(const double *pts, size_t n, double near_km, double deg, struct cell_level *last)
 {
     int status = WSB_ENOMEM;
-    struct wsb_cell_index *ix = calloc(1, sizeof *ix);
-    double *pts = malloc(3 * e->n * sizeof *pts), *dot = malloc(GROUP * e->n * sizeof *dot);
-    uint32_t *all = malloc(e->n * sizeof *all);
+    double *dot = malloc(GROUP * n * sizeof *dot);
+    uint32_t *all = malloc(n * sizeof *all);
     struct cell_level up, lv;
     memset(&up, 0, sizeof up);
     memset(&lv, 0, sizeof lv);
-    *out = NULL;
-    if (ix == NULL || pts == NULL || dot == NULL || all == NULL)
+    if (dot == NULL || all == NULL)
         goto cleanup;
-    for (size_t i = 0; i < e->n; i++) {
-        const struct wsb_snap_node *sn = &s->nodes[e->eligible[i]];
-        pts[3 * i] = sn->x;
-        pts[3 * i + 1] = sn->y;
-        pts[3 * i + 2] = sn->z;
+    for (size_t i = 0; i < n; i++)
         all[i] = (uint32_t)i;
-    }
-    double deg = e->n >= WSB_FINE_FROM_NODES ? WSB_CELL_DEG_FINE : WSB_CELL_DEG;
-    size_t budget = INDEX_ROOM_PER_NODE * e->n + INDEX_ROOM_MIN;
+    size_t budget = INDEX_ROOM_PER_NODE * n + INDEX_ROOM_MIN;
     for (size_t l = 0; l < N_LEVELS; l++) {
         const struct cell_level *parent = l == 0 ? NULL : &up;
-        size_t room = level_room(parent, LEVEL_DEG[l], e->n);
+        size_t room = level_room(parent, LEVEL_DEG[l], n);
         if (l > 0 && room > budget)
             break;   /* up is the last grid */
         /* Lists are typically well under half their bound. */
-        if (level_init(&lv, LEVEL_DEG[l], near_km / 6371.0, room / 2 + GROUP * e->n) != WSB_OK ||
-            (parent == NULL ? list_top_level(&lv, pts, all, e->n, dot) : list_level(&lv, parent, pts, dot)) != WSB_OK)
+        if (level_init(&lv, LEVEL_DEG[l], near_km / 6371.0, room / 2 + GROUP * n) != WSB_OK ||
+            (parent == NULL ? list_top_level(&lv, pts, all, n, dot) : list_level(&lv, parent, pts, dot)) != WSB_OK)
             goto cleanup;
         level_free(&up);
         up = lv;
@@ -442,39 +341,72 @@ static int build_index(const struct wsb_snapshot *s, const struct wsb_version_en
         if (LEVEL_DEG[l] <= deg)
             break;
     }
-    size_t cells = (size_t)up.rows * up.cols;
-    if (up.n_items >= cells * e->n / 2) {
-        status = WSB_OK;   /* a scan of all nodes is about as short */
-        goto cleanup;
-    }
-    /* The last grid is the index, with node indexes for positions. */
-    for (size_t i = 0; i < up.n_items; i++)
-        up.items[i] = e->eligible[up.items[i]];
-    uint32_t *fit = realloc(up.items, (up.n_items ? up.n_items : 1) * sizeof *fit);
-    if (fit != NULL)
-        up.items = fit;
-    ix->start = up.start;
-    ix->items = up.items;
-    ix->n_items = up.n_items;
-    ix->key = key;
-    ix->deg = up.deg;
-    ix->lat_cells = up.rows;
-    ix->lon_cells = up.cols;
-    up.start = NULL;
-    up.items = NULL;
-    *out = ix;
-    ix = NULL;
+    *last = up;
+    memset(&up, 0, sizeof up);
     status = WSB_OK;
 cleanup:
     level_free(&up);
     level_free(&lv);
-    free(pts);
     free(dot);
     free(all);
-    index_free(ix);
     return status;
 }
 
+/* Builds the index of n points, stamped with key, through the grids of
+ * LEVEL_DEG down to the cell size for their count (list_levels), and
+ * gives none when the lists of its last grid hold, on average, half of
+ * the points or more.  WSB_OK with *out the index or NULL (none), or
+ * WSB_ENOMEM. */
+static int build_index(const struct wsb_cell_point *points, size_t n, double near_km, uint64_t key,
+                       struct wsb_cell_index **out)
+{
+    int status = WSB_ENOMEM;
+    struct wsb_cell_index *ix = calloc(1, sizeof *ix);
+    double *pts = malloc(3 * n * sizeof *pts);
+    struct cell_level last;
+    memset(&last, 0, sizeof last);
+    *out = NULL;
+    if (ix == NULL || pts == NULL || (ix->points = malloc(n * sizeof *ix->points)) == NULL)
+        goto cleanup;
+    memcpy(ix->points, points, n * sizeof *points);
+    ix->n_points = n;
+    ix->near_km = near_km;
+    for (size_t i = 0; i < n; i++)
+        wsb_geo_unit(points[i].lat, points[i].lon, &pts[3 * i], &pts[3 * i + 1], &pts[3 * i + 2]);
+    double deg = n >= WSB_FINE_FROM_NODES ? WSB_CELL_DEG_FINE : WSB_CELL_DEG;
+    if (list_levels(pts, n, near_km, deg, &last) != WSB_OK)
+        goto cleanup;
+    size_t cells = (size_t)last.rows * last.cols;
+    if (last.n_items >= cells * n / 2) {
+        status = WSB_OK;   /* a scan of all points is about as short */
+        goto cleanup;
+    }
+    /* The last grid is the index, with node indexes for positions. */
+    for (size_t i = 0; i < last.n_items; i++)
+        last.items[i] = points[last.items[i]].node;
+    uint32_t *fit = realloc(last.items, (last.n_items ? last.n_items : 1) * sizeof *fit);
+    if (fit != NULL)
+        last.items = fit;
+    ix->start = last.start;
+    ix->items = last.items;
+    ix->n_items = last.n_items;
+    ix->key = key;
+    ix->deg = last.deg;
+    ix->lat_cells = last.rows;
+    ix->lon_cells = last.cols;
+    last.start = NULL;
+    last.items = NULL;
+    *out = ix;
+    ix = NULL;
+    status = WSB_OK;
+cleanup:
+    level_free(&last);
+    free(pts);
+    wsb_cell_index_free(ix);
+    return status;
+}
+
+/* A copy of from, NULL on ENOMEM. */
 static struct wsb_cell_index *copy_index(const struct wsb_cell_index *from)
 {
     size_t cells = (size_t)from->lat_cells * from->lon_cells;
@@ -484,171 +416,75 @@ static struct wsb_cell_index *copy_index(const struct wsb_cell_index *from)
     *ix = *from;
     ix->start = malloc((cells + 1) * sizeof *ix->start);
     ix->items = malloc((from->n_items ? from->n_items : 1) * sizeof *ix->items);
-    if (ix->start == NULL || ix->items == NULL) {
-        index_free(ix);
+    ix->points = malloc((from->n_points ? from->n_points : 1) * sizeof *ix->points);
+    if (ix->start == NULL || ix->items == NULL || ix->points == NULL) {
+        wsb_cell_index_free(ix);
         return NULL;
     }
     memcpy(ix->start, from->start, (cells + 1) * sizeof *ix->start);
     memcpy(ix->items, from->items, from->n_items * sizeof *ix->items);
+    memcpy(ix->points, from->points, from->n_points * sizeof *ix->points);
     return ix;
 }
 
-/* Notes whether every eligible node of a version has coordinates, and
- * gives a version with many such nodes its cell index: copied from prev
- * when built from the same input, else built.  Returns WSB_OK or
- * WSB_ENOMEM. */
-static int index_version(struct wsb_snapshot *s, struct wsb_version_entry *e, const struct wsb_snapshot *prev)
+/* Whether ix was built from exactly these points and near_km. */
+static int built_from(const struct wsb_cell_index *ix, const struct wsb_cell_point *points, size_t n,
+                      double near_km, uint64_t key)
 {
-    e->coords = 1;
-    for (size_t i = 0; i < e->n && e->coords; i++)
-        e->coords = s->nodes[e->eligible[i]].node.has_coords;
-    if (e->n < WSB_INDEX_MIN_NODES || !e->coords)
-        return WSB_OK;   /* a plain scan: few nodes, or country/continent tiers */
-    uint64_t key = WSB_FNV_OFFSET;   /* over what a cell index depends on */
-    key = wsb_fnv1a(key, &s->near_km, sizeof s->near_km);
-    for (size_t i = 0; i < e->n; i++) {
-        const struct wsb_snap_node *sn = &s->nodes[e->eligible[i]];
-        key = wsb_fnv1a(key, &e->eligible[i], sizeof e->eligible[i]);
-        key = wsb_fnv1a(key, &sn->node.lat, sizeof sn->node.lat);
-        key = wsb_fnv1a(key, &sn->node.lon, sizeof sn->node.lon);
-    }
-    const struct wsb_cell_index *old = find_index(prev, e->version, key);
-    if (old == NULL)
-        return build_index(s, e, s->near_km, key, &e->index);
-    e->index = copy_index(old);
-    return e->index != NULL ? WSB_OK : WSB_ENOMEM;
+    if (ix->key != key || ix->n_points != n || ix->near_km != near_km)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (ix->points[i].node != points[i].node || ix->points[i].lat != points[i].lat ||
+            ix->points[i].lon != points[i].lon)
+            return 0;
+    return 1;
 }
 
-int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *drain_ids,
-                       size_t n_drain, size_t n_skipped, const struct wsb_snapshot_params *p,
-                       const struct wsb_snapshot *prev, struct wsb_snapshot **out)
+/* Hash of everything an index depends on. */
+static uint64_t index_key(const struct wsb_cell_point *points, size_t n, double near_km)
 {
-    int status = WSB_ENOMEM;
-    unsigned *all_versions = NULL;
-    struct wsb_snapshot *s = wsb_snapshot_empty();
-    if (s == NULL)
-        goto cleanup;
-    s->live = live;
-    s->n_skipped = n_skipped;
-    s->near_km = p->near_km;
-    s->near_cos = cos(p->near_km / 6371.0);
-    s->near_sin = sin(p->near_km / 6371.0);
-    if (n > 0) {
-        s->nodes = calloc(n, sizeof *s->nodes);
-        if (s->nodes == NULL)
-            goto cleanup;
-    }
-    size_t n_all = 0;
+    uint64_t key = wsb_fnv1a(WSB_FNV_OFFSET, &near_km, sizeof near_km);
     for (size_t i = 0; i < n; i++) {
-        struct wsb_snap_node *sn = &s->nodes[s->n_nodes++];
-        sn->node = nodes[i];
-        wsb_node_init(&nodes[i]);
-        struct wsb_node *nd = &sn->node;
-        n_all += nd->n_versions;
-        /* The node stays as its record says (so that the next refresh can
-         * copy it when the record is unchanged); what the state adds (its
-         * expiry, run-time drains) goes into the snap node. */
-        sn->online = live && nd->online;
-        int drained = nd->drain || is_drained(nd->id, drain_ids, n_drain);
-        if (nd->has_coords)
-            wsb_geo_unit(nd->lat, nd->lon, &sn->x, &sn->y, &sn->z);
-        int overloaded = nd->load_known && nd->load >= p->max_load;
-        int scheme_ok = p->allow_ws || strncmp(nd->endpoint, "wss://", 6) == 0;
-        s->n_online += sn->online != 0;
-        s->n_draining += drained;
-        s->n_overloaded += sn->online && overloaded;
-        sn->eligible = sn->online && !drained && !overloaded && scheme_ok;
-        if (sn->eligible) {
-            double load = nd->load_known ? nd->load : p->unknown_load;
-            /* Headroom below the maximum; a floor keeps a node that is
-             * nearly full (or assumed so) from vanishing altogether. */
-            sn->weight = p->max_load - load;
-            if (sn->weight < 0.001)
-                sn->weight = 0.001;
-            s->n_eligible++;
-            sn->body = body_of(nd, i, prev, &sn->body_len);
-            if (sn->body == NULL)
-                goto cleanup;
-        }
+        key = wsb_fnv1a(key, &points[i].node, sizeof points[i].node);
+        key = wsb_fnv1a(key, &points[i].lat, sizeof points[i].lat);
+        key = wsb_fnv1a(key, &points[i].lon, sizeof points[i].lon);
     }
-
-    /* The distinct versions, sorted. */
-    if (n_all > 0) {
-        all_versions = malloc(n_all * sizeof *all_versions);
-        if (all_versions == NULL)
-            goto cleanup;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < s->n_nodes; i++)
-        for (size_t j = 0; j < s->nodes[i].node.n_versions; j++)
-            all_versions[k++] = s->nodes[i].node.versions[j];
-    if (k > 0)
-        qsort(all_versions, k, sizeof *all_versions, cmp_unsigned);
-    size_t distinct = 0;
-    for (size_t i = 0; i < k; i++)
-        if (distinct == 0 || all_versions[distinct - 1] != all_versions[i])
-            all_versions[distinct++] = all_versions[i];
-    if (distinct > 0) {
-        s->versions = calloc(distinct, sizeof *s->versions);
-        if (s->versions == NULL)
-            goto cleanup;
-    }
-    for (size_t v = 0; v < distinct; v++) {
-        struct wsb_version_entry *e = &s->versions[s->n_versions++];
-        e->version = all_versions[v];
-        size_t any_online = 0, count = 0;
-        for (size_t i = 0; i < s->n_nodes; i++) {
-            const struct wsb_snap_node *sn = &s->nodes[i];
-            for (size_t j = 0; j < sn->node.n_versions; j++) {
-                if (sn->node.versions[j] != e->version)
-                    continue;
-                any_online += sn->online != 0;
-                count += sn->eligible != 0;
-                break;
-            }
-        }
-        if (count > 0) {
-            e->eligible = malloc(count * sizeof *e->eligible);
-            if (e->eligible == NULL)
-                goto cleanup;
-            for (size_t i = 0; i < s->n_nodes; i++) {
-                const struct wsb_snap_node *sn = &s->nodes[i];
-                if (!sn->eligible)
-                    continue;
-                for (size_t j = 0; j < sn->node.n_versions; j++)
-                    if (sn->node.versions[j] == e->version) {
-                        e->eligible[e->n++] = (uint32_t)i;
-                        break;
-                    }
-            }
-        }
-        e->error = e->n > 0 ? 0 : any_online ? 100 : 101;
-        if (index_version(s, e, prev) != WSB_OK)
-            goto cleanup;
-        if (e->n > s->max_eligible)
-            s->max_eligible = e->n;
-    }
-    *out = s;
-    s = NULL;
-    status = WSB_OK;
-cleanup:
-    free(all_versions);
-    if (s != NULL)
-        snapshot_free(s);
-    if (status != WSB_OK)
-        for (size_t i = 0; i < n; i++)
-            wsb_node_clear(&nodes[i]);
-    return status;
+    return key;
 }
 
-struct wsb_snapshot *wsb_snapshot_ref(struct wsb_snapshot *s)
+int wsb_cell_index_make(const struct wsb_cell_point *points, size_t n, double near_km,
+                        const struct wsb_cell_index *old, struct wsb_cell_index **out)
 {
-    __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
-    return s;
+    uint64_t key = index_key(points, n, near_km);
+    if (old == NULL || !built_from(old, points, n, near_km, key))
+        return build_index(points, n, near_km, key, out);
+    *out = copy_index(old);
+    return *out != NULL ? WSB_OK : WSB_ENOMEM;
 }
 
-void wsb_snapshot_unref(struct wsb_snapshot *s)
+const uint32_t *wsb_cell_index_list(const struct wsb_cell_index *ix, double lat, double lon, size_t *len)
 {
-    if (s != NULL && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        snapshot_free(s);
+    int a = (int)((lat + 90.0) / ix->deg), b = (int)((lon + 180.0) / ix->deg);
+    int rows = (int)ix->lat_cells, cols = (int)ix->lon_cells;
+    if (a < 0)
+        a = 0;
+    if (a >= rows)
+        a = rows - 1;
+    if (b < 0)
+        b = 0;
+    if (b >= cols)
+        b = cols - 1;
+    size_t cell = (size_t)a * (size_t)cols + (size_t)b;
+    *len = ix->start[cell + 1] - ix->start[cell];
+    return ix->items + ix->start[cell];
+}
+
+void wsb_cell_index_free(struct wsb_cell_index *ix)
+{
+    if (ix == NULL)
+        return;
+    free(ix->start);
+    free(ix->items);
+    free(ix->points);
+    free(ix);
 }

@@ -7,6 +7,7 @@
 #ifndef WSB_SNAPSHOT_H
 #define WSB_SNAPSHOT_H
 
+#include "cell_index.h"
 #include "node.h"
 
 #include <stddef.h>
@@ -15,44 +16,16 @@
 struct wsb_snap_node {
     struct wsb_node node;     /* decoded record, as the record says; owned */
     int online;               /* node.online, and the state live */
-    int eligible;             /* online, not draining (record or run time), not overloaded */
-    double weight;            /* share of new clients: headroom below max_load */
+    int eligible;             /* may take new clients (wsb_select_judge in select.h) */
+    double weight;            /* share of new clients (wsb_select_judge) */
     double x, y, z;           /* unit vector on the sphere when node.has_coords */
     char *body;               /* precomputed 200 body {"endpoint":..,"location":..} */
     size_t body_len;
 };
 
-/* The sphere cut into cells of deg x deg degrees of latitude and
- * longitude; for every cell, the only eligible nodes that can be a
- * candidate for a client anywhere in it (see select.h), so that a request
- * scans a handful of nodes instead of all of them.  The cell size follows
- * the node count, so that a list stays short as nodes grow denser:
- * WSB_CELL_DEG below WSB_FINE_FROM_NODES eligible nodes, WSB_CELL_DEG_FINE
- * from there on (coarser when near_km is so wide that finer lists would
- * take too much memory).  The lists are built grid by grid from a coarse
- * one (snapshot.c), each cell's from the list of the coarser cell holding
- * it. */
-#define WSB_CELL_DEG 5.0
-#define WSB_CELL_DEG_FINE 2.5
-#define WSB_FINE_FROM_NODES 2000
-#define WSB_INDEX_MIN_NODES 24    /* below this a plain scan is cheaper */
-
-/* Cell (lat_cells rows from the south pole, lon_cells columns from -180)
- * of point p is row floor((lat + 90) / deg), column floor((lon + 180) /
- * deg), clamped to the grid; its list is items[start[cell] ..
- * start[cell + 1]) with cell = row * lon_cells + column. */
-struct wsb_cell_index {
-    uint64_t key;             /* hash of what it was built from, for reuse */
-    double deg;               /* cell size in degrees */
-    unsigned lat_cells, lon_cells;
-    uint32_t *start;          /* lat_cells * lon_cells + 1 offsets into items; owned */
-    uint32_t *items;          /* node indexes (into nodes[]), cell after cell; owned */
-    size_t n_items;
-};
-
 struct wsb_version_entry {
     unsigned version;
-    int error;                /* 0 when some node is eligible, else 100 or 101 */
+    int error;                /* wsb_select_version_code: 0 when some node is eligible, else 100 or 101 */
     size_t n;                 /* eligible nodes for this version */
     uint32_t *eligible;       /* indexes into nodes[] */
     int coords;               /* every eligible node has coordinates */
@@ -98,12 +71,14 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
 /* An empty snapshot: every request answers 100.  NULL on ENOMEM. */
 struct wsb_snapshot *wsb_snapshot_empty(void);
 
+/* Takes one more reference to s (not NULL) and returns s; cannot fail. */
 struct wsb_snapshot *wsb_snapshot_ref(struct wsb_snapshot *s);
 
 /* Drops one reference; frees on the last.  NULL is accepted. */
 void wsb_snapshot_unref(struct wsb_snapshot *s);
 
-/* Unit vector of a latitude/longitude in degrees. */
-void wsb_geo_unit(double lat, double lon, double *x, double *y, double *z);
+/* The entry of a version in s (owned by s), NULL when no node lists it.
+ * Binary search; cannot fail. */
+const struct wsb_version_entry *wsb_snapshot_version(const struct wsb_snapshot *s, unsigned version);
 
 #endif

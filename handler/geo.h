@@ -4,8 +4,9 @@
  *
  * A missing, truncated or corrupt database never fails a request: lookups
  * then simply find no location, and the reason is logged once per change.
- * A database truncated in place while mapped (which would raise SIGBUS) is
- * caught, closed and reported instead of killing the process.
+ * A database truncated in place while mapped (which would raise SIGBUS),
+ * during a lookup or while MMDB_open reads it, is caught, closed and
+ * reported instead of killing the process.
  *
  * Ownership: wsb_geo_new() returns an object freed with wsb_geo_free()
  * (NULL accepted).  Lookups may run from several threads at once. */
@@ -18,8 +19,12 @@
 struct wsb_geo;
 
 /* Creates the database holder for path and tries to open it.  Returns NULL
- * only on ENOMEM.  Whether the open worked is told by wsb_geo_status. */
+ * only on ENOMEM.  Whether the open worked is told by wsb_geo_status.
+ * Installs a process-wide SIGBUS handler the first time (it chains to the
+ * previous one for faults that are not a database's). */
 struct wsb_geo *wsb_geo_new(const char *path, long check_interval_ms);
+
+/* Closes the database and frees g; NULL is accepted. */
 void wsb_geo_free(struct wsb_geo *g);
 
 /* WSB_OK when a database is open, else the status of the last attempt

@@ -1,25 +1,16 @@
 /* netaddr.c: IPv4/IPv6 parsing, CIDR matching and the "has no location" test. */
 #include "netaddr.h"
 #include "status.h"
+#include "strlist.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void trim(const char **s, size_t *len)
-{
-    while (*len > 0 && (**s == ' ' || **s == '\t')) {
-        (*s)++;
-        (*len)--;
-    }
-    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
-        (*len)--;
-}
-
 int wsb_ip_parse(const char *s, size_t len, struct wsb_ip *out)
 {
     char buf[64];
-    trim(&s, &len);
+    wsb_trim(&s, &len);
     if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
         s++;
         len -= 2;
@@ -72,14 +63,17 @@ static int prefix_match(const uint8_t *a, const uint8_t *net, unsigned prefix)
 
 int wsb_cidr_parse(const char *s, size_t len, struct wsb_cidr *out, char *err)
 {
-    trim(&s, &len);
+    wsb_trim(&s, &len);
     const char *slash = memchr(s, '/', len);
     size_t addr_len = slash ? (size_t)(slash - s) : len;
     struct wsb_ip ip;
     if (wsb_ip_parse(s, addr_len, &ip) != WSB_OK)
         return wsb_fail(err, WSB_EINVAL, "'%.*s' is not an IPv4 or IPv6 address",
                         (int)(addr_len > 64 ? 64 : addr_len), s);
-    unsigned max = ip.is_v4 ? 32 : 128, prefix = max;
+    /* The prefix counts bits of the address as written: 32 of a dotted
+     * IPv4 address, 128 of an IPv6 one (IPv4-mapped included). */
+    int written_v4 = memchr(s, ':', addr_len) == NULL;
+    unsigned max = written_v4 ? 32 : 128, prefix = max;
     if (slash != NULL) {
         const char *p = slash + 1, *end = s + len;
         if (p == end || end - p > 3)
@@ -95,7 +89,22 @@ int wsb_cidr_parse(const char *s, size_t len, struct wsb_cidr *out, char *err)
                             (int)(len > 80 ? 80 : len), s);
     }
     out->net = ip;
-    out->prefix = ip.is_v4 ? prefix + 96 : prefix;
+    out->prefix = written_v4 ? prefix + 96 : prefix;
+    return WSB_OK;
+}
+
+/* Appends c to list (capacity *cap).  WSB_OK or WSB_ENOMEM. */
+static int cidr_list_add(struct wsb_cidr_list *list, size_t *cap, const struct wsb_cidr *c)
+{
+    if (list->n == *cap) {
+        size_t grown = *cap ? *cap * 2 : 4;
+        struct wsb_cidr *v = realloc(list->v, grown * sizeof *v);
+        if (v == NULL)
+            return WSB_ENOMEM;
+        list->v = v;
+        *cap = grown;
+    }
+    list->v[list->n++] = *c;
     return WSB_OK;
 }
 
@@ -103,38 +112,29 @@ int wsb_cidr_list_parse(const char *s, struct wsb_cidr_list *out, char *err)
 {
     out->n = 0;
     out->v = NULL;
-    size_t cap = 0;
-    const char *p = s;
+    size_t cap = 0, entry = 0, len;
+    const char *item;
     int status = WSB_OK;
-    while (*p != '\0') {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *q = p;
-        size_t qlen = len;
-        trim(&q, &qlen);
-        if (qlen == 0) {
+    struct wsb_list_iter it;
+    wsb_list_begin(&it, s, ',');
+    while (wsb_list_next(&it, &item, &len)) {
+        entry++;
+        if (len == 0 && entry > 1 && wsb_list_done(&it))
+            break;   /* "10.0.0.0/8," : a trailing comma is accepted */
+        if (len == 0) {
             status = wsb_fail(err, WSB_EINVAL, "empty entry in list");
             goto cleanup;
         }
         struct wsb_cidr c;
         char why[WSB_ERRLEN];
-        if (wsb_cidr_parse(q, qlen, &c, why) != WSB_OK) {
-            status = wsb_fail(err, WSB_EINVAL, "entry %zu: %s", out->n + 1, why);
+        if (wsb_cidr_parse(item, len, &c, why) != WSB_OK) {
+            status = wsb_fail(err, WSB_EINVAL, "entry %zu: %s", entry, why);
             goto cleanup;
         }
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 4;
-            struct wsb_cidr *v = realloc(out->v, cap * sizeof *v);
-            if (v == NULL) {
-                status = wsb_fail(err, WSB_ENOMEM, "out of memory");
-                goto cleanup;
-            }
-            out->v = v;
+        if (cidr_list_add(out, &cap, &c) != WSB_OK) {
+            status = wsb_fail(err, WSB_ENOMEM, "out of memory");
+            goto cleanup;
         }
-        out->v[out->n++] = c;
-        p += len;
-        if (*p == ',')
-            p++;
     }
     return WSB_OK;
 cleanup:

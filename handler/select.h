@@ -1,0 +1,106 @@
+/* select.h: the whole selection policy, in one place.
+ *
+ * Selection is a pure function from (snapshot, client, version, random
+ * word) to a decision.  No I/O, no allocation, no clock: the same inputs
+ * always give the same answer, so it can be tested and explained.  Its
+ * first steps depend on the node alone and are precomputed once per
+ * snapshot: wsb_snapshot_build asks wsb_select_judge about every node and
+ * wsb_select_version_code about every version; wsb_select does the rest
+ * per request.
+ *
+ * Order of the decision:
+ *   1. version: a node must list it, else 102 (no node of any state lists
+ *      it) -- or 100 when there are no nodes at all;
+ *   2. online: the node's record says online and the state has not
+ *      expired, else (no node of the version online) 101;
+ *   3. usable: not drained (its record or a run-time drain), load below
+ *      max_load, and a wss:// endpoint unless ws:// is allowed, else (nodes
+ *      of the version online, none usable) 100;
+ *   4. proximity: with client and node coordinates, great-circle
+ *      distance; otherwise a node in the client's country counts as 0 km
+ *      away, one on the client's continent as WSB_SAME_CONTINENT_KM, any
+ *      other as the far side of the earth.  A client with no location sees
+ *      every node at 0 km.  Candidates are the eligible nodes within
+ *      near_km (a snapshot parameter) of the nearest;
+ *   5. spread: one candidate is drawn at random, weighted by its headroom
+ *      (max_load - load, the unknown load assumed for a node that reports
+ *      none), so new clients flow to nodes in proportion to the room they
+ *      have left and many processes sharing one snapshot (loads refreshed
+ *      only once per probe round) do not herd onto the least loaded node. */
+#ifndef WSB_SELECT_H
+#define WSB_SELECT_H
+
+#include "snapshot.h"
+
+#include <stdint.h>
+
+#define WSB_EARTH_RADIUS_KM 6371.0
+#define WSB_SAME_CONTINENT_KM 2500.0
+
+/* The balancer error codes of the HTTP contract. */
+enum wsb_select_error {
+    WSB_SELECT_OK = 0,
+    WSB_NO_SERVERS_AVAILABLE = 100,  /* no usable node at all */
+    WSB_NO_SERVERS_ONLINE = 101,     /* nodes for the version exist, none online */
+    WSB_NO_SERVERS_VERSION = 102     /* no node supports the version */
+};
+
+/* Steps 2 and 3 for one node, as the snapshot keeps them. */
+struct wsb_node_judgement {
+    int online;               /* the record says online and the state is live */
+    int drained;              /* drained by its record or at run time */
+    int overloaded;           /* its known load is at or above max_load */
+    int eligible;             /* online, not drained, not overloaded, scheme allowed */
+    double weight;            /* when eligible: headroom below max_load, at least 0.001; else 0 */
+};
+
+/* Judges node nd by p: live says whether the probe's state is current,
+ * run_time_drained whether an operator drained it outside its record.
+ * Fills *out; cannot fail. */
+void wsb_select_judge(const struct wsb_node *nd, int live, int run_time_drained,
+                      const struct wsb_snapshot_params *p, struct wsb_node_judgement *out);
+
+/* The code of a version that some nodes list, n_eligible of them
+ * eligible and n_online online: WSB_SELECT_OK when some node is
+ * eligible, else WSB_NO_SERVERS_AVAILABLE when some is online, else
+ * WSB_NO_SERVERS_ONLINE.  Cannot fail. */
+int wsb_select_version_code(size_t n_eligible, size_t n_online);
+
+/* The error_message of a code (100, 101, 102); "" for others.  A static
+ * string; cannot fail. */
+const char *wsb_select_error_message(int code);
+
+struct wsb_client_loc {
+    int has_coords;
+    double lat, lon;
+    char country[3];          /* "" unknown */
+    char continent[3];        /* "" unknown */
+};
+
+/* Caller-owned working memory: room for snapshot->max_eligible entries.
+ * Allocate with wsb_select_scratch_reserve (grows, never shrinks) and free
+ * with wsb_select_scratch_free (NULL accepted). */
+struct wsb_select_scratch {
+    size_t cap;
+    double *sim;
+    uint32_t *cand;
+};
+
+/* Makes room for n entries.  Returns WSB_OK, or WSB_ENOMEM with the
+ * scratch unchanged. */
+int wsb_select_scratch_reserve(struct wsb_select_scratch *sc, size_t n);
+
+/* Frees the scratch's arrays and leaves it empty (cap 0); NULL is accepted. */
+void wsb_select_scratch_free(struct wsb_select_scratch *sc);
+
+/* Chooses a node for a client asking for version: steps 1 to 5 above, 1-3
+ * read from what the snapshot precomputed.  s may be NULL (no state: 100);
+ * client may be NULL (no location).  rnd is a random 64-bit word.  Returns
+ * WSB_SELECT_OK with *out set (a node of s, which owns it), or one of the
+ * error codes with *out set to NULL.  The scratch must hold at least
+ * s->max_eligible entries (else WSB_NO_SERVERS_AVAILABLE, never an
+ * overrun); it is only working memory. */
+int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
+               uint64_t rnd, struct wsb_select_scratch *sc, const struct wsb_snap_node **out);
+
+#endif
