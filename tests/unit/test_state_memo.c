@@ -978,6 +978,26 @@ static void test_refresher_idle(void)
     handler_close(h, out, &w);
 }
 
+/* A handler freed while its refresher reads Redis: the refresher is
+ * stopped before anything it uses is freed (it used to be stopped last,
+ * after Redis, GeoIP and the settings were gone: a use after free that
+ * ASan reports). */
+static void test_free_while_refreshing(void)
+{
+    CHECK(write_round(t_redis, &t_keys, 2000) == WSB_OK, "2,000 nodes");
+    int made = 0;
+    for (int i = 0; i < 20; i++) {
+        struct wsb_handler *h = new_handler_with("1", 0);   /* a full read every millisecond */
+        if (h == NULL)
+            continue;
+        made++;
+        CHECK(wsb_handler_start_refresher(h) == WSB_OK, "refresher");
+        usleep((useconds_t)(i * 250));
+        wsb_handler_free(h);   /* the refresher is mid-read in most rounds */
+    }
+    CHECK_INT(made, 20);
+}
+
 /* Commands served and bytes sent by the private Redis so far, from INFO
  * (on c; the bytes of INFO's own replies included). */
 static void redis_counts(redisContext *c, long long *commands, long long *bytes)
@@ -1096,6 +1116,7 @@ int main(int argc, char **argv)
         T_RUN(test_handler_full_read_net);
         T_RUN(test_handler_watch_refused);
         T_RUN(test_refresher_idle);
+        T_RUN(test_free_while_refreshing);
     }
     wsb_redis_free(t_redis);
     if (t_cli != NULL)
