@@ -378,3 +378,28 @@ redisReply *wsb_redis_command(struct wsb_redis *r, char *err, const char *fmt, .
     }
     return reply;
 }
+
+/* 1 when the peer closed or reset connection c (its last error);
+ * saved_errno is errno right after the failed call. */
+static int closed_by_peer(const redisContext *c, int saved_errno)
+{
+    return c->err == REDIS_ERR_EOF ||
+           (c->err == REDIS_ERR_IO && (saved_errno == ECONNRESET || saved_errno == EPIPE));
+}
+
+int wsb_redis_get_replies(struct wsb_redis *r, redisContext *c, redisReply **rep, int n, int *peer_closed,
+                          char *err)
+{
+    for (int i = 0; i < n; i++) {
+        void *reply = NULL;
+        if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
+            if (peer_closed != NULL)
+                *peer_closed = i == 0 && closed_by_peer(c, errno);
+            wsb_fail(err, WSB_EREDIS, "redis %s: %s", r->current, c->errstr[0] ? c->errstr : "no reply");
+            wsb_redis_drop(r);
+            return WSB_EREDIS;
+        }
+        rep[i] = reply;
+    }
+    return WSB_OK;
+}

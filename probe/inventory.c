@@ -1,6 +1,6 @@
 /* inventory.c: parsing and validating the probe's inventory (JSON). */
 #include "inventory.h"
-#include "state.h"
+#include "state_read.h"
 #include "status.h"
 #include "url.h"
 

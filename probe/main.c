@@ -5,7 +5,9 @@
 #include "log.h"
 #include "redis.h"
 #include "round.h"
-#include "state.h"
+#include "lock.h"
+#include "state_read.h"
+#include "state_write.h"
 #include "status.h"
 
 #include <curl/curl.h>
@@ -362,7 +364,7 @@ static int run_probe(const struct options *o)
         wsb_log_error("out of memory");
         goto cleanup;
     }
-    int status = wsb_state_lock(r, &keys, token, lock_ttl_ms, err);
+    int status = wsb_lock_take(r, &keys, token, lock_ttl_ms, err);
     if (status == WSB_EBUSY) {
         redisReply *holder = wsb_redis_command(r, err, "GET %s", keys.lock);
         wsb_log_warn("another probe holds the lock %s (%s); not running", keys.lock,
@@ -436,7 +438,7 @@ static int run_probe(const struct options *o)
                      monotonic_ms() - start, failures, faults);
     curl_global_cleanup();
 cleanup:
-    if (locked && wsb_state_unlock(r, &keys, token, err) != WSB_OK)
+    if (locked && wsb_lock_release(r, &keys, token, err) != WSB_OK)
         wsb_log_warn("could not release the lock (it expires by itself): %s", err);
     wsb_redis_free(r);
     wsb_inventory_free(&inv);

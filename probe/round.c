@@ -1,6 +1,7 @@
 /* round.c: one probe round, from the previous state to the next. */
 #include "round.h"
 #include "health.h"
+#include "lock.h"
 #include "log.h"
 #include "status.h"
 
@@ -126,10 +127,10 @@ static void log_node(const struct wsb_inv_node *inv, const struct wsb_node *prev
 
 int wsb_round_keep_lock(const struct wsb_round_ctx *c, char *err)
 {
-    int status = wsb_state_lock_refresh(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, err);
+    int status = wsb_lock_refresh(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, err);
     if (status != WSB_EBUSY)
         return status;
-    status = wsb_state_lock(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, err);
+    status = wsb_lock_take(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, err);
     if (status == WSB_OK)
         wsb_log_warn("the probe lock %s had expired; taken again", c->keys->lock);
     return status;

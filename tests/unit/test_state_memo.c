@@ -22,7 +22,9 @@
 #include "node.h"
 #include "redis.h"
 #include "request.h"
-#include "state.h"
+#include "state_read.h"
+#include "state_watch.h"
+#include "state_write.h"
 #include "status.h"
 #include "t.h"
 
