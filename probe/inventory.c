@@ -506,23 +506,11 @@ static int check_unique(struct parse_ctx *c, const struct wsb_inventory *inv)
     return fail_at(c, WSB_EINVAL, where, "\"%s\" is already the id of nodes[%zu]", inv->nodes[dup].node.id, first);
 }
 
-int wsb_inventory_parse(const char *name, const char *text, size_t len, struct wsb_inventory *out, char *err)
+/* Parses text as one JSON value followed by nothing but blanks.  Returns
+ * the tree (the caller's, for cJSON_Delete), or NULL with the error set
+ * ("not valid JSON (line 3, column 7)"). */
+static cJSON *parse_json(struct parse_ctx *c, const char *text, size_t len)
 {
-    struct parse_ctx c = { .name = name, .err = err };
-    struct wsb_inventory inv;
-    struct defaults d;
-    int status = WSB_EINVAL;
-    memset(out, 0, sizeof *out);
-    memset(&inv, 0, sizeof inv);
-    memset(&d, 0, sizeof d);
-    d.capacity = -1;
-    d.check.type = WSB_CHECK_WEBSOCKET;
-    d.check.timeout_ms = 2000;
-    d.check.rise = 2;
-    d.check.fall = 3;
-
-    if (len > WSB_INVENTORY_MAX_BYTES)
-        return fail_at(&c, WSB_ETOOBIG, NULL, "larger than %d bytes", WSB_INVENTORY_MAX_BYTES);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (root != NULL && end != NULL) {   /* only blanks may follow the value */
@@ -545,57 +533,81 @@ int wsb_inventory_parse(const char *name, const char *text, size_t len, struct w
             } else
                 col++;
         }
-        return fail_at(&c, WSB_EINVAL, NULL, "not valid JSON (line %zu, column %zu)", line, col);
+        fail_at(c, WSB_EINVAL, NULL, "not valid JSON (line %zu, column %zu)", line, col);
     }
-    if (!cJSON_IsObject(root)) {
-        status = fail_at(&c, WSB_EINVAL, NULL, "must be a JSON object");
-        goto cleanup;
-    }
+    return root;
+}
+
+/* The top-level settings: allow_insecure_ws, ca_file and defaults. */
+static int parse_top(struct parse_ctx *c, const cJSON *root, struct wsb_inventory *inv, struct defaults *d)
+{
     const char *ca_file;
-    if ((status = check_keys(&c, root, "", TOP_KEYS)) != WSB_OK ||
-        (status = got(&c, wsb_json_bool(root, "", "allow_insecure_ws", 0, &inv.allow_insecure_ws, c.why))) != WSB_OK ||
-        (status = got(&c, wsb_json_string(root, "", "ca_file", 0, &ca_file, c.why))) != WSB_OK ||
-        (status = parse_defaults(&c, root, &d)) != WSB_OK)
-        goto cleanup;
+    int status;
+    if (!cJSON_IsObject(root))
+        return fail_at(c, WSB_EINVAL, NULL, "must be a JSON object");
+    if ((status = check_keys(c, root, "", TOP_KEYS)) != WSB_OK ||
+        (status = got(c, wsb_json_bool(root, "", "allow_insecure_ws", 0, &inv->allow_insecure_ws, c->why))) !=
+            WSB_OK ||
+        (status = got(c, wsb_json_string(root, "", "ca_file", 0, &ca_file, c->why))) != WSB_OK ||
+        (status = parse_defaults(c, root, d)) != WSB_OK)
+        return status;
     if (ca_file != NULL) {
-        if (ca_file[0] == '\0' || strlen(ca_file) > 4000) {
-            status = fail_at(&c, WSB_EINVAL, "ca_file", "must be a file path");
-            goto cleanup;
-        }
-        if ((inv.ca_file = strdup(ca_file)) == NULL) {
-            status = fail_at(&c, WSB_ENOMEM, NULL, "out of memory");
-            goto cleanup;
-        }
+        if (ca_file[0] == '\0' || strlen(ca_file) > 4000)
+            return fail_at(c, WSB_EINVAL, "ca_file", "must be a file path");
+        if ((inv->ca_file = strdup(ca_file)) == NULL)
+            return fail_at(c, WSB_ENOMEM, NULL, "out of memory");
     }
+    return WSB_OK;
+}
+
+/* The node list, each node over the defaults, then the ids' uniqueness. */
+static int parse_nodes(struct parse_ctx *c, const cJSON *root, const struct defaults *d, struct wsb_inventory *inv)
+{
     const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(root, "nodes");
-    if (nodes == NULL) {
-        status = fail_at(&c, WSB_EINVAL, "nodes", "missing");
-        goto cleanup;
-    }
-    if (!cJSON_IsArray(nodes)) {
-        status = fail_at(&c, WSB_EINVAL, "nodes", "must be an array");
-        goto cleanup;
-    }
+    int status;
+    if (nodes == NULL)
+        return fail_at(c, WSB_EINVAL, "nodes", "missing");
+    if (!cJSON_IsArray(nodes))
+        return fail_at(c, WSB_EINVAL, "nodes", "must be an array");
     size_t count = (size_t)cJSON_GetArraySize(nodes);
-    if (count > WSB_MAX_NODES) {
-        status = fail_at(&c, WSB_ETOOBIG, "nodes", "more than %d nodes", WSB_MAX_NODES);
-        goto cleanup;
-    }
-    if (count > 0 && (inv.nodes = calloc(count, sizeof *inv.nodes)) == NULL) {
-        status = fail_at(&c, WSB_ENOMEM, NULL, "out of memory");
-        goto cleanup;
-    }
+    if (count > WSB_MAX_NODES)
+        return fail_at(c, WSB_ETOOBIG, "nodes", "more than %d nodes", WSB_MAX_NODES);
+    if (count > 0 && (inv->nodes = calloc(count, sizeof *inv->nodes)) == NULL)
+        return fail_at(c, WSB_ENOMEM, NULL, "out of memory");
     const cJSON *o;
     cJSON_ArrayForEach(o, nodes) {
-        struct wsb_inv_node *n = &inv.nodes[inv.n];
+        struct wsb_inv_node *n = &inv->nodes[inv->n];
         wsb_node_init(&n->node);
-        inv.n++;   /* counted at once, so that cleanup frees a half-parsed node */
-        if ((status = parse_node(&c, o, inv.n - 1, &d, inv.allow_insecure_ws, n)) != WSB_OK)
-            goto cleanup;
-        if (n->check.timeout_ms > inv.max_timeout_ms)
-            inv.max_timeout_ms = n->check.timeout_ms;
+        inv->n++;   /* counted at once, so that the caller frees a half-parsed node */
+        if ((status = parse_node(c, o, inv->n - 1, d, inv->allow_insecure_ws, n)) != WSB_OK)
+            return status;
+        if (n->check.timeout_ms > inv->max_timeout_ms)
+            inv->max_timeout_ms = n->check.timeout_ms;
     }
-    if ((status = check_unique(&c, &inv)) != WSB_OK)
+    return check_unique(c, inv);
+}
+
+int wsb_inventory_parse(const char *name, const char *text, size_t len, struct wsb_inventory *out, char *err)
+{
+    struct parse_ctx c = { .name = name, .err = err };
+    struct wsb_inventory inv;
+    struct defaults d;
+    int status = WSB_EINVAL;
+    memset(out, 0, sizeof *out);
+    memset(&inv, 0, sizeof inv);
+    memset(&d, 0, sizeof d);
+    d.capacity = -1;
+    d.check.type = WSB_CHECK_WEBSOCKET;
+    d.check.timeout_ms = 2000;
+    d.check.rise = 2;
+    d.check.fall = 3;
+
+    if (len > WSB_INVENTORY_MAX_BYTES)
+        return fail_at(&c, WSB_ETOOBIG, NULL, "larger than %d bytes", WSB_INVENTORY_MAX_BYTES);
+    cJSON *root = parse_json(&c, text, len);
+    if (root == NULL)
+        return WSB_EINVAL;
+    if ((status = parse_top(&c, root, &inv, &d)) != WSB_OK || (status = parse_nodes(&c, root, &d, &inv)) != WSB_OK)
         goto cleanup;
     *out = inv;
     memset(&inv, 0, sizeof inv);
