@@ -53,7 +53,7 @@ static int parse_number_arg(const char *name, const char *v, long lo, long hi, l
 /* Takes argument a, with v the next one (NULL when none).  Returns 0 with
  * *takes 1 when v is a's value, 1 when done (--help, --version), or -1 on a
  * usage error (reported). */
-static int take_arg(const char *a, const char *v, struct wsb_cli_options *o, int *takes)
+static int take_arg(const char *a, const char *v, struct wsb_probe_options *o, int *takes)
 {
     *takes = 1;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -107,7 +107,7 @@ static int take_arg(const char *a, const char *v, struct wsb_cli_options *o, int
 }
 
 /* Checks what the options say together; 0 or -1 (reported). */
-static int check_together(const struct wsb_cli_options *o)
+static int check_together(const struct wsb_probe_options *o)
 {
     if (o->command != NULL) {
         if (o->once || o->interval_s || o->for_s || o->check_only) {
@@ -131,7 +131,7 @@ static int check_together(const struct wsb_cli_options *o)
     return 0;
 }
 
-int wsb_cli_parse(int argc, char **argv, struct wsb_cli_options *o)
+int wsb_probe_cli_parse(int argc, char **argv, struct wsb_probe_options *o)
 {
     memset(o, 0, sizeof *o);
     o->level = WSB_LOG_INFO;

@@ -21,7 +21,7 @@ enum wsb_probe_exit {
 
 /* The command line as given.  Strings point into argv (or the
  * environment); nothing to free. */
-struct wsb_cli_options {
+struct wsb_probe_options {
     const char *inventory;
     const char *redis_url;
     const char *prefix;
@@ -39,6 +39,6 @@ struct wsb_cli_options {
 /* Parses argv (and WSB_LOG_LEVEL) into *o.  Returns 0 to go on; 1 when
  * --help or --version was answered on stdout (done); -1 on a usage error,
  * reported on stderr, with *o unspecified. */
-int wsb_cli_parse(int argc, char **argv, struct wsb_cli_options *o);
+int wsb_probe_cli_parse(int argc, char **argv, struct wsb_probe_options *o);
 
 #endif

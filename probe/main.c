@@ -16,8 +16,8 @@ static void on_stop(int sig)
 
 int main(int argc, char **argv)
 {
-    struct wsb_cli_options o;
-    int a = wsb_cli_parse(argc, argv, &o);
+    struct wsb_probe_options o;
+    int a = wsb_probe_cli_parse(argc, argv, &o);
     if (a != 0)
         return a > 0 ? WSB_EXIT_DONE : WSB_EXIT_USAGE;
     wsb_log_init("wsb-probe", o.level);

@@ -30,7 +30,7 @@ void wsb_run_stop(void)
 }
 
 /* Redis settings from the options and the environment; 0 or -1 (logged). */
-static int redis_setup(const struct wsb_cli_options *o, struct wsb_redis_config *cfg, struct wsb_keys *keys)
+static int redis_setup(const struct wsb_probe_options *o, struct wsb_redis_config *cfg, struct wsb_keys *keys)
 {
     char err[WSB_ERRLEN], why[WSB_ERRLEN];
     long connect_ms = 1000, command_ms = 5000;
@@ -59,7 +59,7 @@ static int redis_setup(const struct wsb_cli_options *o, struct wsb_redis_config 
     return 0;
 }
 
-int wsb_run_drain(const struct wsb_cli_options *o)
+int wsb_run_drain(const struct wsb_probe_options *o)
 {
     struct wsb_redis_config cfg;
     struct wsb_keys keys;
@@ -152,7 +152,7 @@ struct round_plan {
 
 /* Plans the rounds from the options, the inventory and the descriptor
  * limit (raised as far as allowed); warns of what may not fit. */
-static void plan_rounds(const struct wsb_cli_options *o, const struct wsb_inventory *inv, struct round_plan *p)
+static void plan_rounds(const struct wsb_probe_options *o, const struct wsb_inventory *inv, struct round_plan *p)
 {
     long fd_limit = raise_fd_limit();
     size_t transfers = 0;
@@ -209,7 +209,7 @@ static int take_lock(struct wsb_redis *r, const struct wsb_keys *keys, const cha
 /* Runs the rounds, on the grid start + k * interval: a round that ran late
  * is followed at once by the next, and none starts after --for.  Returns
  * the exit status; *locked becomes 0 when the lock was lost. */
-static int run_rounds(const struct wsb_cli_options *o, const struct wsb_round_ctx *ctx, int *locked)
+static int run_rounds(const struct wsb_probe_options *o, const struct wsb_round_ctx *ctx, int *locked)
 {
     char err[WSB_ERRLEN];
     long long start = wsb_now_ms();
@@ -258,7 +258,7 @@ static int run_rounds(const struct wsb_cli_options *o, const struct wsb_round_ct
     return rc;
 }
 
-int wsb_run_probe(const struct wsb_cli_options *o)
+int wsb_run_probe(const struct wsb_probe_options *o)
 {
     char err[WSB_ERRLEN], probe_id[200], token[240];
     struct wsb_inventory inv;

@@ -10,11 +10,11 @@
  * probe lock and runs one round or rounds on the interval until --for has
  * passed or a stop is requested.  Logs what goes wrong; returns a
  * wsb_probe_exit status.  Leaves nothing behind: the lock is released. */
-int wsb_run_probe(const struct wsb_cli_options *o);
+int wsb_run_probe(const struct wsb_probe_options *o);
 
 /* "drain ID" or "undrain ID" (o->command): one write to <prefix>admin.
  * Logs what goes wrong; returns a wsb_probe_exit status. */
-int wsb_run_drain(const struct wsb_cli_options *o);
+int wsb_run_drain(const struct wsb_probe_options *o);
 
 /* Asks wsb_run_probe to stop after the current round.  Async-signal-safe:
  * for a SIGTERM or SIGINT handler. */
