@@ -15,10 +15,11 @@ const char *wsb_json_place(char *where, const char *place, const char *key)
     return where;
 }
 
-/* The member key of o, or NULL when it is missing (or null, with
- * WSB_JSON_NULL_ABSENT).  A missing required member fails with "missing". */
-static int member(const cJSON *o, const char *place, const char *key, unsigned flags, const cJSON **v,
-                  char *err)
+/* The member key of o into *v, or NULL when it is missing (or null, with
+ * WSB_JSON_NULL_ABSENT).  A missing required member fails with "missing";
+ * a member that is_type (may be NULL) refuses fails with "must be <what>". */
+static int member(const cJSON *o, const char *place, const char *key, unsigned flags,
+                  cJSON_bool (*is_type)(const cJSON *), const char *what, const cJSON **v, char *err)
 {
     char where[WSB_JSON_PLACE_LEN];
     *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -26,37 +27,39 @@ static int member(const cJSON *o, const char *place, const char *key, unsigned f
         *v = NULL;
     if (*v == NULL && (flags & WSB_JSON_REQUIRED))
         return wsb_fail(err, WSB_EINVAL, "%s: missing", wsb_json_place(where, place, key));
+    if (*v != NULL && is_type != NULL && !is_type(*v)) {
+        *v = NULL;
+        return wsb_fail(err, WSB_EINVAL, "%s: must be %s", wsb_json_place(where, place, key), what);
+    }
     return WSB_OK;
 }
 
 int wsb_json_string(const cJSON *o, const char *place, const char *key, unsigned flags, const char **out,
                     char *err)
 {
-    char where[WSB_JSON_PLACE_LEN];
     const cJSON *v;
     *out = NULL;
-    if (member(o, place, key, flags, &v, err) != WSB_OK)
+    if (member(o, place, key, flags, cJSON_IsString, "a string", &v, err) != WSB_OK)
         return WSB_EINVAL;
-    if (v == NULL)
-        return WSB_OK;
-    if (!cJSON_IsString(v) || v->valuestring == NULL)
-        return wsb_fail(err, WSB_EINVAL, "%s: must be a string", wsb_json_place(where, place, key));
-    *out = v->valuestring;
+    if (v != NULL)
+        *out = v->valuestring;   /* never NULL for a string */
     return WSB_OK;
 }
 
 int wsb_json_bool(const cJSON *o, const char *place, const char *key, unsigned flags, int *out, char *err)
 {
-    char where[WSB_JSON_PLACE_LEN];
     const cJSON *v;
-    if (member(o, place, key, flags, &v, err) != WSB_OK)
+    if (member(o, place, key, flags, cJSON_IsBool, "true or false", &v, err) != WSB_OK)
         return WSB_EINVAL;
-    if (v == NULL)
-        return WSB_OK;
-    if (!cJSON_IsBool(v))
-        return wsb_fail(err, WSB_EINVAL, "%s: must be true or false", wsb_json_place(where, place, key));
-    *out = cJSON_IsTrue(v);
+    if (v != NULL)
+        *out = cJSON_IsTrue(v);
     return WSB_OK;
+}
+
+int wsb_json_object(const cJSON *o, const char *place, const char *key, unsigned flags, const cJSON **out,
+                    char *err)
+{
+    return member(o, place, key, flags, cJSON_IsObject, "an object", out, err);
 }
 
 /* The error text of a number that is not what flags, lo and hi ask. */
@@ -82,7 +85,7 @@ int wsb_json_number(const cJSON *o, const char *place, const char *key, unsigned
     char where[WSB_JSON_PLACE_LEN];
     const cJSON *v;
     *present = 0;
-    if (member(o, place, key, flags, &v, err) != WSB_OK)
+    if (member(o, place, key, flags, NULL, NULL, &v, err) != WSB_OK)
         return WSB_EINVAL;
     if (v == NULL)
         return WSB_OK;
@@ -92,21 +95,5 @@ int wsb_json_number(const cJSON *o, const char *place, const char *key, unsigned
         return number_error(v, wsb_json_place(where, place, key), flags, lo, hi, err);
     *present = 1;
     *out = v->valuedouble;
-    return WSB_OK;
-}
-
-int wsb_json_object(const cJSON *o, const char *place, const char *key, unsigned flags, const cJSON **out,
-                    char *err)
-{
-    char where[WSB_JSON_PLACE_LEN];
-    *out = NULL;
-    const cJSON *v;
-    if (member(o, place, key, flags, &v, err) != WSB_OK)
-        return WSB_EINVAL;
-    if (v == NULL)
-        return WSB_OK;
-    if (!cJSON_IsObject(v))
-        return wsb_fail(err, WSB_EINVAL, "%s: must be an object", wsb_json_place(where, place, key));
-    *out = v;
     return WSB_OK;
 }
