@@ -120,7 +120,8 @@ static int check_keys(struct parse_ctx *c, const cJSON *obj, const char *place, 
         }
         if (!known) {
             if (near != NULL)
-                return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, key), "unknown key (did you mean \"%s\"?)", near);
+                return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, key), "unknown key (did you mean \"%s\"?)",
+                               near);
             return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, key), "unknown key");
         }
     }
@@ -222,7 +223,8 @@ static int get_check(struct parse_ctx *c, const cJSON *o, const char *place, int
         else if (strcmp(type, "tcp") == 0)
             p->type = WSB_CHECK_TCP;
         else
-            return fail_at(c, WSB_EINVAL, wsb_json_place(where, cplace, "type"), "must be \"websocket\", \"http\" or \"tcp\"");
+            return fail_at(c, WSB_EINVAL, wsb_json_place(where, cplace, "type"),
+                           "must be \"websocket\", \"http\" or \"tcp\"");
         p->has_type = 1;
     }
     long long v;
@@ -343,7 +345,8 @@ static int resolve_check(struct parse_ctx *c, const char *place, const struct ch
         break;
     case WSB_CHECK_TCP:
         if (p->url != NULL)
-            return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "url"), "a tcp check takes an address, not a url");
+            return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "url"),
+                           "a tcp check takes an address, not a url");
         if (p->address != NULL) {
             if (wsb_address_parse(p->address, &u, why) != WSB_OK)
                 return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "address"), "%s", why);
@@ -359,6 +362,28 @@ static int resolve_check(struct parse_ctx *c, const char *place, const struct ch
     if (out->target == NULL || out->shown == NULL)
         return fail_at(c, WSB_ENOMEM, NULL, "out of memory");
     return WSB_OK;
+}
+
+/* Where a node is: coordinates, country and continent (over the defaults). */
+static int parse_node_place(struct parse_ctx *c, const cJSON *o, const char *place, const struct defaults *d,
+                            struct wsb_node *n)
+{
+    char where[PLACE_LEN];
+    int has_lat, has_lon, status;
+    if ((status = got(c, wsb_json_number(o, place, "latitude", 0, -90, 90, &has_lat, &n->lat, c->why))) !=
+            WSB_OK ||
+        (status = got(c, wsb_json_number(o, place, "longitude", 0, -180, 180, &has_lon, &n->lon, c->why))) !=
+            WSB_OK)
+        return status;
+    if (has_lat != has_lon)
+        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, has_lat ? "longitude" : "latitude"),
+                       "missing: latitude and longitude go together");
+    n->has_coords = has_lat;
+    memcpy(n->country, d->country, 3);
+    memcpy(n->continent, d->continent, 3);
+    if ((status = get_code(c, o, place, "country", 0, n->country)) != WSB_OK)
+        return status;
+    return get_code(c, o, place, "continent", 1, n->continent);
 }
 
 static int parse_node(struct parse_ctx *c, const cJSON *o, size_t idx, const struct defaults *d, int allow_ws,
@@ -406,25 +431,15 @@ static int parse_node(struct parse_ctx *c, const cJSON *o, size_t idx, const str
     }
 
     struct wsb_node *n = &out->node;
-    int has_lat, has_lon;
-    if ((status = got(c, wsb_json_number(o, place, "latitude", 0, -90, 90, &has_lat, &n->lat, c->why))) != WSB_OK ||
-        (status = got(c, wsb_json_number(o, place, "longitude", 0, -180, 180, &has_lon, &n->lon, c->why))) != WSB_OK)
-        return status;
-    if (has_lat != has_lon)
-        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, has_lat ? "longitude" : "latitude"),
-                       "missing: latitude and longitude go together");
-    n->has_coords = has_lat;
-    memcpy(n->country, d->country, 3);
-    memcpy(n->continent, d->continent, 3);
-    if ((status = get_code(c, o, place, "country", 0, n->country)) != WSB_OK ||
-        (status = get_code(c, o, place, "continent", 1, n->continent)) != WSB_OK)
+    if ((status = parse_node_place(c, o, place, d, n)) != WSB_OK)
         return status;
     memcpy(n->versions, d->versions, sizeof n->versions);
     n->n_versions = d->n_versions;
     if ((status = get_versions(c, o, place, n->versions, &n->n_versions)) != WSB_OK)
         return status;
     if (n->n_versions == 0)
-        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "versions"), "missing (give it here or in defaults)");
+        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "versions"),
+                       "missing (give it here or in defaults)");
     out->capacity = d->capacity;
     long long cap;
     if ((status = get_whole(c, o, place, "capacity", 1, 9e15, &present, &cap)) != WSB_OK)
@@ -439,7 +454,8 @@ static int parse_node(struct parse_ctx *c, const cJSON *o, size_t idx, const str
     if ((status = get_check(c, o, place, 1, &mine)) != WSB_OK)
         return status;
     merge_check(&p, &mine);
-    if ((status = resolve_check(c, wsb_json_place(where, place, "check"), &p, endpoint, allow_ws, &out->check)) != WSB_OK)
+    wsb_json_place(where, place, "check");
+    if ((status = resolve_check(c, where, &p, endpoint, allow_ws, &out->check)) != WSB_OK)
         return status;
 
     n->id = strdup(id);
