@@ -48,9 +48,9 @@ redisReply *wsb_redis_command(struct wsb_redis *r, char *err, const char *fmt, .
  * into rep[0..n); they are the caller's, to free with freeReplyObject.
  * Returns WSB_OK; on error WSB_EREDIS is returned with the reason in err,
  * the connection is dropped (it is out of step), the replies read so far
- * stay in rep for the caller to free, and *peer_closed (may be NULL) says
- * whether the peer closed or reset the connection before the first reply,
- * as a proxy does on a command it does not know. */
+ * stay in rep for the caller to free, and *peer_closed (may be NULL; set
+ * on error only) says whether the peer closed or reset the connection
+ * before the first reply, as a proxy does on a command it does not know. */
 int wsb_redis_get_replies(struct wsb_redis *r, redisContext *c, redisReply **rep, int n, int *peer_closed,
                           char *err);
 
