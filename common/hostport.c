@@ -27,14 +27,14 @@ int wsb_hostport_split(const char *s, size_t len, struct wsb_hostport *out, char
     if (len > 0 && s[0] == '[') {
         const char *close = memchr(s, ']', len);
         if (close == NULL)
-            return wsb_fail(err, WSB_EINVAL, "unclosed '[' in an IPv6 host");
+            return wsb_fail(err, WSB_EINVAL, "IPv6 address lacks its closing ']'");
         out->host = s + 1;
         out->host_len = (size_t)(close - s) - 1;
         out->bracketed = 1;
         size_t rest = len - (size_t)(close - s) - 1;
         if (rest > 0) {
             if (close[1] != ':')
-                return wsb_fail(err, WSB_EINVAL, "unexpected text after ']'");
+                return wsb_fail(err, WSB_EINVAL, "unexpected text after the IPv6 address");
             port = close + 2;
         }
     } else {

@@ -1,9 +1,10 @@
 /* node.c: validation of node fields and the JSON record codec. */
 #include "node.h"
+#include "json_get.h"
 #include "status.h"
 
 #include <cjson/cJSON.h>
-#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,59 +176,164 @@ static int code2_ok(const char *s, int upper_only)
     return 1;
 }
 
-int wsb_node_encode(const struct wsb_node *n, char **out, char *err)
+/* The record's fields, in the order a record holds them.  One table drives
+ * both the encoder and the decoder, so that the two cannot disagree. */
+enum field_kind {
+    FIELD_URL,        /* char *: the endpoint (wsb_endpoint_check) */
+    FIELD_LABEL,      /* char *: the location (wsb_location_check) */
+    FIELD_CODE,       /* char[3]: a two-letter code, upper-cased; left out when "" */
+    FIELD_OUTCOME,    /* char[WSB_OUTCOME_LEN]: an outcome name, "none" when "" */
+    FIELD_REAL,       /* double; written only when its known flag is set */
+    FIELD_COUNT,      /* long long */
+    FIELD_STREAK,     /* unsigned */
+    FIELD_FLAG,       /* int, a JSON boolean */
+    FIELD_VERSIONS    /* versions[] and n_versions: ["v1", "v3"] */
+};
+
+#define NO_FLAG ((size_t)-1)
+
+struct record_field {
+    const char *name;
+    enum field_kind kind;
+    unsigned flags;          /* decode: WSB_JSON_REQUIRED or WSB_JSON_OPTIONAL */
+    int unknown_below_zero;  /* FIELD_COUNT: a negative value is unknown and left out */
+    int paired;              /* present exactly when the field before it is */
+    double lo, hi;           /* numbers: the range a record may hold */
+    size_t off;              /* where the value lives in struct wsb_node */
+    size_t known;            /* FIELD_REAL: the int that says the value is there, or NO_FLAG */
+};
+
+#define AT(field) offsetof(struct wsb_node, field)
+
+static const struct record_field FIELDS[] = {
+    { "endpoint", FIELD_URL, WSB_JSON_REQUIRED, 0, 0, 0, 0, AT(endpoint), NO_FLAG },
+    { "location", FIELD_LABEL, WSB_JSON_REQUIRED, 0, 0, 0, 0, AT(location), NO_FLAG },
+    { "lat", FIELD_REAL, 0, 0, 0, -90, 90, AT(lat), AT(has_coords) },
+    { "lon", FIELD_REAL, 0, 0, 1, -180, 180, AT(lon), AT(has_coords) },
+    { "country", FIELD_CODE, 0, 0, 0, 0, 0, AT(country), NO_FLAG },
+    { "continent", FIELD_CODE, 0, 0, 0, 0, 0, AT(continent), NO_FLAG },
+    { "versions", FIELD_VERSIONS, WSB_JSON_REQUIRED, 0, 0, 0, 0, AT(versions), NO_FLAG },
+    { "online", FIELD_FLAG, 0, 0, 0, 0, 0, AT(online), NO_FLAG },
+    { "drain", FIELD_FLAG, 0, 0, 0, 0, 0, AT(drain), NO_FLAG },
+    { "load", FIELD_REAL, 0, 0, 0, 0, 1e6, AT(load), AT(load_known) },
+    { "connections", FIELD_COUNT, 0, 1, 0, 0, 9e15, AT(connections), NO_FLAG },
+    { "capacity", FIELD_COUNT, 0, 1, 0, 0, 9e15, AT(capacity), NO_FLAG },
+    { "checked_at", FIELD_COUNT, 0, 0, 0, 0, 9e15, AT(checked_at), NO_FLAG },
+    { "changed_at", FIELD_COUNT, 0, 0, 0, 0, 9e15, AT(changed_at), NO_FLAG },
+    { "last_error", FIELD_OUTCOME, 0, 0, 0, 0, 0, AT(last_error), NO_FLAG },
+    { "ok_streak", FIELD_STREAK, 0, 0, 0, 0, 1e9, AT(ok_streak), NO_FLAG },
+    { "fail_streak", FIELD_STREAK, 0, 0, 0, 0, 1e9, AT(fail_streak), NO_FLAG },
+};
+
+#define N_FIELDS (sizeof FIELDS / sizeof FIELDS[0])
+
+static const void *field_in(const struct wsb_node *n, const struct record_field *f)
+{
+    return (const char *)n + f->off;
+}
+
+static void *field_of(struct wsb_node *n, const struct record_field *f)
+{
+    return (char *)n + f->off;
+}
+
+static int is_text(enum field_kind k)
+{
+    return k == FIELD_URL || k == FIELD_LABEL || k == FIELD_CODE || k == FIELD_OUTCOME;
+}
+
+/* Checks a text value as its field asks; WSB_OK or WSB_EINVAL with
+ * "name: reason" in err. */
+static int text_check(const struct record_field *f, const char *s, char *err)
 {
     char why[WSB_ERRLEN];
-    if (n->endpoint == NULL || wsb_endpoint_check(n->endpoint, 1, why) != WSB_OK)
-        return wsb_fail(err, WSB_EINVAL, "endpoint: %s", n->endpoint ? why : "missing");
-    if (n->location == NULL || wsb_location_check(n->location, why) != WSB_OK)
-        return wsb_fail(err, WSB_EINVAL, "location: %s", n->location ? why : "missing");
-    if (n->n_versions == 0 || n->n_versions > WSB_MAX_VERSIONS)
-        return wsb_fail(err, WSB_EINVAL, "versions: must list 1..%d versions", WSB_MAX_VERSIONS);
+    if (f->kind == FIELD_URL && wsb_endpoint_check(s, 1, why) != WSB_OK)
+        return wsb_fail(err, WSB_EINVAL, "%s: %s", f->name, why);
+    if (f->kind == FIELD_LABEL && wsb_location_check(s, why) != WSB_OK)
+        return wsb_fail(err, WSB_EINVAL, "%s: %s", f->name, why);
+    if (f->kind == FIELD_CODE && !code2_ok(s, 0))
+        return wsb_fail(err, WSB_EINVAL, "%s: must be a two-letter code", f->name);
+    return WSB_OK;
+}
 
-    int status = WSB_ENOMEM;
-    char *text = NULL;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *versions = NULL;
-    if (o == NULL)
-        goto cleanup;
-    if (!cJSON_AddStringToObject(o, "endpoint", n->endpoint) ||
-        !cJSON_AddStringToObject(o, "location", n->location))
-        goto cleanup;
-    if (n->has_coords && (!cJSON_AddNumberToObject(o, "lat", n->lat) ||
-                          !cJSON_AddNumberToObject(o, "lon", n->lon)))
-        goto cleanup;
-    if (n->country[0] && !cJSON_AddStringToObject(o, "country", n->country))
-        goto cleanup;
-    if (n->continent[0] && !cJSON_AddStringToObject(o, "continent", n->continent))
-        goto cleanup;
-    versions = cJSON_AddArrayToObject(o, "versions");
+/* Adds the versions array ["v1", ...] to o; WSB_OK or WSB_ENOMEM. */
+static int encode_versions(cJSON *o, const struct wsb_node *n)
+{
+    cJSON *versions = cJSON_AddArrayToObject(o, "versions");
     if (versions == NULL)
-        goto cleanup;
+        return WSB_ENOMEM;
     for (size_t i = 0; i < n->n_versions; i++) {
         char v[16];
         snprintf(v, sizeof v, "v%u", n->versions[i]);
         cJSON *s = cJSON_CreateString(v);
         if (s == NULL)
-            goto cleanup;
+            return WSB_ENOMEM;
         cJSON_AddItemToArray(versions, s);
     }
-    if (!cJSON_AddBoolToObject(o, "online", n->online != 0) ||
-        !cJSON_AddBoolToObject(o, "drain", n->drain != 0))
+    return WSB_OK;
+}
+
+/* Adds field f of n to o, or nothing when the record leaves it out.
+ * WSB_OK or WSB_ENOMEM. */
+static int encode_field(cJSON *o, const struct record_field *f, const struct wsb_node *n)
+{
+    const void *p = field_in(n, f);
+    const cJSON *added = o;   /* what was added; NULL when adding failed */
+    switch (f->kind) {
+    case FIELD_URL:
+    case FIELD_LABEL:
+        added = cJSON_AddStringToObject(o, f->name, *(char *const *)p);
+        break;
+    case FIELD_CODE:
+        if (((const char *)p)[0] != '\0')
+            added = cJSON_AddStringToObject(o, f->name, p);
+        break;
+    case FIELD_OUTCOME:
+        added = cJSON_AddStringToObject(o, f->name, ((const char *)p)[0] ? (const char *)p : "none");
+        break;
+    case FIELD_REAL:
+        if (f->known == NO_FLAG || *(const int *)((const char *)n + f->known))
+            added = cJSON_AddNumberToObject(o, f->name, *(const double *)p);
+        break;
+    case FIELD_COUNT:
+        if (!f->unknown_below_zero || *(const long long *)p >= 0)
+            added = cJSON_AddNumberToObject(o, f->name, (double)*(const long long *)p);
+        break;
+    case FIELD_STREAK:
+        added = cJSON_AddNumberToObject(o, f->name, *(const unsigned *)p);
+        break;
+    case FIELD_FLAG:
+        added = cJSON_AddBoolToObject(o, f->name, *(const int *)p != 0);
+        break;
+    case FIELD_VERSIONS:
+        return encode_versions(o, n);
+    }
+    return added != NULL ? WSB_OK : WSB_ENOMEM;
+}
+
+int wsb_node_encode(const struct wsb_node *n, char **out, char *err)
+{
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const struct record_field *f = &FIELDS[i];
+        if (f->kind == FIELD_URL || f->kind == FIELD_LABEL) {
+            const char *s = *(char *const *)field_in(n, f);
+            if (s == NULL)
+                return wsb_fail(err, WSB_EINVAL, "%s: missing", f->name);
+            if (text_check(f, s, err) != WSB_OK)
+                return WSB_EINVAL;
+        }
+    }
+    if (n->n_versions == 0 || n->n_versions > WSB_MAX_VERSIONS)
+        return wsb_fail(err, WSB_EINVAL, "versions: must list 1..%d versions", WSB_MAX_VERSIONS);
+
+    int status = WSB_ENOMEM;
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
         goto cleanup;
-    if (n->load_known && !cJSON_AddNumberToObject(o, "load", n->load))
-        goto cleanup;
-    if (n->connections >= 0 && !cJSON_AddNumberToObject(o, "connections", (double)n->connections))
-        goto cleanup;
-    if (n->capacity >= 0 && !cJSON_AddNumberToObject(o, "capacity", (double)n->capacity))
-        goto cleanup;
-    if (!cJSON_AddNumberToObject(o, "checked_at", (double)n->checked_at) ||
-        !cJSON_AddNumberToObject(o, "changed_at", (double)n->changed_at) ||
-        !cJSON_AddStringToObject(o, "last_error", n->last_error[0] ? n->last_error : "none") ||
-        !cJSON_AddNumberToObject(o, "ok_streak", n->ok_streak) ||
-        !cJSON_AddNumberToObject(o, "fail_streak", n->fail_streak))
-        goto cleanup;
-    text = cJSON_PrintUnformatted(o);
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if (encode_field(o, &FIELDS[i], n) != WSB_OK)
+            goto cleanup;
+    char *text = cJSON_PrintUnformatted(o);
     if (text == NULL)
         goto cleanup;
     *out = text;
@@ -239,46 +345,109 @@ cleanup:
     return status;
 }
 
-/* Field readers for decode: each returns WSB_OK or fails with the field name. */
-static int get_string(const cJSON *o, const char *name, int required, const char **out, char *err)
+/* Reads every text field into text[i] (NULL when absent), the types first,
+ * then the checks, field after field. */
+static int decode_texts(const cJSON *o, const char *text[N_FIELDS], char *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    if (v == NULL || cJSON_IsNull(v)) {
-        *out = NULL;
-        return required ? wsb_fail(err, WSB_EINVAL, "%s: missing", name) : WSB_OK;
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        text[i] = NULL;
+        if (is_text(FIELDS[i].kind) &&
+            wsb_json_string(o, "", FIELDS[i].name, FIELDS[i].flags | WSB_JSON_NULL_ABSENT, &text[i], err) != WSB_OK)
+            return WSB_EINVAL;
     }
-    if (!cJSON_IsString(v) || v->valuestring == NULL)
-        return wsb_fail(err, WSB_EINVAL, "%s: must be a string", name);
-    *out = v->valuestring;
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if (text[i] != NULL && text_check(&FIELDS[i], text[i], err) != WSB_OK)
+            return WSB_EINVAL;
     return WSB_OK;
 }
 
-static int get_number(const cJSON *o, const char *name, double lo, double hi, int *present,
-                      double *out, char *err)
+/* Reads one number field into *out, sets its known flag, and checks that
+ * a paired field came with the one before it (*was: that one was there). */
+static int decode_number(const cJSON *o, const struct record_field *f, int *was, struct wsb_node *out, char *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    *present = 0;
-    if (v == NULL || cJSON_IsNull(v))
+    int present;
+    double d;
+    if (wsb_json_number(o, "", f->name, WSB_JSON_NULL_ABSENT | WSB_JSON_SAY_VALUE, f->lo, f->hi, &present, &d,
+                        err) != WSB_OK)
+        return WSB_EINVAL;
+    if (f->paired && present != *was)
+        return wsb_fail(err, WSB_EINVAL, "%s and %s go together", (f - 1)->name, f->name);
+    *was = present;
+    if (f->known != NO_FLAG)
+        *(int *)((char *)out + f->known) = present;
+    if (!present)
         return WSB_OK;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return wsb_fail(err, WSB_EINVAL, "%s: must be a number", name);
-    if (v->valuedouble < lo || v->valuedouble > hi)
-        return wsb_fail(err, WSB_EINVAL, "%s: %g is outside %g..%g", name, v->valuedouble, lo, hi);
-    *present = 1;
-    *out = v->valuedouble;
+    if (f->kind == FIELD_REAL)
+        *(double *)field_of(out, f) = d;
+    else if (f->kind == FIELD_COUNT)
+        *(long long *)field_of(out, f) = (long long)d;
+    else
+        *(unsigned *)field_of(out, f) = (unsigned)d;
     return WSB_OK;
 }
 
-static int get_bool(const cJSON *o, const char *name, int *out, char *err)
+/* Reads the numbers, then the flags, field after field. */
+static int decode_values(const cJSON *o, struct wsb_node *out, char *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    if (v == NULL || cJSON_IsNull(v)) {
-        *out = 0;
-        return WSB_OK;
+    int was = 0;
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const struct record_field *f = &FIELDS[i];
+        if ((f->kind == FIELD_REAL || f->kind == FIELD_COUNT || f->kind == FIELD_STREAK) &&
+            decode_number(o, f, &was, out, err) != WSB_OK)
+            return WSB_EINVAL;
     }
-    if (!cJSON_IsBool(v))
-        return wsb_fail(err, WSB_EINVAL, "%s: must be true or false", name);
-    *out = cJSON_IsTrue(v);
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const struct record_field *f = &FIELDS[i];
+        if (f->kind == FIELD_FLAG &&
+            wsb_json_bool(o, "", f->name, WSB_JSON_NULL_ABSENT, field_of(out, f), err) != WSB_OK)
+            return WSB_EINVAL;
+    }
+    return WSB_OK;
+}
+
+static int decode_versions(const cJSON *o, struct wsb_node *out, char *err)
+{
+    const cJSON *versions = cJSON_GetObjectItemCaseSensitive(o, "versions");
+    if (!cJSON_IsArray(versions))
+        return wsb_fail(err, WSB_EINVAL, "versions: must be an array of \"vN\" strings");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, versions) {
+        unsigned ver;
+        if (!cJSON_IsString(v) || wsb_version_parse(v->valuestring, strlen(v->valuestring), &ver) != WSB_OK)
+            return wsb_fail(err, WSB_EINVAL, "versions: entries must be \"v1\", \"v2\", ...");
+        if (out->n_versions == WSB_MAX_VERSIONS)
+            return wsb_fail(err, WSB_EINVAL, "versions: more than %d", WSB_MAX_VERSIONS);
+        out->versions[out->n_versions++] = ver;
+    }
+    if (out->n_versions == 0)
+        return wsb_fail(err, WSB_EINVAL, "versions: is empty");
+    return WSB_OK;
+}
+
+/* Stores the text fields, the id and the record bytes into out.  WSB_OK or
+ * WSB_ENOMEM (out keeps what it got, for wsb_node_clear). */
+static int keep_texts(const char *const text[N_FIELDS], const char *id, size_t idlen, const char *json,
+                      size_t len, struct wsb_node *out, char *err)
+{
+    int missing = 0;
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const struct record_field *f = &FIELDS[i];
+        char *p = field_of(out, f);
+        if (text[i] == NULL)
+            continue;
+        if (f->kind == FIELD_URL || f->kind == FIELD_LABEL)
+            missing |= (*(char **)(void *)p = strdup(text[i])) == NULL;
+        else if (f->kind == FIELD_CODE) {
+            p[0] = (char)(text[i][0] & ~0x20);
+            p[1] = (char)(text[i][1] & ~0x20);
+        } else
+            snprintf(p, WSB_OUTCOME_LEN, "%s", text[i]);
+    }
+    out->id = dup_n(id, idlen);
+    out->raw = dup_n(json, len);
+    out->raw_len = len;
+    if (missing || out->id == NULL || out->raw == NULL)
+        return wsb_fail(err, WSB_ENOMEM, "out of memory");
     return WSB_OK;
 }
 
@@ -293,6 +462,7 @@ int wsb_node_decode(const char *id, size_t idlen, const char *json, size_t len,
         return wsb_fail(err, WSB_ETOOBIG, "record is %zu bytes, more than %d", len, WSB_MAX_RECORD);
 
     int status = WSB_EINVAL;
+    const char *text[N_FIELDS];
     cJSON *o = cJSON_ParseWithLength(json, len);
     if (o == NULL) {
         status = wsb_fail(err, WSB_EINVAL, "record is not JSON");
@@ -302,114 +472,10 @@ int wsb_node_decode(const char *id, size_t idlen, const char *json, size_t len,
         status = wsb_fail(err, WSB_EINVAL, "record is not a JSON object");
         goto cleanup;
     }
-    const char *endpoint, *location, *country, *continent, *last_error;
-    if ((status = get_string(o, "endpoint", 1, &endpoint, err)) != WSB_OK ||
-        (status = get_string(o, "location", 1, &location, err)) != WSB_OK ||
-        (status = get_string(o, "country", 0, &country, err)) != WSB_OK ||
-        (status = get_string(o, "continent", 0, &continent, err)) != WSB_OK ||
-        (status = get_string(o, "last_error", 0, &last_error, err)) != WSB_OK)
+    if ((status = decode_texts(o, text, err)) != WSB_OK || (status = decode_values(o, out, err)) != WSB_OK ||
+        (status = decode_versions(o, out, err)) != WSB_OK)
         goto cleanup;
-    if (wsb_endpoint_check(endpoint, 1, why) != WSB_OK) {
-        status = wsb_fail(err, WSB_EINVAL, "endpoint: %s", why);
-        goto cleanup;
-    }
-    if (wsb_location_check(location, why) != WSB_OK) {
-        status = wsb_fail(err, WSB_EINVAL, "location: %s", why);
-        goto cleanup;
-    }
-    if (country != NULL && !code2_ok(country, 0)) {
-        status = wsb_fail(err, WSB_EINVAL, "country: must be a two-letter code");
-        goto cleanup;
-    }
-    if (continent != NULL && !code2_ok(continent, 0)) {
-        status = wsb_fail(err, WSB_EINVAL, "continent: must be a two-letter code");
-        goto cleanup;
-    }
-
-    int has_lat, has_lon, present;
-    double d;
-    if ((status = get_number(o, "lat", -90, 90, &has_lat, &out->lat, err)) != WSB_OK ||
-        (status = get_number(o, "lon", -180, 180, &has_lon, &out->lon, err)) != WSB_OK)
-        goto cleanup;
-    if (has_lat != has_lon) {
-        status = wsb_fail(err, WSB_EINVAL, "lat and lon go together");
-        goto cleanup;
-    }
-    out->has_coords = has_lat;
-    if ((status = get_number(o, "load", 0, 1e6, &out->load_known, &out->load, err)) != WSB_OK)
-        goto cleanup;
-    if ((status = get_number(o, "connections", 0, 9e15, &present, &d, err)) != WSB_OK)
-        goto cleanup;
-    if (present)
-        out->connections = (long long)d;
-    if ((status = get_number(o, "capacity", 0, 9e15, &present, &d, err)) != WSB_OK)
-        goto cleanup;
-    if (present)
-        out->capacity = (long long)d;
-    if ((status = get_number(o, "checked_at", 0, 9e15, &present, &d, err)) != WSB_OK)
-        goto cleanup;
-    if (present)
-        out->checked_at = (long long)d;
-    if ((status = get_number(o, "changed_at", 0, 9e15, &present, &d, err)) != WSB_OK)
-        goto cleanup;
-    if (present)
-        out->changed_at = (long long)d;
-    if ((status = get_number(o, "ok_streak", 0, 1e9, &present, &d, err)) != WSB_OK)
-        goto cleanup;
-    if (present)
-        out->ok_streak = (unsigned)d;
-    if ((status = get_number(o, "fail_streak", 0, 1e9, &present, &d, err)) != WSB_OK)
-        goto cleanup;
-    if (present)
-        out->fail_streak = (unsigned)d;
-    if ((status = get_bool(o, "online", &out->online, err)) != WSB_OK ||
-        (status = get_bool(o, "drain", &out->drain, err)) != WSB_OK)
-        goto cleanup;
-
-    const cJSON *versions = cJSON_GetObjectItemCaseSensitive(o, "versions");
-    if (!cJSON_IsArray(versions)) {
-        status = wsb_fail(err, WSB_EINVAL, "versions: must be an array of \"vN\" strings");
-        goto cleanup;
-    }
-    const cJSON *v;
-    cJSON_ArrayForEach(v, versions) {
-        unsigned ver;
-        if (!cJSON_IsString(v) ||
-            wsb_version_parse(v->valuestring, strlen(v->valuestring), &ver) != WSB_OK) {
-            status = wsb_fail(err, WSB_EINVAL, "versions: entries must be \"v1\", \"v2\", ...");
-            goto cleanup;
-        }
-        if (out->n_versions == WSB_MAX_VERSIONS) {
-            status = wsb_fail(err, WSB_EINVAL, "versions: more than %d", WSB_MAX_VERSIONS);
-            goto cleanup;
-        }
-        out->versions[out->n_versions++] = ver;
-    }
-    if (out->n_versions == 0) {
-        status = wsb_fail(err, WSB_EINVAL, "versions: is empty");
-        goto cleanup;
-    }
-    if (country != NULL) {
-        out->country[0] = (char)(country[0] & ~0x20);
-        out->country[1] = (char)(country[1] & ~0x20);
-    }
-    if (continent != NULL) {
-        out->continent[0] = (char)(continent[0] & ~0x20);
-        out->continent[1] = (char)(continent[1] & ~0x20);
-    }
-    if (last_error != NULL)
-        snprintf(out->last_error, sizeof out->last_error, "%s", last_error);
-
-    out->id = dup_n(id, idlen);
-    out->endpoint = strdup(endpoint);
-    out->location = strdup(location);
-    out->raw = dup_n(json, len);
-    out->raw_len = len;
-    if (out->id == NULL || out->endpoint == NULL || out->location == NULL || out->raw == NULL) {
-        status = wsb_fail(err, WSB_ENOMEM, "out of memory");
-        goto cleanup;
-    }
-    status = WSB_OK;
+    status = keep_texts(text, id, idlen, json, len, out, err);
 cleanup:
     cJSON_Delete(o);
     if (status != WSB_OK)

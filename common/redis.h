@@ -1,50 +1,14 @@
-/* redis.h: Redis addresses ("redis://" and "unix://" URLs), the password
- * file, and a connection that tries several addresses in order, with
- * connect and command timeouts, and reconnects after any failure.
- *
- * Passwords never appear in error texts or logs: addresses are always
- * shown by wsb_redis_addr_format, which leaves them out. */
+/* redis.h: a Redis connection that tries several addresses (redis_url.h)
+ * in order, with connect and command timeouts, and reconnects after any
+ * failure.  Passwords never appear in error texts or logs: addresses are
+ * always shown by wsb_redis_addr_format, which leaves them out. */
 #ifndef WSB_REDIS_H
 #define WSB_REDIS_H
 
+#include "redis_url.h"
+
 #include <hiredis/hiredis.h>
 #include <stddef.h>
-
-#define WSB_REDIS_MAX_ADDRS 8
-
-struct wsb_redis_addr {
-    int is_unix;
-    char host[256];           /* TCP host name or address */
-    int port;
-    char path[108];           /* unix socket path */
-    int db;                   /* 0..65535 */
-    char user[128];           /* ACL user, "" for the default user */
-    char password[256];       /* "" for none */
-};
-
-struct wsb_redis_config {
-    size_t n;
-    struct wsb_redis_addr addrs[WSB_REDIS_MAX_ADDRS];
-    int connect_timeout_ms;
-    int command_timeout_ms;
-};
-
-/* Parses one URL: redis://[[user]:password@]host[:port][/db] (host may be
- * [v6]) or unix:///path/redis.sock[?db=N].  Returns WSB_OK, or WSB_EINVAL
- * with a reason in err that never contains the password. */
-int wsb_redis_url_parse(const char *url, struct wsb_redis_addr *out, char *err);
-
-/* Parses a comma-separated list of URLs (tried in that order) into cfg;
- * when password_file is not NULL its first line is the password of every
- * address, overriding any in the URLs.  Timeouts are set from the
- * arguments.  Returns WSB_OK, WSB_EINVAL (a URL is bad) or WSB_EIO (the
- * password file is missing, unreadable, empty or holds a password over 255
- * bytes) with a reason in err. */
-int wsb_redis_config_parse(const char *urls, const char *password_file, int connect_timeout_ms,
-                           int command_timeout_ms, struct wsb_redis_config *cfg, char *err);
-
-/* "127.0.0.1:6379/0" or "unix:/run/redis.sock/0"; never the password. */
-void wsb_redis_addr_format(const struct wsb_redis_addr *a, char *buf, size_t len);
 
 /* A connection, owned by the caller: create with wsb_redis_new (NULL on
  * ENOMEM; cfg is copied), free with wsb_redis_free (NULL accepted). */
@@ -79,5 +43,15 @@ unsigned long long wsb_redis_generation(const struct wsb_redis *r);
  * with err filled and the connection dropped; a Redis error reply is
  * returned as NULL too, with its text in err. */
 redisReply *wsb_redis_command(struct wsb_redis *r, char *err, const char *fmt, ...);
+
+/* Collects the replies of n commands queued on c (r's current context)
+ * into rep[0..n); they are the caller's, to free with freeReplyObject.
+ * Returns WSB_OK; on error WSB_EREDIS is returned with the reason in err,
+ * the connection is dropped (it is out of step), the replies read so far
+ * stay in rep for the caller to free, and *peer_closed (may be NULL; set
+ * on error only) says whether the peer closed or reset the connection
+ * before the first reply, as a proxy does on a command it does not know. */
+int wsb_redis_get_replies(struct wsb_redis *r, redisContext *c, redisReply **rep, int n, int *peer_closed,
+                          char *err);
 
 #endif

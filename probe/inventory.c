@@ -1,6 +1,7 @@
 /* inventory.c: parsing and validating the probe's inventory (JSON). */
 #include "inventory.h"
-#include "state.h"
+#include "json_get.h"
+#include "state_read.h"
 #include "status.h"
 #include "url.h"
 
@@ -13,11 +14,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define PLACE_LEN 96
+#define PLACE_LEN WSB_JSON_PLACE_LEN
 
 struct parse_ctx {
     const char *name;     /* the file as error texts call it */
     char *err;
+    char why[WSB_ERRLEN]; /* a getter's reason, before the name goes in front */
 };
 
 /* Check settings as one object states them (defaults.check or a node's). */
@@ -73,16 +75,6 @@ static int fail_at(struct parse_ctx *c, int status, const char *place, const cha
     return wsb_fail(c->err, status, "%.80s: %s", c->name, msg);
 }
 
-/* place.key into buf (key alone at the top level). */
-static const char *sub(char *buf, const char *place, const char *key)
-{
-    if (place[0] == '\0')
-        snprintf(buf, PLACE_LEN, "%.60s", key);
-    else
-        snprintf(buf, PLACE_LEN, "%.50s.%.40s", place, key);
-    return buf;
-}
-
 /* Edit distance of two short strings, capped at 9 (for "did you mean"). */
 static int edit_distance(const char *a, const char *b)
 {
@@ -117,7 +109,7 @@ static int check_keys(struct parse_ctx *c, const cJSON *obj, const char *place, 
             continue;
         for (const cJSON *e = obj->child; e != k; e = e->next)
             if (e->string != NULL && strcmp(e->string, key) == 0)
-                return fail_at(c, WSB_EINVAL, sub(where, place, key), "given twice");
+                return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, key), "given twice");
         int known = 0;
         const char *near = NULL;
         for (size_t i = 0; allowed[i] != NULL; i++) {
@@ -128,67 +120,29 @@ static int check_keys(struct parse_ctx *c, const cJSON *obj, const char *place, 
         }
         if (!known) {
             if (near != NULL)
-                return fail_at(c, WSB_EINVAL, sub(where, place, key), "unknown key (did you mean \"%s\"?)", near);
-            return fail_at(c, WSB_EINVAL, sub(where, place, key), "unknown key");
+                return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, key), "unknown key (did you mean \"%s\"?)",
+                               near);
+            return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, key), "unknown key");
         }
     }
     return WSB_OK;
 }
 
-static int get_bool(struct parse_ctx *c, const cJSON *o, const char *place, const char *key, int *out)
+/* Passes on a getter's status; a failure as "name: place.key: reason". */
+static int got(struct parse_ctx *c, int status)
 {
-    char where[PLACE_LEN];
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (v == NULL)
-        return WSB_OK;
-    if (!cJSON_IsBool(v))
-        return fail_at(c, WSB_EINVAL, sub(where, place, key), "must be true or false");
-    *out = cJSON_IsTrue(v);
-    return WSB_OK;
+    return status == WSB_OK ? WSB_OK : fail_at(c, status, NULL, "%s", c->why);
 }
 
-/* *out is NULL when the key is absent. */
-static int get_string(struct parse_ctx *c, const cJSON *o, const char *place, const char *key, const char **out)
-{
-    char where[PLACE_LEN];
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    *out = NULL;
-    if (v == NULL)
-        return WSB_OK;
-    if (!cJSON_IsString(v) || v->valuestring == NULL)
-        return fail_at(c, WSB_EINVAL, sub(where, place, key), "must be a string");
-    *out = v->valuestring;
-    return WSB_OK;
-}
-
+/* A whole number lo..hi into *out, which stays as it is when the key is absent. */
 static int get_whole(struct parse_ctx *c, const cJSON *o, const char *place, const char *key, double lo,
                      double hi, int *present, long long *out)
 {
-    char where[PLACE_LEN];
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    *present = 0;
-    if (v == NULL)
-        return WSB_OK;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble) ||
-        v->valuedouble < lo || v->valuedouble > hi)
-        return fail_at(c, WSB_EINVAL, sub(where, place, key), "must be a whole number %.0f..%.0f", lo, hi);
-    *present = 1;
-    *out = (long long)v->valuedouble;
-    return WSB_OK;
-}
-
-static int get_real(struct parse_ctx *c, const cJSON *o, const char *place, const char *key, double lo,
-                    double hi, int *present, double *out)
-{
-    char where[PLACE_LEN];
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    *present = 0;
-    if (v == NULL)
-        return WSB_OK;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < lo || v->valuedouble > hi)
-        return fail_at(c, WSB_EINVAL, sub(where, place, key), "must be a number %g..%g", lo, hi);
-    *present = 1;
-    *out = v->valuedouble;
+    double v;
+    if (wsb_json_number(o, place, key, WSB_JSON_WHOLE, lo, hi, present, &v, c->why) != WSB_OK)
+        return got(c, WSB_EINVAL);
+    if (*present)
+        *out = (long long)v;
     return WSB_OK;
 }
 
@@ -198,12 +152,12 @@ static int get_code(struct parse_ctx *c, const cJSON *o, const char *place, cons
 {
     char where[PLACE_LEN];
     const char *s;
-    int status = get_string(c, o, place, key, &s);
+    int status = got(c, wsb_json_string(o, place, key, 0, &s, c->why));
     if (status != WSB_OK || s == NULL)
         return status;
     if (strlen(s) != 2 || !((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z') ||
         !((s[1] | 0x20) >= 'a' && (s[1] | 0x20) <= 'z'))
-        return fail_at(c, WSB_EINVAL, sub(where, place, key), "must be a two-letter %s code",
+        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, key), "must be a two-letter %s code",
                        continent ? "continent" : "ISO 3166-1 country");
     out[0] = (char)(s[0] & ~0x20);
     out[1] = (char)(s[1] & ~0x20);
@@ -212,7 +166,7 @@ static int get_code(struct parse_ctx *c, const cJSON *o, const char *place, cons
         for (size_t i = 0; CONTINENTS[i] != NULL; i++)
             if (strcmp(CONTINENTS[i], out) == 0)
                 return WSB_OK;
-        return fail_at(c, WSB_EINVAL, sub(where, place, key), "must be one of AF, AN, AS, EU, NA, OC, SA");
+        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, key), "must be one of AF, AN, AS, EU, NA, OC, SA");
     }
     return WSB_OK;
 }
@@ -223,7 +177,7 @@ static int get_versions(struct parse_ctx *c, const cJSON *o, const char *place, 
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "versions");
     if (arr == NULL)
         return WSB_OK;
-    sub(where, place, "versions");
+    wsb_json_place(where, place, "versions");
     if (!cJSON_IsArray(arr))
         return fail_at(c, WSB_EINVAL, where, "must be an array of \"vN\" strings");
     size_t count = 0, i = 0;
@@ -250,17 +204,16 @@ static int get_versions(struct parse_ctx *c, const cJSON *o, const char *place, 
 static int get_check(struct parse_ctx *c, const cJSON *o, const char *place, int per_node, struct check_part *p)
 {
     char where[PLACE_LEN], cplace[PLACE_LEN];
-    const cJSON *chk = cJSON_GetObjectItemCaseSensitive(o, "check");
-    if (chk == NULL)
-        return WSB_OK;
-    sub(cplace, place, "check");
-    if (!cJSON_IsObject(chk))
-        return fail_at(c, WSB_EINVAL, cplace, "must be an object");
-    int status = check_keys(c, chk, cplace, per_node ? NODE_CHECK_KEYS : DEFAULT_CHECK_KEYS);
+    const cJSON *chk;
+    int status = got(c, wsb_json_object(o, place, "check", 0, &chk, c->why));
+    if (status != WSB_OK || chk == NULL)
+        return status;
+    wsb_json_place(cplace, place, "check");
+    status = check_keys(c, chk, cplace, per_node ? NODE_CHECK_KEYS : DEFAULT_CHECK_KEYS);
     if (status != WSB_OK)
         return status;
     const char *type;
-    if ((status = get_string(c, chk, cplace, "type", &type)) != WSB_OK)
+    if ((status = got(c, wsb_json_string(chk, cplace, "type", 0, &type, c->why))) != WSB_OK)
         return status;
     if (type != NULL) {
         if (strcmp(type, "websocket") == 0)
@@ -270,7 +223,8 @@ static int get_check(struct parse_ctx *c, const cJSON *o, const char *place, int
         else if (strcmp(type, "tcp") == 0)
             p->type = WSB_CHECK_TCP;
         else
-            return fail_at(c, WSB_EINVAL, sub(where, cplace, "type"), "must be \"websocket\", \"http\" or \"tcp\"");
+            return fail_at(c, WSB_EINVAL, wsb_json_place(where, cplace, "type"),
+                           "must be \"websocket\", \"http\" or \"tcp\"");
         p->has_type = 1;
     }
     long long v;
@@ -295,8 +249,8 @@ static int get_check(struct parse_ctx *c, const cJSON *o, const char *place, int
         p->fall = (unsigned)v;
     }
     if (per_node) {
-        if ((status = get_string(c, chk, cplace, "url", &p->url)) != WSB_OK ||
-            (status = get_string(c, chk, cplace, "address", &p->address)) != WSB_OK)
+        if ((status = got(c, wsb_json_string(chk, cplace, "url", 0, &p->url, c->why))) != WSB_OK ||
+            (status = got(c, wsb_json_string(chk, cplace, "address", 0, &p->address, c->why))) != WSB_OK)
             return status;
     }
     return WSB_OK;
@@ -326,17 +280,15 @@ static void merge_check(struct check_part *into, const struct check_part *over)
 
 static int parse_defaults(struct parse_ctx *c, const cJSON *root, struct defaults *d)
 {
-    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "defaults");
-    if (o == NULL)
-        return WSB_OK;
-    if (!cJSON_IsObject(o))
-        return fail_at(c, WSB_EINVAL, "defaults", "must be an object");
-    int status, present;
+    const cJSON *o;
+    int status = got(c, wsb_json_object(root, "", "defaults", 0, &o, c->why)), present;
+    if (status != WSB_OK || o == NULL)
+        return status;
     char why[WSB_ERRLEN];
     if ((status = check_keys(c, o, "defaults", DEFAULTS_KEYS)) != WSB_OK ||
         (status = get_versions(c, o, "defaults", d->versions, &d->n_versions)) != WSB_OK ||
         (status = get_whole(c, o, "defaults", "capacity", 1, 9e15, &present, &d->capacity)) != WSB_OK ||
-        (status = get_string(c, o, "defaults", "location", &d->location)) != WSB_OK ||
+        (status = got(c, wsb_json_string(o, "defaults", "location", 0, &d->location, c->why))) != WSB_OK ||
         (status = get_code(c, o, "defaults", "country", 0, d->country)) != WSB_OK ||
         (status = get_code(c, o, "defaults", "continent", 1, d->continent)) != WSB_OK)
         return status;
@@ -363,9 +315,9 @@ static int resolve_check(struct parse_ctx *c, const char *place, const struct ch
     switch (p->type) {
     case WSB_CHECK_WEBSOCKET: {
         if (p->address != NULL)
-            return fail_at(c, WSB_EINVAL, sub(where, place, "address"), "only a tcp check takes an address");
+            return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "address"), "only a tcp check takes an address");
         const char *url = p->url ? p->url : endpoint;
-        sub(where, place, p->url ? "url" : "endpoint");
+        wsb_json_place(where, place, p->url ? "url" : "endpoint");
         if (p->url != NULL) {
             if (wsb_url_split(url, &u, why) != WSB_OK)
                 return fail_at(c, WSB_EINVAL, where, "%s", why);
@@ -380,8 +332,8 @@ static int resolve_check(struct parse_ctx *c, const char *place, const struct ch
     }
     case WSB_CHECK_HTTP:
         if (p->address != NULL)
-            return fail_at(c, WSB_EINVAL, sub(where, place, "address"), "only a tcp check takes an address");
-        sub(where, place, "url");
+            return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "address"), "only a tcp check takes an address");
+        wsb_json_place(where, place, "url");
         if (p->url == NULL)
             return fail_at(c, WSB_EINVAL, where, "missing: an http check needs the URL to GET");
         if (wsb_url_split(p->url, &u, why) != WSB_OK)
@@ -393,12 +345,13 @@ static int resolve_check(struct parse_ctx *c, const char *place, const struct ch
         break;
     case WSB_CHECK_TCP:
         if (p->url != NULL)
-            return fail_at(c, WSB_EINVAL, sub(where, place, "url"), "a tcp check takes an address, not a url");
+            return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "url"),
+                           "a tcp check takes an address, not a url");
         if (p->address != NULL) {
             if (wsb_address_parse(p->address, &u, why) != WSB_OK)
-                return fail_at(c, WSB_EINVAL, sub(where, place, "address"), "%s", why);
+                return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "address"), "%s", why);
         } else if (wsb_url_split(endpoint, &u, why) != WSB_OK) {
-            return fail_at(c, WSB_EINVAL, sub(where, place, "endpoint"), "%s", why);
+            return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "endpoint"), "%s", why);
         }
         snprintf(buf, sizeof buf, "http://%s:%d/", u.host, u.port);
         out->target = strdup(buf);
@@ -409,6 +362,28 @@ static int resolve_check(struct parse_ctx *c, const char *place, const struct ch
     if (out->target == NULL || out->shown == NULL)
         return fail_at(c, WSB_ENOMEM, NULL, "out of memory");
     return WSB_OK;
+}
+
+/* Where a node is: coordinates, country and continent (over the defaults). */
+static int parse_node_place(struct parse_ctx *c, const cJSON *o, const char *place, const struct defaults *d,
+                            struct wsb_node *n)
+{
+    char where[PLACE_LEN];
+    int has_lat, has_lon, status;
+    if ((status = got(c, wsb_json_number(o, place, "latitude", 0, -90, 90, &has_lat, &n->lat, c->why))) !=
+            WSB_OK ||
+        (status = got(c, wsb_json_number(o, place, "longitude", 0, -180, 180, &has_lon, &n->lon, c->why))) !=
+            WSB_OK)
+        return status;
+    if (has_lat != has_lon)
+        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, has_lat ? "longitude" : "latitude"),
+                       "missing: latitude and longitude go together");
+    n->has_coords = has_lat;
+    memcpy(n->country, d->country, 3);
+    memcpy(n->continent, d->continent, 3);
+    if ((status = get_code(c, o, place, "country", 0, n->country)) != WSB_OK)
+        return status;
+    return get_code(c, o, place, "continent", 1, n->continent);
 }
 
 static int parse_node(struct parse_ctx *c, const cJSON *o, size_t idx, const struct defaults *d, int allow_ws,
@@ -424,16 +399,16 @@ static int parse_node(struct parse_ctx *c, const cJSON *o, size_t idx, const str
         return status;
 
     const char *id, *endpoint, *location, *status_url;
-    if ((status = get_string(c, o, place, "id", &id)) != WSB_OK ||
-        (status = get_string(c, o, place, "endpoint", &endpoint)) != WSB_OK ||
-        (status = get_string(c, o, place, "location", &location)) != WSB_OK ||
-        (status = get_string(c, o, place, "status_url", &status_url)) != WSB_OK)
+    if ((status = got(c, wsb_json_string(o, place, "id", 0, &id, c->why))) != WSB_OK ||
+        (status = got(c, wsb_json_string(o, place, "endpoint", 0, &endpoint, c->why))) != WSB_OK ||
+        (status = got(c, wsb_json_string(o, place, "location", 0, &location, c->why))) != WSB_OK ||
+        (status = got(c, wsb_json_string(o, place, "status_url", 0, &status_url, c->why))) != WSB_OK)
         return status;
     if (id == NULL)
-        return fail_at(c, WSB_EINVAL, sub(where, place, "id"), "missing");
+        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "id"), "missing");
     if (wsb_node_id_check(id, strlen(id), why) != WSB_OK)
-        return fail_at(c, WSB_EINVAL, sub(where, place, "id"), "%s", why);
-    sub(where, place, "endpoint");
+        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "id"), "%s", why);
+    wsb_json_place(where, place, "endpoint");
     if (endpoint == NULL)
         return fail_at(c, WSB_EINVAL, where, "missing");
     if (wsb_endpoint_check(endpoint, allow_ws, why) != WSB_OK)
@@ -442,13 +417,13 @@ static int parse_node(struct parse_ctx *c, const cJSON *o, size_t idx, const str
         return fail_at(c, WSB_EINVAL, where, "%s", why);
     if (location == NULL)
         location = d->location;
-    sub(where, place, "location");
+    wsb_json_place(where, place, "location");
     if (location == NULL)
         return fail_at(c, WSB_EINVAL, where, "missing (give it here or in defaults)");
     if (wsb_location_check(location, why) != WSB_OK)
         return fail_at(c, WSB_EINVAL, where, "%s", why);
     if (status_url != NULL) {
-        sub(where, place, "status_url");
+        wsb_json_place(where, place, "status_url");
         if (wsb_url_split(status_url, &u, why) != WSB_OK)
             return fail_at(c, WSB_EINVAL, where, "%s", why);
         if (strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "https") != 0)
@@ -456,32 +431,22 @@ static int parse_node(struct parse_ctx *c, const cJSON *o, size_t idx, const str
     }
 
     struct wsb_node *n = &out->node;
-    int has_lat, has_lon;
-    if ((status = get_real(c, o, place, "latitude", -90, 90, &has_lat, &n->lat)) != WSB_OK ||
-        (status = get_real(c, o, place, "longitude", -180, 180, &has_lon, &n->lon)) != WSB_OK)
-        return status;
-    if (has_lat != has_lon)
-        return fail_at(c, WSB_EINVAL, sub(where, place, has_lat ? "longitude" : "latitude"),
-                       "missing: latitude and longitude go together");
-    n->has_coords = has_lat;
-    memcpy(n->country, d->country, 3);
-    memcpy(n->continent, d->continent, 3);
-    if ((status = get_code(c, o, place, "country", 0, n->country)) != WSB_OK ||
-        (status = get_code(c, o, place, "continent", 1, n->continent)) != WSB_OK)
+    if ((status = parse_node_place(c, o, place, d, n)) != WSB_OK)
         return status;
     memcpy(n->versions, d->versions, sizeof n->versions);
     n->n_versions = d->n_versions;
     if ((status = get_versions(c, o, place, n->versions, &n->n_versions)) != WSB_OK)
         return status;
     if (n->n_versions == 0)
-        return fail_at(c, WSB_EINVAL, sub(where, place, "versions"), "missing (give it here or in defaults)");
+        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "versions"),
+                       "missing (give it here or in defaults)");
     out->capacity = d->capacity;
     long long cap;
     if ((status = get_whole(c, o, place, "capacity", 1, 9e15, &present, &cap)) != WSB_OK)
         return status;
     if (present)
         out->capacity = cap;
-    if ((status = get_bool(c, o, place, "drain", &n->drain)) != WSB_OK)
+    if ((status = got(c, wsb_json_bool(o, place, "drain", 0, &n->drain, c->why))) != WSB_OK)
         return status;
 
     struct check_part p = d->check, mine;
@@ -489,7 +454,8 @@ static int parse_node(struct parse_ctx *c, const cJSON *o, size_t idx, const str
     if ((status = get_check(c, o, place, 1, &mine)) != WSB_OK)
         return status;
     merge_check(&p, &mine);
-    if ((status = resolve_check(c, sub(where, place, "check"), &p, endpoint, allow_ws, &out->check)) != WSB_OK)
+    wsb_json_place(where, place, "check");
+    if ((status = resolve_check(c, where, &p, endpoint, allow_ws, &out->check)) != WSB_OK)
         return status;
 
     n->id = strdup(id);
@@ -556,23 +522,11 @@ static int check_unique(struct parse_ctx *c, const struct wsb_inventory *inv)
     return fail_at(c, WSB_EINVAL, where, "\"%s\" is already the id of nodes[%zu]", inv->nodes[dup].node.id, first);
 }
 
-int wsb_inventory_parse(const char *name, const char *text, size_t len, struct wsb_inventory *out, char *err)
+/* Parses text as one JSON value followed by nothing but blanks.  Returns
+ * the tree (the caller's, for cJSON_Delete), or NULL with the error set
+ * ("not valid JSON (line 3, column 7)"). */
+static cJSON *parse_json(struct parse_ctx *c, const char *text, size_t len)
 {
-    struct parse_ctx c = { name, err };
-    struct wsb_inventory inv;
-    struct defaults d;
-    int status = WSB_EINVAL;
-    memset(out, 0, sizeof *out);
-    memset(&inv, 0, sizeof inv);
-    memset(&d, 0, sizeof d);
-    d.capacity = -1;
-    d.check.type = WSB_CHECK_WEBSOCKET;
-    d.check.timeout_ms = 2000;
-    d.check.rise = 2;
-    d.check.fall = 3;
-
-    if (len > WSB_INVENTORY_MAX_BYTES)
-        return fail_at(&c, WSB_ETOOBIG, NULL, "larger than %d bytes", WSB_INVENTORY_MAX_BYTES);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (root != NULL && end != NULL) {   /* only blanks may follow the value */
@@ -595,57 +549,81 @@ int wsb_inventory_parse(const char *name, const char *text, size_t len, struct w
             } else
                 col++;
         }
-        return fail_at(&c, WSB_EINVAL, NULL, "not valid JSON (line %zu, column %zu)", line, col);
+        fail_at(c, WSB_EINVAL, NULL, "not valid JSON (line %zu, column %zu)", line, col);
     }
-    if (!cJSON_IsObject(root)) {
-        status = fail_at(&c, WSB_EINVAL, NULL, "must be a JSON object");
-        goto cleanup;
-    }
+    return root;
+}
+
+/* The top-level settings: allow_insecure_ws, ca_file and defaults. */
+static int parse_top(struct parse_ctx *c, const cJSON *root, struct wsb_inventory *inv, struct defaults *d)
+{
     const char *ca_file;
-    if ((status = check_keys(&c, root, "", TOP_KEYS)) != WSB_OK ||
-        (status = get_bool(&c, root, "", "allow_insecure_ws", &inv.allow_insecure_ws)) != WSB_OK ||
-        (status = get_string(&c, root, "", "ca_file", &ca_file)) != WSB_OK ||
-        (status = parse_defaults(&c, root, &d)) != WSB_OK)
-        goto cleanup;
+    int status;
+    if (!cJSON_IsObject(root))
+        return fail_at(c, WSB_EINVAL, NULL, "must be a JSON object");
+    if ((status = check_keys(c, root, "", TOP_KEYS)) != WSB_OK ||
+        (status = got(c, wsb_json_bool(root, "", "allow_insecure_ws", 0, &inv->allow_insecure_ws, c->why))) !=
+            WSB_OK ||
+        (status = got(c, wsb_json_string(root, "", "ca_file", 0, &ca_file, c->why))) != WSB_OK ||
+        (status = parse_defaults(c, root, d)) != WSB_OK)
+        return status;
     if (ca_file != NULL) {
-        if (ca_file[0] == '\0' || strlen(ca_file) > 4000) {
-            status = fail_at(&c, WSB_EINVAL, "ca_file", "must be a file path");
-            goto cleanup;
-        }
-        if ((inv.ca_file = strdup(ca_file)) == NULL) {
-            status = fail_at(&c, WSB_ENOMEM, NULL, "out of memory");
-            goto cleanup;
-        }
+        if (ca_file[0] == '\0' || strlen(ca_file) > 4000)
+            return fail_at(c, WSB_EINVAL, "ca_file", "must be a file path");
+        if ((inv->ca_file = strdup(ca_file)) == NULL)
+            return fail_at(c, WSB_ENOMEM, NULL, "out of memory");
     }
+    return WSB_OK;
+}
+
+/* The node list, each node over the defaults, then the ids' uniqueness. */
+static int parse_nodes(struct parse_ctx *c, const cJSON *root, const struct defaults *d, struct wsb_inventory *inv)
+{
     const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(root, "nodes");
-    if (nodes == NULL) {
-        status = fail_at(&c, WSB_EINVAL, "nodes", "missing");
-        goto cleanup;
-    }
-    if (!cJSON_IsArray(nodes)) {
-        status = fail_at(&c, WSB_EINVAL, "nodes", "must be an array");
-        goto cleanup;
-    }
+    int status;
+    if (nodes == NULL)
+        return fail_at(c, WSB_EINVAL, "nodes", "missing");
+    if (!cJSON_IsArray(nodes))
+        return fail_at(c, WSB_EINVAL, "nodes", "must be an array");
     size_t count = (size_t)cJSON_GetArraySize(nodes);
-    if (count > WSB_MAX_NODES) {
-        status = fail_at(&c, WSB_ETOOBIG, "nodes", "more than %d nodes", WSB_MAX_NODES);
-        goto cleanup;
-    }
-    if (count > 0 && (inv.nodes = calloc(count, sizeof *inv.nodes)) == NULL) {
-        status = fail_at(&c, WSB_ENOMEM, NULL, "out of memory");
-        goto cleanup;
-    }
+    if (count > WSB_MAX_NODES)
+        return fail_at(c, WSB_ETOOBIG, "nodes", "more than %d nodes", WSB_MAX_NODES);
+    if (count > 0 && (inv->nodes = calloc(count, sizeof *inv->nodes)) == NULL)
+        return fail_at(c, WSB_ENOMEM, NULL, "out of memory");
     const cJSON *o;
     cJSON_ArrayForEach(o, nodes) {
-        struct wsb_inv_node *n = &inv.nodes[inv.n];
+        struct wsb_inv_node *n = &inv->nodes[inv->n];
         wsb_node_init(&n->node);
-        inv.n++;   /* counted at once, so that cleanup frees a half-parsed node */
-        if ((status = parse_node(&c, o, inv.n - 1, &d, inv.allow_insecure_ws, n)) != WSB_OK)
-            goto cleanup;
-        if (n->check.timeout_ms > inv.max_timeout_ms)
-            inv.max_timeout_ms = n->check.timeout_ms;
+        inv->n++;   /* counted at once, so that the caller frees a half-parsed node */
+        if ((status = parse_node(c, o, inv->n - 1, d, inv->allow_insecure_ws, n)) != WSB_OK)
+            return status;
+        if (n->check.timeout_ms > inv->max_timeout_ms)
+            inv->max_timeout_ms = n->check.timeout_ms;
     }
-    if ((status = check_unique(&c, &inv)) != WSB_OK)
+    return check_unique(c, inv);
+}
+
+int wsb_inventory_parse(const char *name, const char *text, size_t len, struct wsb_inventory *out, char *err)
+{
+    struct parse_ctx c = { .name = name, .err = err };
+    struct wsb_inventory inv;
+    struct defaults d;
+    int status = WSB_EINVAL;
+    memset(out, 0, sizeof *out);
+    memset(&inv, 0, sizeof inv);
+    memset(&d, 0, sizeof d);
+    d.capacity = -1;
+    d.check.type = WSB_CHECK_WEBSOCKET;
+    d.check.timeout_ms = 2000;
+    d.check.rise = 2;
+    d.check.fall = 3;
+
+    if (len > WSB_INVENTORY_MAX_BYTES)
+        return fail_at(&c, WSB_ETOOBIG, NULL, "larger than %d bytes", WSB_INVENTORY_MAX_BYTES);
+    cJSON *root = parse_json(&c, text, len);
+    if (root == NULL)
+        return WSB_EINVAL;
+    if ((status = parse_top(&c, root, &inv, &d)) != WSB_OK || (status = parse_nodes(&c, root, &d, &inv)) != WSB_OK)
         goto cleanup;
     *out = inv;
     memset(&inv, 0, sizeof inv);
@@ -658,7 +636,7 @@ cleanup:
 
 int wsb_inventory_load(const char *path, struct wsb_inventory *out, char *err)
 {
-    struct parse_ctx c = { path, err };
+    struct parse_ctx c = { .name = path, .err = err };
     char *text = NULL;
     int status = WSB_EIO;
     memset(out, 0, sizeof *out);

@@ -1,9 +1,9 @@
 /* report.c: parsing node load reports and turning them into a load. */
 #include "report.h"
+#include "json_get.h"
 #include "status.h"
 
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <string.h>
 
 static void report_none(struct wsb_load_report *r)
@@ -12,18 +12,6 @@ static void report_none(struct wsb_load_report *r)
     r->load = 0;
     r->connections = -1;
     r->capacity = -1;
-}
-
-/* Reads an optional whole number in lo..hi; returns 1 ok (present or not), 0 bad. */
-static int whole_number(const cJSON *v, double lo, double hi, long long *out)
-{
-    if (v == NULL)
-        return 1;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble) ||
-        v->valuedouble < lo || v->valuedouble > hi)
-        return 0;
-    *out = (long long)v->valuedouble;
-    return 1;
 }
 
 enum wsb_outcome wsb_report_parse(const char *body, size_t len, int required, struct wsb_load_report *out,
@@ -66,27 +54,20 @@ enum wsb_outcome wsb_report_parse(const char *body, size_t len, int required, st
         wsb_fail(why, 0, "report is not a JSON object");
         goto cleanup;
     }
-    const cJSON *load = cJSON_GetObjectItemCaseSensitive(o, "load");
-    const cJSON *conns = cJSON_GetObjectItemCaseSensitive(o, "connections");
-    const cJSON *cap = cJSON_GetObjectItemCaseSensitive(o, "capacity");
-    if (load != NULL) {
-        if (!cJSON_IsNumber(load) || !isfinite(load->valuedouble) || load->valuedouble < 0 ||
-            load->valuedouble > WSB_MAX_LOAD_VALUE) {
-            wsb_fail(why, 0, "load: must be a number 0..%g", WSB_MAX_LOAD_VALUE);
-            goto cleanup;
-        }
-        r.has_load = 1;
-        r.load = load->valuedouble;
-    }
-    if (!whole_number(conns, 0, 9e15, &r.connections)) {
-        wsb_fail(why, 0, "connections: must be a whole number >= 0");
+    int has_conns, has_cap;
+    double v;
+    if (wsb_json_number(o, "", "load", 0, 0, WSB_MAX_LOAD_VALUE, &r.has_load, &r.load, why) != WSB_OK ||
+        wsb_json_number(o, "", "connections", WSB_JSON_WHOLE | WSB_JSON_SAY_FLOOR, 0, 9e15, &has_conns, &v,
+                        why) != WSB_OK)
         goto cleanup;
-    }
-    if (!whole_number(cap, 1, 9e15, &r.capacity)) {
-        wsb_fail(why, 0, "capacity: must be a whole number >= 1");
+    if (has_conns)
+        r.connections = (long long)v;
+    if (wsb_json_number(o, "", "capacity", WSB_JSON_WHOLE | WSB_JSON_SAY_FLOOR, 1, 9e15, &has_cap, &v, why) !=
+        WSB_OK)
         goto cleanup;
-    }
-    if (load == NULL && conns == NULL) {
+    if (has_cap)
+        r.capacity = (long long)v;
+    if (!r.has_load && !has_conns) {
         if (!required) {
             result = WSB_OUT_NO_REPORT;
             goto cleanup;

@@ -1,6 +1,8 @@
 /* round.c: one probe round, from the previous state to the next. */
 #include "round.h"
+#include "clock.h"
 #include "health.h"
+#include "lock.h"
 #include "log.h"
 #include "status.h"
 
@@ -9,13 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static long long monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int node_by_id(const void *a, const void *b)
 {
@@ -57,12 +52,27 @@ static int log_removed(const struct wsb_inventory *inv, const struct wsb_state *
     return WSB_OK;
 }
 
-static int str_in(char *const *list, size_t n, const char *s)
+/* The run-time drains of the previous state as a sorted array of
+ * pointers into it (*out NULL when there are none), so that a node's drain
+ * is a binary search, not a scan.  WSB_OK or WSB_ENOMEM. */
+static int drains_sort(const struct wsb_state *prev, const char ***out)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i], s) == 0)
-            return 1;
-    return 0;
+    *out = NULL;
+    if (prev->n_drain == 0)
+        return WSB_OK;
+    const char **ids = malloc(prev->n_drain * sizeof *ids);
+    if (ids == NULL)
+        return WSB_ENOMEM;
+    for (size_t i = 0; i < prev->n_drain; i++)
+        ids[i] = prev->drain_ids[i];
+    qsort(ids, prev->n_drain, sizeof *ids, str_cmp);
+    *out = ids;
+    return WSB_OK;
+}
+
+static int is_drained(const char *const *sorted, size_t n, const char *id)
+{
+    return n > 0 && bsearch(&id, sorted, n, sizeof *sorted, str_cmp) != NULL;
 }
 
 /* "timeout: no answer within 2000 ms" or just "timeout". */
@@ -126,99 +136,142 @@ static void log_node(const struct wsb_inv_node *inv, const struct wsb_node *prev
 
 int wsb_round_keep_lock(const struct wsb_round_ctx *c, char *err)
 {
-    int status = wsb_state_lock_refresh(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, err);
+    int status = wsb_lock_refresh(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, err);
     if (status != WSB_EBUSY)
         return status;
-    status = wsb_state_lock(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, err);
+    status = wsb_lock_take(c->redis, c->keys, c->lock_token, c->lock_ttl_ms, err);
     if (status == WSB_OK)
         wsb_log_warn("the probe lock %s had expired; taken again", c->keys->lock);
     return status;
 }
 
+/* What one round holds between its steps; freed by work_free. */
+struct round_work {
+    struct wsb_state prev;                 /* the previous state */
+    const struct wsb_node **prev_sorted;   /* its nodes by id, when it was live; n_prev of them */
+    size_t n_prev;
+    const char **drained;                  /* its run-time drains, sorted (drains_sort) */
+    struct wsb_check_result *results;      /* one per inventory node */
+    struct wsb_node *records;              /* one per inventory node; built of them hold data */
+    size_t built;
+    long long now;                         /* unix seconds at the round's start */
+};
+
+static void work_free(struct round_work *w)
+{
+    for (size_t i = 0; i < w->built; i++)
+        wsb_node_clear(&w->records[i]);
+    free(w->records);
+    free(w->results);
+    free(w->prev_sorted);
+    free(w->drained);
+    wsb_state_clear(&w->prev);
+}
+
+/* Makes room for the round and sorts the previous state (w->prev, read)
+ * for lookups.  WSB_OK or WSB_ENOMEM. */
+static int work_prepare(const struct wsb_round_ctx *c, struct round_work *w)
+{
+    size_t n = c->inv->n;
+    if (n > 0 && ((w->results = calloc(n, sizeof *w->results)) == NULL ||
+                  (w->records = calloc(n, sizeof *w->records)) == NULL))
+        return WSB_ENOMEM;
+    /* History only from a live state: after expiry every node starts over. */
+    w->n_prev = w->prev.live ? w->prev.n : 0;
+    if (w->n_prev > 0) {
+        if ((w->prev_sorted = malloc(w->n_prev * sizeof *w->prev_sorted)) == NULL)
+            return WSB_ENOMEM;
+        for (size_t i = 0; i < w->n_prev; i++)
+            w->prev_sorted[i] = &w->prev.nodes[i];
+        qsort(w->prev_sorted, w->n_prev, sizeof *w->prev_sorted, node_by_id);
+    }
+    if (!w->prev.live && w->prev.n > 0)
+        wsb_log_info("the previous state had expired: every node starts without history");
+    return drains_sort(&w->prev, &w->drained);
+}
+
+/* Counts a check the probe itself could not run; keeps the first for the log. */
+static void note_probe_fault(const struct wsb_inv_node *in, const struct wsb_check_result *res,
+                             struct wsb_round_stats *st)
+{
+    if (!wsb_outcome_is_probe_fault(res->check) && !wsb_outcome_is_probe_fault(res->report))
+        return;
+    if (st->probe_faults++ == 0) {
+        int rep = !wsb_outcome_is_probe_fault(res->check);
+        snprintf(st->probe_fault, sizeof st->probe_fault, "node %s: %s: %.120s", in->node.id,
+                 wsb_outcome_name(rep ? res->report : res->check), rep ? res->report_detail : res->detail);
+    }
+}
+
+/* Turns every check result into the node's next record, logs the changes
+ * and counts.  WSB_OK or WSB_ENOMEM. */
+static int build_records(const struct wsb_round_ctx *c, struct round_work *w, struct wsb_round_stats *st)
+{
+    const struct wsb_inventory *inv = c->inv;
+    size_t n_drain = w->prev.n_drain;
+    for (size_t i = 0; i < inv->n; i++) {
+        const struct wsb_inv_node *in = &inv->nodes[i];
+        const struct wsb_node *p = w->n_prev ? find_prev(w->prev_sorted, w->n_prev, in->node.id) : NULL;
+        enum wsb_health_change change;
+        if (wsb_health_record(in, p, &w->results[i], w->now, c->ttl_s, &w->records[i], &change) != WSB_OK)
+            return WSB_ENOMEM;
+        w->built++;
+        log_node(in, p, &w->records[i], &w->results[i], change);
+        note_probe_fault(in, &w->results[i], st);
+        st->up += w->records[i].online != 0;
+        st->down += w->records[i].online == 0;
+        st->draining += w->records[i].drain || is_drained(w->drained, n_drain, in->node.id);
+    }
+    st->nodes = inv->n;
+    return WSB_OK;
+}
+
+/* Keeps the lock, then writes the round.  Returns as wsb_round_run. */
+static int write_round(const struct wsb_round_ctx *c, struct round_work *w, struct wsb_round_stats *st,
+                       long long started, char *err)
+{
+    char why[WSB_ERRLEN];
+    int status;
+    if (c->lock_token != NULL && (status = wsb_round_keep_lock(c, why)) != WSB_OK) {
+        if (status == WSB_EBUSY)
+            return wsb_fail(err, WSB_EBUSY, "lost the probe lock %s (another probe took over?); round not written",
+                            c->keys->lock);
+        return wsb_fail(err, status, "%s", why);
+    }
+    st->duration_ms = wsb_now_ms() - started;
+    struct wsb_round_summary sum = {
+        .at = w->now, .duration_ms = st->duration_ms, .nodes = st->nodes, .up = st->up, .down = st->down,
+        .draining = st->draining, .probe = c->probe_id,
+    };
+    return wsb_state_write_round(c->redis, c->keys, w->records, c->inv->n, &sum, c->ttl_s, err);
+}
+
 int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, char *err)
 {
     const struct wsb_inventory *inv = c->inv;
-    struct wsb_state prev;
-    struct wsb_check_result *results = NULL;
-    struct wsb_node *records = NULL;
-    const struct wsb_node **sorted = NULL;
-    size_t built = 0;
-    int status;
+    struct round_work w;
     char why[WSB_ERRLEN];
+    int status;
 
     memset(st, 0, sizeof *st);
-    long long started = monotonic_ms();
-    long long now = (long long)time(NULL);
-    if ((status = wsb_state_read(c->redis, c->keys, &prev, err)) != WSB_OK)
+    memset(&w, 0, sizeof w);
+    long long started = wsb_now_ms();
+    w.now = (long long)time(NULL);
+    if ((status = wsb_state_read(c->redis, c->keys, &w.prev, err)) != WSB_OK)
         return status;
-    status = WSB_ENOMEM;
-    if (inv->n > 0 && ((results = calloc(inv->n, sizeof *results)) == NULL ||
-                       (records = calloc(inv->n, sizeof *records)) == NULL))
+    if ((status = work_prepare(c, &w)) != WSB_OK)
         goto cleanup;
-    /* History only from a live state: after expiry every node starts over. */
-    size_t n_prev = prev.live ? prev.n : 0;
-    if (n_prev > 0) {
-        if ((sorted = malloc(n_prev * sizeof *sorted)) == NULL)
-            goto cleanup;
-        for (size_t i = 0; i < n_prev; i++)
-            sorted[i] = &prev.nodes[i];
-        qsort(sorted, n_prev, sizeof *sorted, node_by_id);
-    }
-    if (!prev.live && prev.n > 0)
-        wsb_log_info("the previous state had expired: every node starts without history");
-
-    if (wsb_check_all(inv, &c->check, results, why) != WSB_OK)
+    if (wsb_check_all(inv, &c->check, w.results, why) != WSB_OK)
         wsb_log_error("probe fault: the checks could not run: %s", why);
-
-    for (size_t i = 0; i < inv->n; i++) {
-        const struct wsb_inv_node *in = &inv->nodes[i];
-        const struct wsb_node *p = n_prev ? find_prev(sorted, n_prev, in->node.id) : NULL;
-        enum wsb_health_change change;
-        if (wsb_health_record(in, p, &results[i], now, c->ttl_s, &records[i], &change) != WSB_OK)
-            goto cleanup;
-        built++;
-        log_node(in, p, &records[i], &results[i], change);
-        if (wsb_outcome_is_probe_fault(results[i].check) || wsb_outcome_is_probe_fault(results[i].report)) {
-            if (st->probe_faults++ == 0) {
-                int rep = !wsb_outcome_is_probe_fault(results[i].check);
-                snprintf(st->probe_fault, sizeof st->probe_fault, "node %s: %s: %.120s", in->node.id,
-                         wsb_outcome_name(rep ? results[i].report : results[i].check),
-                         rep ? results[i].report_detail : results[i].detail);
-            }
-        }
-        st->up += records[i].online != 0;
-        st->down += records[i].online == 0;
-        st->draining += records[i].drain || str_in(prev.drain_ids, prev.n_drain, in->node.id);
-    }
-    st->nodes = inv->n;
-    if (log_removed(inv, &prev) != WSB_OK)
+    if ((status = build_records(c, &w, st)) != WSB_OK || (status = log_removed(inv, &w.prev)) != WSB_OK)
         goto cleanup;
     if (st->probe_faults > 0)
         wsb_log_error("probe fault: %zu of %zu checks could not run (first: %s); those nodes keep their "
                       "previous state", st->probe_faults, inv->n, st->probe_fault);
-
-    if (c->lock_token != NULL && (status = wsb_round_keep_lock(c, why)) != WSB_OK) {
-        if (status == WSB_EBUSY)
-            wsb_fail(err, WSB_EBUSY, "lost the probe lock %s (another probe took over?); round not written",
-                     c->keys->lock);
-        else
-            wsb_fail(err, status, "%s", why);
-        goto cleanup;
-    }
-    st->duration_ms = monotonic_ms() - started;
-    struct wsb_round_summary sum = {
-        .at = now, .duration_ms = st->duration_ms, .nodes = st->nodes, .up = st->up, .down = st->down,
-        .draining = st->draining, .probe = c->probe_id,
-    };
-    status = wsb_state_write_round(c->redis, c->keys, records, inv->n, &sum, c->ttl_s, err);
+    status = write_round(c, &w, st, started, err);
 cleanup:
     if (status == WSB_ENOMEM)
         wsb_fail(err, WSB_ENOMEM, "out of memory in the round");
-    for (size_t i = 0; i < built; i++)
-        wsb_node_clear(&records[i]);
-    free(records);
-    free(results);
-    free(sorted);
-    wsb_state_clear(&prev);
+    work_free(&w);
     return status;
 }

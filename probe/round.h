@@ -7,7 +7,8 @@
 #include "check.h"
 #include "inventory.h"
 #include "redis.h"
-#include "state.h"
+#include "state_read.h"
+#include "state_write.h"
 
 #include <stddef.h>
 

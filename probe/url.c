@@ -1,5 +1,6 @@
 /* url.c: splitting and mapping the URLs and addresses of the inventory. */
 #include "url.h"
+#include "hostport.h"
 #include "status.h"
 
 #include <stdio.h>
@@ -16,59 +17,46 @@ static int is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* Parses an authority host[:port] of len bytes into out.  port_required
- * makes a missing port an error. */
+/* Checks the characters of a split host: a name or IPv4 address, or
+ * inside brackets an IPv6 address. */
+static int host_chars_check(const struct wsb_hostport *hp, char *err)
+{
+    for (size_t i = 0; i < hp->host_len; i++) {
+        char c = hp->host[i];
+        if (hp->bracketed && !is_hex(c) && c != ':' && c != '.')
+            return wsb_fail(err, WSB_EINVAL, "bad IPv6 address");
+        if (!hp->bracketed && !is_alnum(c) && c != '.' && c != '-' && c != '_')
+            return wsb_fail(err, WSB_EINVAL, "host may only hold letters, digits, '.', '-' and '_'");
+    }
+    return WSB_OK;
+}
+
+/* Parses an authority host[:port] of len bytes into out (an IPv6 host
+ * keeps its brackets there).  port_required makes a missing port an error. */
 static int parse_authority(const char *s, size_t len, int port_required, struct wsb_url *out, char *err)
 {
-    size_t hlen;
+    struct wsb_hostport hp;
     if (len == 0)
         return wsb_fail(err, WSB_EINVAL, "has no host");
     if (memchr(s, '@', len) != NULL)
         return wsb_fail(err, WSB_EINVAL, "must not carry user information");
-    if (s[0] == '[') {
-        const char *close = memchr(s, ']', len);
-        if (close == NULL)
-            return wsb_fail(err, WSB_EINVAL, "IPv6 address lacks its closing ']'");
-        hlen = (size_t)(close - s) + 1;
-        if (hlen == 2)
-            return wsb_fail(err, WSB_EINVAL, "has no host");
-        for (size_t i = 1; i + 1 < hlen; i++)
-            if (!is_hex(s[i]) && s[i] != ':' && s[i] != '.')
-                return wsb_fail(err, WSB_EINVAL, "bad IPv6 address");
-        if (hlen < len && s[hlen] != ':')
-            return wsb_fail(err, WSB_EINVAL, "unexpected text after the IPv6 address");
-    } else {
-        const char *colon = memchr(s, ':', len);
-        hlen = colon ? (size_t)(colon - s) : len;
-        if (hlen == 0)
-            return wsb_fail(err, WSB_EINVAL, "has no host");
-        for (size_t i = 0; i < hlen; i++)
-            if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '-' && s[i] != '_')
-                return wsb_fail(err, WSB_EINVAL, "host may only hold letters, digits, '.', '-' and '_'");
-    }
-    if (hlen > WSB_MAX_HOST)
+    if (wsb_hostport_split(s, len, &hp, err) != WSB_OK)
+        return WSB_EINVAL;
+    if (hp.host_len == 0)
+        return wsb_fail(err, WSB_EINVAL, "has no host");
+    if (host_chars_check(&hp, err) != WSB_OK)
+        return WSB_EINVAL;
+    if (hp.host_len + (hp.bracketed ? 2 : 0) > WSB_MAX_HOST)
         return wsb_fail(err, WSB_EINVAL, "host is longer than %d bytes", WSB_MAX_HOST);
-    memcpy(out->host, s, hlen);
-    out->host[hlen] = '\0';
-    out->port_given = 0;
-    if (hlen < len) {             /* s[hlen] == ':' */
-        const char *p = s + hlen + 1;
-        size_t plen = len - hlen - 1;
-        long port = 0;
-        if (plen == 0 || plen > 5)
-            return wsb_fail(err, WSB_EINVAL, "port must be a number 1..65535");
-        for (size_t i = 0; i < plen; i++) {
-            if (p[i] < '0' || p[i] > '9')
-                return wsb_fail(err, WSB_EINVAL, "port must be a number 1..65535");
-            port = port * 10 + (p[i] - '0');
-        }
-        if (port < 1 || port > 65535)
-            return wsb_fail(err, WSB_EINVAL, "port must be a number 1..65535");
-        out->port = (int)port;
-        out->port_given = 1;
-    } else if (port_required) {
+    if (hp.bracketed)
+        snprintf(out->host, sizeof out->host, "[%.*s]", (int)hp.host_len, hp.host);
+    else
+        snprintf(out->host, sizeof out->host, "%.*s", (int)hp.host_len, hp.host);
+    out->port_given = hp.port != 0;
+    if (hp.port != 0)
+        out->port = (int)hp.port;
+    else if (port_required)
         return wsb_fail(err, WSB_EINVAL, "must be host:port");
-    }
     return WSB_OK;
 }
 

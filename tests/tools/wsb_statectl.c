@@ -9,7 +9,8 @@
  *       prints the nodes the handler would see, one line each. */
 #include "node.h"
 #include "redis.h"
-#include "state.h"
+#include "state_read.h"
+#include "state_write.h"
 #include "status.h"
 
 #include <cjson/cJSON.h>

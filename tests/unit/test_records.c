@@ -2,7 +2,7 @@
 #include "netaddr.h"
 #include "node.h"
 #include "redis.h"
-#include "state.h"
+#include "keys.h"
 #include "status.h"
 #include "t.h"
 

@@ -23,6 +23,7 @@
 #include "redis.h"
 #include "http.h"
 #include "state.h"
+#include "state_write.h"
 #include "status.h"
 #include "t.h"
 

@@ -1,0 +1,157 @@
+/* cli.c: wsb-probe's command line: options, usage and their checks. */
+#include "cli.h"
+#include "config.h"
+#include "status.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: wsb-probe --inventory FILE [--once | --interval S [--for T]] [options]\n"
+            "       wsb-probe --inventory FILE --check-inventory\n"
+            "       wsb-probe [--redis URL] [--prefix P] drain ID | undrain ID\n"
+            "\n"
+            "Checks every node of the inventory and writes their health and load into\n"
+            "Redis, where wsb-handler reads them.\n"
+            "\n"
+            "  --inventory FILE   the node inventory (JSON; see README)\n"
+            "  --once             one round, then exit (the default)\n"
+            "  --interval S       a round every S seconds (1..3600) ...\n"
+            "  --for T            ... for T seconds (rounds start while less than T s\n"
+            "                     have passed); without --for, until SIGTERM\n"
+            "  --redis URL        redis://[[user]:pass@]host[:port][/db] or\n"
+            "                     unix:///path[?db=N], comma-separated for failover\n"
+            "                     (default: $WSB_REDIS_URL, else " WSB_DEFAULT_REDIS ")\n"
+            "  --prefix P         key prefix (default: $WSB_KEY_PREFIX, else wsb:)\n"
+            "  --ttl S            state lifetime in seconds (default: max(180, 3 x interval))\n"
+            "  --max-parallel N   transfers at once (default: from the file descriptor limit)\n"
+            "  --log-level L      error, warn, info (default) or debug\n"
+            "  --check-inventory  validate the inventory and exit\n"
+            "  drain ID           drain node ID at run time (kept by later rounds)\n"
+            "  undrain ID         undo a run-time drain\n"
+            "  --help, --version\n"
+            "\n"
+            "Exit status: 0 done (whatever the nodes' health, or another probe holds the\n"
+            "lock), 1 Redis unreachable or failing, 2 bad arguments or inventory, 3 done\n"
+            "but some checks could not run for a fault of the probe itself.\n"
+            "Environment: WSB_REDIS_URL, WSB_REDIS_PASSWORD_FILE, WSB_KEY_PREFIX,\n"
+            "WSB_REDIS_CONNECT_TIMEOUT_MS, WSB_REDIS_TIMEOUT_MS, WSB_LOG_LEVEL.\n");
+}
+
+
+static int parse_number_arg(const char *name, const char *v, long lo, long hi, long *out)
+{
+    if (v == NULL || wsb_parse_long(v, lo, hi, out) != WSB_OK) {
+        fprintf(stderr, "wsb-probe: %s: '%s' is not a whole number in %ld..%ld\n", name, v ? v : "", lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes argument a, with v the next one (NULL when none).  Returns 0 with
+ * *takes 1 when v is a's value, 1 when done (--help, --version), or -1 on a
+ * usage error (reported). */
+static int take_arg(const char *a, const char *v, struct wsb_probe_options *o, int *takes)
+{
+    *takes = 1;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        usage(stdout);
+        return 1;
+    } else if (strcmp(a, "--version") == 0) {
+        printf("wsb-probe %s\n", WSB_VERSION);
+        return 1;
+    } else if (strcmp(a, "--once") == 0) {
+        o->once = 1;
+        *takes = 0;
+    } else if (strcmp(a, "--check-inventory") == 0) {
+        o->check_only = 1;
+        *takes = 0;
+    } else if (strcmp(a, "--inventory") == 0) {
+        o->inventory = v;
+    } else if (strcmp(a, "--redis") == 0) {
+        o->redis_url = v;
+    } else if (strcmp(a, "--prefix") == 0) {
+        o->prefix = v;
+    } else if (strcmp(a, "--interval") == 0) {
+        if (parse_number_arg(a, v, 1, 3600, &o->interval_s) != 0)
+            return -1;
+    } else if (strcmp(a, "--for") == 0) {
+        if (parse_number_arg(a, v, 1, 86400 * 366, &o->for_s) != 0)
+            return -1;
+    } else if (strcmp(a, "--ttl") == 0) {
+        if (parse_number_arg(a, v, 1, 86400 * 30, &o->ttl_s) != 0)
+            return -1;
+    } else if (strcmp(a, "--max-parallel") == 0) {
+        if (parse_number_arg(a, v, 1, 1000000, &o->max_parallel) != 0)
+            return -1;
+    } else if (strcmp(a, "--log-level") == 0) {
+        if (v == NULL || wsb_log_level_parse(v, &o->level) != WSB_OK) {
+            fprintf(stderr, "wsb-probe: --log-level: '%s' is not one of error, warn, info, debug\n",
+                    v ? v : "");
+            return -1;
+        }
+    } else if ((strcmp(a, "drain") == 0 || strcmp(a, "undrain") == 0) && o->command == NULL) {
+        o->command = a;
+        o->command_id = v;
+        if (v == NULL) {
+            fprintf(stderr, "wsb-probe: %s needs a node id\n", a);
+            return -1;
+        }
+    } else {
+        fprintf(stderr, "wsb-probe: unknown argument '%s' (see --help)\n", a);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks what the options say together; 0 or -1 (reported). */
+static int check_together(const struct wsb_probe_options *o)
+{
+    if (o->command != NULL) {
+        if (o->once || o->interval_s || o->for_s || o->check_only) {
+            fprintf(stderr, "wsb-probe: %s takes only --redis, --prefix and --log-level\n", o->command);
+            return -1;
+        }
+        return 0;
+    }
+    if (o->inventory == NULL) {
+        fprintf(stderr, "wsb-probe: --inventory FILE is required (see --help)\n");
+        return -1;
+    }
+    if (o->once && o->interval_s) {
+        fprintf(stderr, "wsb-probe: --once and --interval exclude each other\n");
+        return -1;
+    }
+    if (o->for_s && !o->interval_s) {
+        fprintf(stderr, "wsb-probe: --for needs --interval\n");
+        return -1;
+    }
+    return 0;
+}
+
+int wsb_probe_cli_parse(int argc, char **argv, struct wsb_probe_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->level = WSB_LOG_INFO;
+    const char *level = wsb_env("WSB_LOG_LEVEL");
+    if (level != NULL && wsb_log_level_parse(level, &o->level) != WSB_OK) {
+        fprintf(stderr, "wsb-probe: WSB_LOG_LEVEL: '%s' is not one of error, warn, info, debug\n", level);
+        return -1;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes, done = take_arg(argv[i], v, o, &takes);
+        if (done != 0)
+            return done;
+        if (takes) {
+            if (v == NULL) {
+                fprintf(stderr, "wsb-probe: %s needs a value\n", argv[i]);
+                return -1;
+            }
+            i++;
+        }
+    }
+    return check_together(o);
+}

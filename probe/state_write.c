@@ -1,0 +1,176 @@
+/* state_write.c: the probe's writes to the state: a round in one
+ * MULTI/EXEC, and run-time drains. */
+#include "state_write.h"
+#include "state_read.h"
+#include "status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HSET_BATCH 512
+
+/* Checks and encodes every node into records[i] (malloc'ed, NULL where
+ * not reached).  WSB_OK, or WSB_EINVAL/WSB_ENOMEM with the reason in err. */
+static int encode_records(const struct wsb_node *nodes, size_t n, char **records, char *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        char why[WSB_ERRLEN];
+        const char *id = nodes[i].id ? nodes[i].id : "";
+        if (wsb_node_id_check(id, strlen(id), why) != WSB_OK)
+            return wsb_fail(err, WSB_EINVAL, "nodes[%zu]: %s", i, why);
+        int status = wsb_node_encode(&nodes[i], &records[i], why);
+        if (status != WSB_OK)
+            return wsb_fail(err, status, "node %s: %s", nodes[i].id, why);
+    }
+    return WSB_OK;
+}
+
+/* Queues HSET <nodes> id record ... in batches of HSET_BATCH pairs; counts
+ * what it queued in *queued.  WSB_OK or WSB_ENOMEM. */
+static int queue_node_batches(redisContext *c, const struct wsb_keys *k, const struct wsb_node *nodes,
+                              char *const *records, size_t n, size_t *queued)
+{
+    int status = WSB_ENOMEM;
+    const char **argv = malloc((2 + 2 * HSET_BATCH) * sizeof *argv);
+    size_t *lens = malloc((2 + 2 * HSET_BATCH) * sizeof *lens);
+    if (argv == NULL || lens == NULL)
+        goto cleanup;
+    for (size_t i = 0; i < n; i += HSET_BATCH) {
+        size_t end = i + HSET_BATCH < n ? i + HSET_BATCH : n;
+        int argc = 0;
+        argv[argc] = "HSET";
+        lens[argc++] = 4;
+        argv[argc] = k->nodes;
+        lens[argc++] = strlen(k->nodes);
+        for (size_t j = i; j < end; j++) {
+            argv[argc] = nodes[j].id;
+            lens[argc++] = strlen(nodes[j].id);
+            argv[argc] = records[j];
+            lens[argc++] = strlen(records[j]);
+        }
+        if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK)
+            goto cleanup;
+        (*queued)++;
+    }
+    status = WSB_OK;
+cleanup:
+    free(argv);
+    free(lens);
+    return status;
+}
+
+/* Queues the whole transaction on c; counts what it queued in *queued.
+ * WSB_OK or WSB_ENOMEM. */
+static int queue_round(redisContext *c, const struct wsb_keys *k, const struct wsb_node *nodes,
+                       char *const *records, size_t n, const struct wsb_round_summary *sum, int ttl_s,
+                       size_t *queued)
+{
+    if (redisAppendCommand(c, "MULTI") != REDIS_OK)
+        return WSB_ENOMEM;
+    (*queued)++;
+    if (redisAppendCommand(c, "DEL %s", k->nodes) != REDIS_OK)
+        return WSB_ENOMEM;
+    (*queued)++;
+    if (queue_node_batches(c, k, nodes, records, n, queued) != WSB_OK)
+        return WSB_ENOMEM;
+    if (redisAppendCommand(c, "DEL %s", k->round) != REDIS_OK)
+        return WSB_ENOMEM;
+    (*queued)++;
+    /* hiredis formats with its own parser: no %zu, so sizes go as long long. */
+    if (redisAppendCommand(c, "HSET %s at %lld duration_ms %lld nodes %llu up %llu down %llu draining %llu ttl %d probe %s",
+                           k->round, sum->at, sum->duration_ms, (unsigned long long)sum->nodes,
+                           (unsigned long long)sum->up, (unsigned long long)sum->down,
+                           (unsigned long long)sum->draining, ttl_s, sum->probe ? sum->probe : "?") != REDIS_OK)
+        return WSB_ENOMEM;
+    (*queued)++;
+    if (redisAppendCommand(c, "EXPIRE %s %d", k->round, ttl_s) != REDIS_OK)
+        return WSB_ENOMEM;
+    (*queued)++;
+    if (redisAppendCommand(c, "EXEC") != REDIS_OK)
+        return WSB_ENOMEM;
+    (*queued)++;
+    return WSB_OK;
+}
+
+/* The first error inside EXEC's answer, or WSB_OK. */
+static int exec_status(struct wsb_redis *r, const redisReply *rr, char *err)
+{
+    if (rr->type != REDIS_REPLY_ARRAY)
+        return wsb_fail(err, WSB_EREPLY, "redis %s: EXEC did not run the round", wsb_redis_current(r));
+    for (size_t j = 0; j < rr->elements; j++)
+        if (rr->element[j]->type == REDIS_REPLY_ERROR)
+            return wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rr->element[j]->str);
+    return WSB_OK;
+}
+
+/* Reads every one of the queued replies; the last one (EXEC) says whether
+ * the round landed.  WSB_OK, or the first failure with its reason in err;
+ * on an I/O error the connection is dropped. */
+static int collect_replies(struct wsb_redis *r, redisContext *c, size_t queued, char *err)
+{
+    int status = WSB_OK;
+    for (size_t i = 0; i < queued; i++) {
+        void *reply = NULL;
+        if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
+            status = wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r),
+                              c->errstr[0] ? c->errstr : "no reply");
+            wsb_redis_drop(r);
+            return status;
+        }
+        redisReply *rr = reply;
+        if (status == WSB_OK && rr->type == REDIS_REPLY_ERROR)
+            status = wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rr->str);
+        else if (status == WSB_OK && i == queued - 1)
+            status = exec_status(r, rr, err);
+        freeReplyObject(rr);
+    }
+    return status;
+}
+
+int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const struct wsb_node *nodes,
+                          size_t n, const struct wsb_round_summary *sum, int ttl_s, char *err)
+{
+    int status = WSB_ENOMEM;
+    char **records = NULL;
+    size_t queued = 0;
+    redisContext *c = NULL;
+
+    if (n > WSB_MAX_NODES)
+        return wsb_fail(err, WSB_ETOOBIG, "%zu nodes, more than %d", n, WSB_MAX_NODES);
+    if (n > 0 && (records = calloc(n, sizeof *records)) == NULL)
+        goto cleanup;
+    if ((status = encode_records(nodes, n, records, err)) != WSB_OK)
+        goto cleanup;
+    if ((c = wsb_redis_get(r, err)) == NULL) {
+        status = WSB_EREDIS;
+        goto cleanup;
+    }
+    if ((status = queue_round(c, k, nodes, records, n, sum, ttl_s, &queued)) != WSB_OK)
+        goto cleanup;
+    status = collect_replies(r, c, queued, err);
+    queued = 0;
+cleanup:
+    if (status == WSB_ENOMEM && err != NULL)
+        wsb_fail(err, WSB_ENOMEM, "out of memory writing the round");
+    if (queued > 0)
+        wsb_redis_drop(r);   /* commands are queued: the connection is out of step */
+    if (records != NULL)
+        for (size_t i = 0; i < n; i++)
+            free(records[i]);
+    free(records);
+    return status;
+}
+
+int wsb_state_set_drain(struct wsb_redis *r, const struct wsb_keys *k, const char *id, int drain,
+                        char *err)
+{
+    char why[WSB_ERRLEN];
+    if (wsb_node_id_check(id, strlen(id), why) != WSB_OK)
+        return wsb_fail(err, WSB_EINVAL, "%s", why);
+    redisReply *reply = drain ? wsb_redis_command(r, err, "HSET %s %s drain", k->admin, id)
+                              : wsb_redis_command(r, err, "HDEL %s %s", k->admin, id);
+    if (reply == NULL)
+        return WSB_EREDIS;
+    freeReplyObject(reply);
+    return WSB_OK;
+}
