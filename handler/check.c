@@ -1,6 +1,7 @@
 /* check.c: --check: the configuration and the Redis state read once and
  * described in one line for the operator. */
 #include "handler.h"
+#include "state_read.h"
 #include "status.h"
 
 #include <stdio.h>

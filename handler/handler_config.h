@@ -8,7 +8,7 @@
 #include "netaddr.h"
 #include "redis.h"
 #include "snapshot.h"
-#include "state.h"
+#include "keys.h"
 
 /* Even when change detection says nothing changed, the whole state is read
  * at least this often (see state_cache.c). */

@@ -4,7 +4,7 @@
 #include "state_cache.h"
 #include "clock.h"
 #include "log.h"
-#include "state.h"
+#include "state_watch.h"
 #include "status.h"
 
 #include <malloc.h>
@@ -201,7 +201,7 @@ static struct wsb_snapshot *fail(struct wsb_state_cache *c, long long now)
 {
     /* Nothing watched covers the snapshot now: the next refresh reads the
      * whole state. */
-    c->watch.gen = 0;   /* MERGE: wsb_state_watch_forget */
+    wsb_state_watch_forget(&c->watch);
     /* Counted from the end of the failed attempt: when Redis is slow rather
      * than gone, the attempt itself took up to the command timeout, and
      * counting from its start would let every request wait for it again. */
