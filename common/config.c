@@ -1,9 +1,11 @@
-/* config.c: typed, range-checked readers for WSB_* environment variables. */
+/* config.c: typed, range-checked readers for WSB_* environment variables
+ * and command-line numbers. */
 #include "config.h"
 #include "status.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,4 +68,13 @@ int wsb_env_bool(const char *name, int *out, char *err)
         return wsb_fail(err, WSB_EINVAL, "%s: '%.40s' is not one of 1, 0, yes, no, true, false, on, off",
                         name, s);
     return WSB_OK;
+}
+
+int wsb_arg_long(const char *prog, const char *name, const char *v, long lo, long hi, long *out)
+{
+    if (v == NULL || wsb_parse_long(v, lo, hi, out) != WSB_OK) {
+        fprintf(stderr, "%s: %s: '%s' is not a whole number in %ld..%ld\n", prog, name, v ? v : "", lo, hi);
+        return -1;
+    }
+    return 0;
 }

@@ -33,9 +33,9 @@ void wsb_cli_usage(FILE *f)
             "  --workers N        processes (1..%d); default with --listen: half the\n"
             "                     number of CPUs, at least 1; without --listen, the pool\n"
             "                     accepts on standard input\n"
-            "  --threads T        request threads per process (1..%d, default 1), sharing\n"
-            "                     one event loop; connections the web server keeps open\n"
-            "                     (nginx fastcgi_keep_conn) hold no thread while idle\n"
+            "  --threads T        event loops per process, a thread each (1..%d, default\n"
+            "                     1); connections the web server keeps open (nginx\n"
+            "                     fastcgi_keep_conn) hold no thread while idle\n"
             "  --check            read the configuration and the Redis state once, print\n"
             "                     what was found, exit 0 when both are usable\n"
             "  --help             this text\n"
@@ -50,15 +50,6 @@ void wsb_cli_usage(FILE *f)
             WSB_MAX_WORKERS, WSB_MAX_THREADS);
 }
 
-
-static int number_arg(const char *name, const char *v, long lo, long hi, long *out)
-{
-    if (v == NULL || wsb_parse_long(v, lo, hi, out) != WSB_OK) {
-        fprintf(stderr, "wsb-handler: %s: '%s' is not a whole number in %ld..%ld\n", name, v ? v : "", lo, hi);
-        return -1;
-    }
-    return 0;
-}
 
 /* Returns 0 to go on, 1 when done (--help, --version), -1 on a usage
  * error (reported on stderr). */
@@ -86,10 +77,10 @@ int wsb_cli_parse(int argc, char **argv, struct wsb_options *o)
             }
             o->listen = v;
         } else if (strcmp(a, "--workers") == 0) {
-            if (number_arg(a, v, 1, WSB_MAX_WORKERS, &o->workers) != 0)
+            if (wsb_arg_long("wsb-handler", a, v, 1, WSB_MAX_WORKERS, &o->workers) != 0)
                 return -1;
         } else if (strcmp(a, "--threads") == 0) {
-            if (number_arg(a, v, 1, WSB_MAX_THREADS, &o->threads) != 0)
+            if (wsb_arg_long("wsb-handler", a, v, 1, WSB_MAX_THREADS, &o->threads) != 0)
                 return -1;
         } else if (strcmp(a, "--socket-mode") == 0) {
             char *end = NULL;

@@ -486,6 +486,49 @@ static void release_xfer(CURLM *multi, struct xfer *x)
     x->body_len = x->body_cap = 0;
 }
 
+/* Lays out the transfers of a round: a node's check and its report fetch
+ * sit side by side and start together. */
+static void plan_xfers(const struct wsb_inventory *inv, struct xfer *xs)
+{
+    for (size_t i = 0, k = 0; i < inv->n; i++) {
+        xs[k].node = i;
+        xs[k].type = inv->nodes[i].check.type;
+        xs[k].keep_body = xs[k].type == WSB_CHECK_HTTP && inv->nodes[i].status_url == NULL;
+        k++;
+        if (inv->nodes[i].status_url != NULL) {
+            xs[k].node = i;
+            xs[k].is_report = 1;
+            xs[k].type = WSB_CHECK_HTTP;
+            xs[k].keep_body = 1;
+            k++;
+        }
+    }
+}
+
+/* Records the outcome of every finished transfer and releases it; returns
+ * how many finished. */
+static size_t collect_done(CURLM *multi, const struct wsb_inventory *inv, struct wsb_check_result *results)
+{
+    size_t done = 0;
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct xfer *x = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode rc = m->data.result;   /* m is invalid once the handle is removed */
+        if (x == NULL)
+            continue;
+        const struct wsb_inv_node *node = &inv->nodes[x->node];
+        finish_xfer(x, rc, node, node->status_url != NULL, &results[x->node]);
+        x->done = 1;
+        release_xfer(multi, x);
+        done++;
+    }
+    return done;
+}
+
 int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt,
                   struct wsb_check_result *results, char *err)
 {
@@ -511,20 +554,7 @@ int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_option
         status = wsb_fail(err, WSB_ENOMEM, "curl_multi_init failed");
         goto cleanup;
     }
-    /* Check and report fetch of a node sit side by side and start together. */
-    for (size_t i = 0, k = 0; i < inv->n; i++) {
-        xs[k].node = i;
-        xs[k].type = inv->nodes[i].check.type;
-        xs[k].keep_body = xs[k].type == WSB_CHECK_HTTP && inv->nodes[i].status_url == NULL;
-        k++;
-        if (inv->nodes[i].status_url != NULL) {
-            xs[k].node = i;
-            xs[k].is_report = 1;
-            xs[k].type = WSB_CHECK_HTTP;
-            xs[k].keep_body = 1;
-            k++;
-        }
-    }
+    plan_xfers(inv, xs);
     size_t max_parallel = opt->max_parallel > 0 ? opt->max_parallel : 1, next = 0, active = 0;
     while (next < total || active > 0) {
         while (active < max_parallel && next < total) {
@@ -539,22 +569,7 @@ int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_option
                               curl_multi_strerror(mc));
             goto cleanup;
         }
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(multi, &left)) != NULL) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            struct xfer *x = NULL;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-            CURLcode rc = m->data.result;   /* m is invalid once the handle is removed */
-            if (x == NULL)
-                continue;
-            const struct wsb_inv_node *node = &inv->nodes[x->node];
-            finish_xfer(x, rc, node, node->status_url != NULL, &results[x->node]);
-            x->done = 1;
-            release_xfer(multi, x);
-            active--;
-        }
+        active -= collect_done(multi, inv, results);
         if (active > 0 && (next >= total || active >= max_parallel)) {
             mc = curl_multi_poll(multi, NULL, 0, 1000, NULL);
             if (mc != CURLM_OK) {

@@ -41,15 +41,6 @@ static void usage(FILE *f)
 }
 
 
-static int parse_number_arg(const char *name, const char *v, long lo, long hi, long *out)
-{
-    if (v == NULL || wsb_parse_long(v, lo, hi, out) != WSB_OK) {
-        fprintf(stderr, "wsb-probe: %s: '%s' is not a whole number in %ld..%ld\n", name, v ? v : "", lo, hi);
-        return -1;
-    }
-    return 0;
-}
-
 /* Takes argument a, with v the next one (NULL when none).  Returns 0 with
  * *takes 1 when v is a's value, 1 when done (--help, --version), or -1 on a
  * usage error (reported). */
@@ -75,16 +66,16 @@ static int take_arg(const char *a, const char *v, struct wsb_probe_options *o, i
     } else if (strcmp(a, "--prefix") == 0) {
         o->prefix = v;
     } else if (strcmp(a, "--interval") == 0) {
-        if (parse_number_arg(a, v, 1, 3600, &o->interval_s) != 0)
+        if (wsb_arg_long("wsb-probe", a, v, 1, 3600, &o->interval_s) != 0)
             return -1;
     } else if (strcmp(a, "--for") == 0) {
-        if (parse_number_arg(a, v, 1, 86400 * 366, &o->for_s) != 0)
+        if (wsb_arg_long("wsb-probe", a, v, 1, 86400 * 366, &o->for_s) != 0)
             return -1;
     } else if (strcmp(a, "--ttl") == 0) {
-        if (parse_number_arg(a, v, 1, 86400 * 30, &o->ttl_s) != 0)
+        if (wsb_arg_long("wsb-probe", a, v, 1, 86400 * 30, &o->ttl_s) != 0)
             return -1;
     } else if (strcmp(a, "--max-parallel") == 0) {
-        if (parse_number_arg(a, v, 1, 1000000, &o->max_parallel) != 0)
+        if (wsb_arg_long("wsb-probe", a, v, 1, 1000000, &o->max_parallel) != 0)
             return -1;
     } else if (strcmp(a, "--log-level") == 0) {
         if (v == NULL || wsb_log_level_parse(v, &o->level) != WSB_OK) {

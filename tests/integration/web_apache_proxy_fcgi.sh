@@ -12,13 +12,7 @@
 EX="$T_ROOT/examples"
 w_sandbox_ok || { t_fail "no www-data user to run Apache's children"; t_summary; exit 1; }
 
-w_redis_acl_start
-# A state before the pool starts: each process reads it before its first request.
-printf '[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.5,"lon":-0.1,"versions":["v1"],"online":true,"load":0.1}]' > "$T_DIR/one.json"
-t_state "$T_DIR/one.json"
-chmod 755 "$T_DIR"
-SOCK="$T_DIR/run/handler.sock"
-mkdir -p "$T_DIR/run"; chgrp www-data "$T_DIR/run"; chmod 750 "$T_DIR/run"   # the unit's RuntimeDirectory
+w_www_state_and_socket_dir
 group=$(sed -n 's/^Group=//p' "$EX/systemd/wsb-handler.service")
 t_eq "the unit runs the pool with the web server's group" www-data "$group"
 w_pool_from_unit wsb-handler.service "$SOCK" "$group" \

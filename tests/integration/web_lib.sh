@@ -28,8 +28,13 @@
 #   w_redis_acl_start    t_redis_start with the ACL users of
 #                        examples/redis/users.acl (fresh passwords, also in
 #                        $T_DIR/handler.redis-password, $T_DIR/probe.redis-password)
+#   w_www_state_and_socket_dir   w_redis_acl_start, one London node in the
+#                        state, and $T_DIR/run made as the unit's
+#                        RuntimeDirectory for group www-data; SOCK is the
+#                        socket path in it
 #   w_pool_from_unit UNIT SOCK [GROUP]   the handler pool exactly as
-#                        examples/systemd/UNIT starts it, with the environment
+#                        examples/systemd/UNIT starts it (plus the words in
+#                        W_POOL_EXTRA, if any), with the environment
 #                        of examples/wsbalancer/handler.env pointed at the
 #                        test's Redis (ACL user) and the contract's settings
 #                        (tests/contract.sh); the socket at SOCK; with GROUP it
@@ -167,10 +172,20 @@ w_pool_from_unit() {
         "s|^WSB_CACHE_MS=1000|WSB_CACHE_MS=$CONTRACT_CACHE_MS|"
     W_ENV+=("WSB_STALE_MAX_MS=$CONTRACT_STALE_MAX_MS" "WSB_REDIS_RETRY_MS=$CONTRACT_RETRY_MS")
     w_unit_exec "$T_ROOT/examples/systemd/$unit"
-    W_ARGS=("${W_ARGS[@]//\/run\/wsbalancer\/handler.sock/$sock}")
+    W_ARGS=("${W_ARGS[@]//\/run\/wsbalancer\/handler.sock/$sock}" ${W_POOL_EXTRA[@]+"${W_POOL_EXTRA[@]}"})
     [ -n "$group" ] && W_ARGS=(setpriv --regid "$group" --clear-groups -- "${W_ARGS[@]}")
     w_pool_start "$T_DIR/pool.log" W_ENV "${W_ARGS[@]}"
     w_wait_socket "$sock"
+}
+
+w_www_state_and_socket_dir() {
+    w_redis_acl_start
+    # A state before the pool starts: each process reads it before its first request.
+    printf '[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.5,"lon":-0.1,"versions":["v1"],"online":true,"load":0.1}]' > "$T_DIR/one.json"
+    t_state "$T_DIR/one.json"
+    chmod 755 "$T_DIR"
+    SOCK="$T_DIR/run/handler.sock"
+    mkdir -p "$T_DIR/run"; chgrp www-data "$T_DIR/run"; chmod 750 "$T_DIR/run"   # the unit's RuntimeDirectory
 }
 
 # Run on its own: check the helpers.

@@ -14,27 +14,11 @@ SLOW="$T_ROOT/tests/tools/slow_clients.py"
 LIMIT_MS=50
 w_sandbox_ok || { t_fail "no www-data user to run Apache's children"; t_summary; exit 1; }
 
-w_redis_acl_start
-printf '[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.5,"lon":-0.1,"versions":["v1"],"online":true,"load":0.1}]' > "$T_DIR/one.json"
-t_state "$T_DIR/one.json"
-chmod 755 "$T_DIR"
-SOCK="$T_DIR/run/handler.sock"
-mkdir -p "$T_DIR/run"; chgrp www-data "$T_DIR/run"; chmod 750 "$T_DIR/run"
-w_unit_exec "$EX/systemd/wsb-handler.service"
+w_www_state_and_socket_dir
+W_POOL_EXTRA=(--workers 1)   # one worker, as on a 2-CPU host: a stalled loop would stall everybody
+w_pool_from_unit wsb-handler.service "$SOCK" www-data \
+    || { t_fail "pool did not start"; cat "$T_DIR/pool.log" >&2; t_summary; exit 1; }
 t_match "the shipped unit runs one thread per worker" '--threads 1( |$)' "${W_ARGS[*]}"
-# One worker, as on a 2-CPU host: a stalled loop would stall everybody.
-cp "$EX/systemd/wsb-handler.service" "$T_DIR/wsb-handler.service"
-sed -i 's|--threads 1|--threads 1 --workers 1|' "$T_DIR/wsb-handler.service"
-mkdir -p "$T_DIR/units"; cp "$T_DIR/wsb-handler.service" "$T_DIR/units/"
-EX_UNITS="$T_DIR/units"
-w_env_file "$EX/wsbalancer/handler.env" \
-    "s|127.0.0.1:6379|127.0.0.1:$T_REDIS_PORT|" \
-    "s|/etc/wsbalancer/handler.redis-password|$T_DIR/handler.redis-password|" \
-    "s|/var/lib/GeoIP/GeoLite2-City.mmdb|$CONTRACT_GEOIP_DB|"
-w_unit_exec "$EX_UNITS/wsb-handler.service"
-W_ARGS=("${W_ARGS[@]//\/run\/wsbalancer\/handler.sock/$SOCK}")
-w_pool_start "$T_DIR/pool.log" W_ENV setpriv --regid www-data --clear-groups -- "${W_ARGS[@]}"
-w_wait_socket "$SOCK" || { t_fail "pool did not start"; cat "$T_DIR/pool.log" >&2; t_summary; exit 1; }
 sleep 0.5
 t_eq "one worker beside the supervisor" 2 "$(pgrep -c -f "wsb-handler --listen $SOCK")"
 
