@@ -46,15 +46,15 @@ $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-# handler/fcgi.c relies on two private fields of libfcgi's FCGX_Request
-# (ipcFd, keepConnection; see the comment there), checked against these
+# handler/fcgi.c relies on three private fields of libfcgi's FCGX_Request
+# (ipcFd, keepConnection, detached; see the comment there), checked against these
 # versions of libfcgi: the build stops on any other until they are checked.
-FCGI_CHECKED := 2.4.2
+FCGI_CHECKED := 2.4.2 2.4.3 2.4.4 2.4.5 2.4.6 2.4.7
 FCGI_VERSION := $(shell pkg-config --modversion fcgi 2>/dev/null)
 $(OBJ)/handler/fcgi.o: handler/fcgi.c
 	@case " $(FCGI_CHECKED) " in *" $(FCGI_VERSION) "*) ;; *) \
-	    echo "handler/fcgi.c relies on FCGX_Request's private fields ipcFd and keepConnection as libfcgi" \
-	         "$(FCGI_CHECKED) defines them, but the installed libfcgi is '$(FCGI_VERSION)': check both in its" \
+	    echo "handler/fcgi.c relies on FCGX_Request's private fields ipcFd, keepConnection and detached as libfcgi" \
+	         "$(FCGI_CHECKED) defines them, but the installed libfcgi is '$(FCGI_VERSION)': check them in its" \
 	         "fcgiapp.h and fcgiapp.c, then add the version to FCGI_CHECKED in the Makefile" >&2; exit 1;; esac
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@

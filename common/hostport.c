@@ -2,6 +2,8 @@
 #include "hostport.h"
 #include "status.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 static int parse_port(const char *p, size_t len, long *out, char *err)
@@ -18,6 +20,18 @@ static int parse_port(const char *p, size_t len, long *out, char *err)
         return wsb_fail(err, WSB_EINVAL, "port must be a number 1..65535");
     *out = port;
     return WSB_OK;
+}
+
+/* Whether s (len bytes) is an IPv6 address. */
+static int is_ipv6(const char *s, size_t len)
+{
+    char text[INET6_ADDRSTRLEN];
+    struct in6_addr a;
+    if (len >= sizeof text)
+        return 0;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    return inet_pton(AF_INET6, text, &a) == 1;
 }
 
 int wsb_hostport_split(const char *s, size_t len, struct wsb_hostport *out, char *err)
@@ -46,6 +60,8 @@ int wsb_hostport_split(const char *s, size_t len, struct wsb_hostport *out, char
         out->host_len = colon != NULL ? (size_t)(colon - s) : len;
         if (colon != NULL)
             port = colon + 1;
+        if (memchr(s, ':', out->host_len) != NULL && !is_ipv6(s, out->host_len))
+            return wsb_fail(err, WSB_EINVAL, "a host with ':' must be an IPv6 address, in brackets: [::1]:port");
     }
     if (port != NULL)
         return parse_port(port, len - (size_t)(port - s), &out->port, err);

@@ -13,10 +13,12 @@ struct wsb_hostport {
 };
 
 /* Splits s (len bytes).  An unbracketed host with several colons is split
- * at the last one ("::1:8080" is ::1 port 8080); the port is 1..65535 in
- * at most 5 digits.  Returns WSB_OK, or WSB_EINVAL with the reason in err
+ * at the last one, and must then be an IPv6 address ("::1:8080" is ::1
+ * port 8080; "host:1:2" is refused); the port is 1..65535 in at most 5
+ * digits.  Returns WSB_OK, or WSB_EINVAL with the reason in err
  * ("IPv6 address lacks its closing ']'", "unexpected text after the IPv6
- * address", "port must be a number 1..65535") and *out unspecified.
+ * address", "a host with ':' must be an IPv6 address, in brackets ...",
+ * "port must be a number 1..65535") and *out unspecified.
  * The host's characters are the caller's to check. */
 int wsb_hostport_split(const char *s, size_t len, struct wsb_hostport *out, char *err);
 

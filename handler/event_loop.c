@@ -25,6 +25,7 @@
 #define REQUEST_WAIT_MS 10000     /* longest wait for a request's parameters */
 #define BODY_WAIT_MS 100          /* longest wait for the end of a body before answering */
 #define LINGER_MS 2000            /* after answering early: how long the rest is read and dropped */
+#define LINGER_READ_MAX (256 * 1024)   /* dropped per wake-up, so that a fast sender cannot hold the loop */
 #define MAX_CONNS 512             /* per process; then accepting pauses */
 #define ACCEPT_PAUSE_MS 100
 #define ACCEPT_BURST 32           /* connections taken per wake-up */
@@ -47,6 +48,7 @@ struct conn {
     struct wsb_fcgi_conn *fc;   /* NULL once lingering */
     int fd;
     enum conn_state state;
+    int watched;                /* in the epoll set */
     long long deadline_ms;      /* 0: none */
     struct conn *prev, *next;
 };
@@ -89,6 +91,8 @@ static int may_complain(struct server *srv, long long now)
     return now - last > 10000 && atomic_compare_exchange_strong(&srv->last_complaint_ms, &last, now);
 }
 
+/* Puts the listening socket in the epoll set; when that fails, tries
+ * again ACCEPT_PAUSE_MS later. */
 static void listen_resume(struct loop *l)
 {
     if (l->listening)
@@ -96,9 +100,12 @@ static void listen_resume(struct loop *l)
     /* EPOLLEXCLUSIVE: of the loops (and pool processes) waiting on the
      * one socket, a new connection wakes one, not all. */
     struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->srv->listen_fd, &ev) == 0)
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->srv->listen_fd, &ev) == 0) {
         l->listening = 1;
-    l->resume_ms = 0;
+        l->resume_ms = 0;
+    } else {
+        l->resume_ms = wsb_now_ms() + ACCEPT_PAUSE_MS;
+    }
 }
 
 static void listen_pause(struct loop *l, long long until_ms)
@@ -132,32 +139,18 @@ static void conn_close(struct loop *l, struct conn *c)
     free(c);
 }
 
-/* Answered before the request's body was all read: the write side is shut
- * (the web server sees the answer end), and what still comes is read and
- * dropped until the peer closes or LINGER_MS pass, in the loop, so that no
- * reset cuts the answer short and no thread waits. */
-static int conn_linger(struct loop *l, struct conn *c, long long now)
-{
-    c->fd = wsb_fcgi_conn_release(c->fc);
-    c->fc = NULL;
-    if (c->fd < 0 || shutdown(c->fd, SHUT_WR) != 0) {
-        conn_close(l, c);
-        return 0;
-    }
-    c->state = CONN_LINGER;
-    set_deadline(l, c, now + LINGER_MS);
-    return 1;
-}
-
-/* Reads and drops what a lingering connection received; closes it at
- * its end.  Returns 1 when c stays open. */
+/* Reads and drops what a lingering connection received, LINGER_READ_MAX
+ * at most per wake-up; closes it at its end.  Returns 1 when c stays
+ * open. */
 static int linger_read(struct loop *l, struct conn *c)
 {
     char buf[16384];
-    for (;;) {
+    for (size_t dropped = 0; dropped < LINGER_READ_MAX;) {
         ssize_t n = read(c->fd, buf, sizeof buf);
-        if (n > 0)
+        if (n > 0) {
+            dropped += (size_t)n;
             continue;
+        }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return 1;
         if (n < 0 && errno == EINTR)
@@ -165,6 +158,29 @@ static int linger_read(struct loop *l, struct conn *c)
         conn_close(l, c);   /* the peer closed, or the connection failed */
         return 0;
     }
+    return 1;   /* more waits: level-triggered, the loop comes back */
+}
+
+/* Answered before the request's body was all read: the write side is shut
+ * (the web server sees the answer end), and what still comes is read and
+ * dropped until the peer closes or LINGER_MS pass, in the loop, so that no
+ * reset cuts the answer short and no thread waits.  The connection is
+ * watched level-triggered from now on (what is already there, and what a
+ * read cut short at LINGER_READ_MAX leaves, must wake the loop too), and
+ * what is already there is dropped at once.  Returns 1 when c stays open. */
+static int conn_linger(struct loop *l, struct conn *c, long long now)
+{
+    c->fd = wsb_fcgi_conn_release(c->fc);
+    c->fc = NULL;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+    if (c->fd < 0 || shutdown(c->fd, SHUT_WR) != 0 ||
+        (c->watched && epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)) {
+        conn_close(l, c);
+        return 0;
+    }
+    c->state = CONN_LINGER;
+    set_deadline(l, c, now + LINGER_MS);
+    return linger_read(l, c);
 }
 
 static void respond(void *arg, wsb_param_fn get, void *params, struct wsb_response *r)
@@ -173,16 +189,19 @@ static void respond(void *arg, wsb_param_fn get, void *params, struct wsb_respon
     wsb_handle(l->srv->h, &l->w, get, params, r);
 }
 
-/* Serves the request on c; `whole`: its body is all there too.  Returns
- * 1 when c stays open, 0 when it was closed (and freed). */
-static int serve(struct loop *l, struct conn *c, int whole, int more_follows, long long now)
+/* Serves the request on c; `whole`: its body is all there too;
+ * `close_after`: the connection is closed after the answer even if the web
+ * server asked to keep it.  Returns 1 when c stays open, 0 when it was
+ * closed (and freed). */
+static int serve(struct loop *l, struct conn *c, int whole, int close_after, long long now)
 {
     switch (wsb_fcgi_serve(c->fc, whole, respond, l, l->r)) {
     case WSB_FCGI_KEEP:
         /* Bytes after the request (a web server does not send its next
          * request before the answer) may have been read with it: the
-         * connection's framing is no longer known. */
-        if (!more_follows) {
+         * connection's framing is no longer known.  Or the peer shut its
+         * side: nothing more will come. */
+        if (!close_after) {
             c->state = CONN_IDLE;
             c->deadline_ms = 0;
             return 1;
@@ -199,9 +218,10 @@ static int serve(struct loop *l, struct conn *c, int whole, int more_follows, lo
 }
 
 /* Looks at what waits on c (without taking it) and serves, waits or
- * closes accordingly.  Returns 1 when c stays open, 0 when it was closed
- * (and freed). */
-static int on_readable(struct loop *l, struct conn *c, long long now)
+ * closes accordingly; `ended`: the peer has shut its side (no more bytes
+ * will come).  Returns 1 when c stays open, 0 when it was closed (and
+ * freed). */
+static int on_readable(struct loop *l, struct conn *c, int ended, long long now)
 {
     if (c->state == CONN_LINGER)
         return linger_read(l, c);
@@ -215,9 +235,9 @@ static int on_readable(struct loop *l, struct conn *c, long long now)
     struct wsb_frame_scan scan;
     enum wsb_frame f = wsb_frame_scan(l->peek, (size_t)n, &scan);
     int full = n == PEEK_MAX;
-    if (f == WSB_FRAME_COMPLETE)
-        return serve(l, c, 1, (size_t)n > scan.request_end, now);
-    if (f == WSB_FRAME_PARAMS && (full || (c->state == CONN_BODY && now >= c->deadline_ms)))
+    if (f == WSB_FRAME_COMPLETE)   /* kept only if nothing follows, and more may */
+        return serve(l, c, 1, (size_t)n > scan.request_end || ended, now);
+    if (f == WSB_FRAME_PARAMS && (full || ended || (c->state == CONN_BODY && now >= c->deadline_ms)))
         return serve(l, c, 0, 0, now);
     if (f == WSB_FRAME_PARAMS) {
         if (c->state != CONN_BODY) {
@@ -225,7 +245,7 @@ static int on_readable(struct loop *l, struct conn *c, long long now)
             c->state = CONN_BODY;
             set_deadline(l, c, c->deadline_ms != 0 && c->deadline_ms < at ? c->deadline_ms : at);
         }
-    } else if (f == WSB_FRAME_PARTIAL && !full) {
+    } else if (f == WSB_FRAME_PARTIAL && !full && !ended) {
         if (c->state != CONN_PARTIAL) {
             long long at = now + REQUEST_WAIT_MS;
             set_deadline(l, c, c->state == CONN_FRESH && c->deadline_ms != 0 ? c->deadline_ms : at);
@@ -234,6 +254,8 @@ static int on_readable(struct loop *l, struct conn *c, long long now)
     } else {
         if (f == WSB_FRAME_BAD)
             wsb_log_debug("fastcgi: closing a connection: not a FastCGI request (record type %u)", scan.type);
+        else if (ended)
+            wsb_log_debug("fastcgi: closing a connection: the web server closed it mid-request");
         else if (may_complain(l->srv, now))
             wsb_log_warn("fastcgi: closing a connection: request parameters over %d bytes", PEEK_MAX);
         conn_close(l, c);
@@ -263,14 +285,18 @@ static void sweep(struct loop *l, long long now)
 }
 
 /* Puts c in the epoll set, edge-triggered: it is looked at again when
- * more bytes come (the bytes already there were peeked, not taken). */
+ * more bytes come (the bytes already there were peeked, not taken); a
+ * lingering one level-triggered (conn_linger). */
 static void conn_watch(struct loop *l, struct conn *c)
 {
-    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = c };
+    uint32_t edge = c->state == CONN_LINGER ? 0 : EPOLLET;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | edge, .data.ptr = c };
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
         wsb_log_error("fastcgi: cannot watch a connection: %s; closing it", strerror(errno));
         conn_close(l, c);
+        return;
     }
+    c->watched = 1;
 }
 
 static int accept_error_is_fatal(int e)
@@ -281,6 +307,15 @@ static int accept_error_is_fatal(int e)
 /* Takes a new connection on fd; NULL when it could not be kept. */
 static struct conn *conn_add(struct loop *l, int fd, long long now)
 {
+    if (fd == 0) {
+        /* Standard input was closed: libfcgi's FCGX_Detach (fcgi.c) does
+         * not take descriptor 0. */
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        close(fd);
+        if (moved < 0)
+            return NULL;
+        fd = moved;
+    }
     struct conn *c = calloc(1, sizeof *c);
     if (c != NULL)
         c->fc = wsb_fcgi_conn_new(fd);
@@ -335,7 +370,7 @@ static int accept_some(struct loop *l, long long now)
         /* The request usually came with the connection: served at once,
          * and the connection watched only if it stays open. */
         struct conn *c = conn_add(l, fd, now);
-        if (c != NULL && on_readable(l, c, now))
+        if (c != NULL && on_readable(l, c, 0, now))
             conn_watch(l, c);
     }
     return 0;
@@ -366,7 +401,7 @@ static void *loop_main(void *arg)
         long long now = wsb_now_ms();
         for (int i = 0; i < n && !atomic_load(&l->srv->stopping); i++) {
             if (ev[i].data.ptr != NULL) {
-                on_readable(l, ev[i].data.ptr, now);
+                on_readable(l, ev[i].data.ptr, (ev[i].events & (EPOLLRDHUP | EPOLLHUP)) != 0, now);
             } else if (accept_some(l, now) != 0) {
                 l->failed = 1;
                 goto done;

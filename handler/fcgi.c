@@ -10,7 +10,7 @@
 
 /* libfcgi reads and writes a request on req.ipcFd.  fcgiapp.h lists it,
  * with keepConnection and detached, below "Don't use anything below here";
- * this file relies on them as libfcgi 2.4.2 defines them (the Makefile
+ * this file relies on them as libfcgi 2.4.2 to 2.4.7 define them (the Makefile
  * refuses to build against a libfcgi it was not checked with):
  *   ipcFd          the connection; FCGX_Accept_r reads from it when it is
  *                  >= 0 instead of accepting, and sets it to -1 when it
@@ -46,7 +46,7 @@ int wsb_fcgi_is_cgi(void)
 
 struct wsb_fcgi_conn *wsb_fcgi_conn_new(int fd)
 {
-    struct wsb_fcgi_conn *c = calloc(1, sizeof *c);
+    struct wsb_fcgi_conn *c = fd > 0 ? calloc(1, sizeof *c) : NULL;
     if (c == NULL || FCGX_InitRequest(&c->req, -1, 0) != 0) {
         free(c);
         return NULL;

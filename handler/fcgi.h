@@ -19,8 +19,9 @@ int wsb_fcgi_is_cgi(void);
 /* One FastCGI connection, accepted by the caller. */
 struct wsb_fcgi_conn;
 
-/* Takes the connected, non-blocking socket fd.  Returns NULL on ENOMEM,
- * leaving fd open (the caller's to close). */
+/* Takes the connected, non-blocking socket fd (above 0: libfcgi's
+ * FCGX_Detach refuses 0).  Returns NULL on ENOMEM or fd 0, leaving fd open
+ * (the caller's to close). */
 struct wsb_fcgi_conn *wsb_fcgi_conn_new(int fd);
 
 /* The connection's socket, -1 once libfcgi closed it. */

@@ -24,12 +24,87 @@ static void header_of(const unsigned char *p, struct record *r)
     r->total = FCGI_HEADER + r->content + p[6];
 }
 
+/* The content bytes of one request's params records, read across record
+ * boundaries (management records between them skipped). */
+struct params_cursor {
+    const unsigned char *buf;
+    size_t pos, end;            /* the record at pos; the params end at end */
+    size_t off;                 /* bytes of that record's content taken */
+    unsigned id;
+};
+
+/* Moves to a params record of the request with content left; 0 at the end. */
+static int cursor_ready(struct params_cursor *c)
+{
+    while (c->pos < c->end) {
+        struct record r;
+        header_of(c->buf + c->pos, &r);
+        if (r.type == TYPE_PARAMS && r.id == c->id && c->off < r.content)
+            return 1;
+        c->pos += r.total;
+        c->off = 0;
+    }
+    return 0;
+}
+
+/* Skips n content bytes (n = 1 reads one into *b).  0 when they are not
+ * all there. */
+static int cursor_take(struct params_cursor *c, unsigned long long n, unsigned char *b)
+{
+    while (n > 0) {
+        if (!cursor_ready(c))
+            return 0;
+        struct record r;
+        header_of(c->buf + c->pos, &r);
+        size_t here = r.content - c->off;
+        if (b != NULL)
+            *b = c->buf[c->pos + FCGI_HEADER + c->off];
+        size_t step = n < here ? (size_t)n : here;
+        c->off += step;
+        n -= step;
+    }
+    return 1;
+}
+
+/* A name or value length: one byte, or four with the high bit set. */
+static int cursor_length(struct params_cursor *c, unsigned long long *len)
+{
+    unsigned char b[4];
+    if (!cursor_take(c, 1, &b[0]))
+        return 0;
+    if (b[0] < 0x80) {
+        *len = b[0];
+        return 1;
+    }
+    for (int i = 1; i < 4; i++)
+        if (!cursor_take(c, 1, &b[i]))
+            return 0;
+    *len = (unsigned long long)(b[0] & 0x7f) << 24 | (unsigned long long)b[1] << 16 | (unsigned)b[2] << 8 | b[3];
+    return 1;
+}
+
+/* Whether every name-value pair of the params (from the BEGIN record at
+ * begin to params_end) is whole: no length runs past the end.  libfcgi
+ * before 2.4.5 (CVE-2025-23016) sized a pair's buffer from unchecked
+ * lengths; a request that claims more than it holds never reaches it. */
+static int params_whole(const unsigned char *buf, size_t begin, size_t params_end, unsigned id)
+{
+    struct params_cursor c = { buf, begin, params_end, 0, id };
+    for (;;) {
+        unsigned long long name, value;
+        if (!cursor_ready(&c))
+            return 1;
+        if (!cursor_length(&c, &name) || !cursor_length(&c, &value) || !cursor_take(&c, name + value, NULL))
+            return 0;
+    }
+}
+
 enum wsb_frame wsb_frame_scan(const unsigned char *buf, size_t len, struct wsb_frame_scan *out)
 {
     memset(out, 0, sizeof *out);
     enum { BEFORE_BEGIN, IN_PARAMS, IN_STDIN } at = BEFORE_BEGIN;
     unsigned id = 0;
-    size_t pos = 0;
+    size_t pos = 0, begin = 0;
     for (;;) {
         enum wsb_frame short_of = at == IN_STDIN ? WSB_FRAME_PARAMS : WSB_FRAME_PARTIAL;
         if (len - pos < FCGI_HEADER)
@@ -43,7 +118,7 @@ enum wsb_frame wsb_frame_scan(const unsigned char *buf, size_t len, struct wsb_f
             /* A management record (FCGI_GET_VALUES): libfcgi answers it
              * wherever it comes. */
         } else if (at == BEFORE_BEGIN) {
-            if (r.type != TYPE_BEGIN || r.content != 8)
+            if (r.type != TYPE_BEGIN || r.content != 8 || r.id == 0)
                 return WSB_FRAME_BAD;
             if (len - pos < FCGI_HEADER + 2)
                 return WSB_FRAME_PARTIAL;
@@ -51,6 +126,7 @@ enum wsb_frame wsb_frame_scan(const unsigned char *buf, size_t len, struct wsb_f
             if (role == 0 || role > ROLE_MAX)
                 return WSB_FRAME_BAD;
             id = r.id;
+            begin = pos;
             at = IN_PARAMS;
         } else if (r.id != id || r.type != (at == IN_PARAMS ? TYPE_PARAMS : TYPE_STDIN)) {
             return WSB_FRAME_BAD;
@@ -59,6 +135,8 @@ enum wsb_frame wsb_frame_scan(const unsigned char *buf, size_t len, struct wsb_f
                 return WSB_FRAME_PARTIAL;
             at = IN_STDIN;
             out->params_end = pos + r.total;
+            if (!params_whole(buf, begin, out->params_end, id))
+                return WSB_FRAME_BAD;
         } else if (r.content == 0) {
             if (len - pos < r.total)
                 return short_of;

@@ -71,7 +71,10 @@ int wsb_cidr_parse(const char *s, size_t len, struct wsb_cidr *out, char *err)
         return wsb_fail(err, WSB_EINVAL, "'%.*s' is not an IPv4 or IPv6 address",
                         (int)(addr_len > 64 ? 64 : addr_len), s);
     /* The prefix counts bits of the address as written: 32 of a dotted
-     * IPv4 address, 128 of an IPv6 one (IPv4-mapped included). */
+     * IPv4 address, 128 of an IPv6 one.  An IPv4-mapped address takes
+     * either: /0../32 count its IPv4 bits (as they always did: ::ffff:
+     * 10.0.0.0/8 is 10.0.0.0/8, never ::/8, which would hold every IPv4
+     * address), /96../128 its IPv6 bits; anything between is refused. */
     int written_v4 = memchr(s, ':', addr_len) == NULL;
     unsigned max = written_v4 ? 32 : 128, prefix = max;
     if (slash != NULL) {
@@ -88,8 +91,12 @@ int wsb_cidr_parse(const char *s, size_t len, struct wsb_cidr *out, char *err)
             return wsb_fail(err, WSB_EINVAL, "prefix /%u is longer than %u in '%.*s'", prefix, max,
                             (int)(len > 80 ? 80 : len), s);
     }
+    if (!written_v4 && ip.is_v4 && prefix > 32 && prefix < 96)
+        return wsb_fail(err, WSB_EINVAL,
+                        "prefix /%u of the IPv4-mapped '%.*s' counts neither IPv4 bits (0..32) nor IPv6 bits (96..128)",
+                        prefix, (int)(len > 80 ? 80 : len), s);
     out->net = ip;
-    out->prefix = written_v4 ? prefix + 96 : prefix;
+    out->prefix = written_v4 || (ip.is_v4 && prefix <= 32) ? prefix + 96 : prefix;
     return WSB_OK;
 }
 

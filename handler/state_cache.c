@@ -55,7 +55,13 @@ struct wsb_state_cache *wsb_state_cache_new(const struct wsb_handler_config *cfg
     pthread_mutex_init(&c->snap_lock, NULL);
     pthread_mutex_init(&c->refresh_lock, NULL);
     pthread_mutex_init(&c->refresher_lock, NULL);
-    pthread_cond_init(&c->refresher_cond, NULL);
+    /* The refresher sleeps on the monotonic clock, as every deadline here
+     * is: a wall clock stepped back must not hold its refresh. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->refresher_cond, &ca);
+    pthread_condattr_destroy(&ca);
     return c;
 }
 
@@ -205,12 +211,15 @@ static struct wsb_snapshot *fail(struct wsb_state_cache *c, long long now)
     /* Counted from the end of the failed attempt: when Redis is slow rather
      * than gone, the attempt itself took up to the command timeout, and
      * counting from its start would let every request wait for it again. */
-    c->next_try_ms = wsb_now_ms() + c->cfg->retry_ms;
+    long long ended = wsb_now_ms();
+    c->next_try_ms = ended + c->cfg->retry_ms;
     struct wsb_snapshot *old = NULL;
     pthread_mutex_lock(&c->snap_lock);
     if (c->down_since_ms == 0)
         c->down_since_ms = now;
-    if (c->snap != NULL && now - c->down_since_ms > c->cfg->stale_max_ms) {
+    /* Measured to the end of this attempt: against a Redis that accepts
+     * but never answers, the first attempt alone may outlast the window. */
+    if (c->snap != NULL && ended - c->down_since_ms > c->cfg->stale_max_ms) {
         old = c->snap;
         c->snap = NULL;
     }
@@ -298,10 +307,13 @@ struct wsb_snapshot *wsb_state_cache_get(struct wsb_state_cache *c, long long no
     int fresh = c->snap != NULL && now < c->fresh_until_ms;
     if (c->refresher_running && c->attempted) {
         /* The refresher reads Redis; a request never waits for it (only
-         * for the process's first read).  A snapshot older than the stale
-         * window (the refresher held up by a slow Redis) is not served:
-         * answer 100 at once instead. */
-        if (c->snap != NULL && now <= c->fresh_until_ms + c->cfg->stale_max_ms)
+         * for the process's first read).  It drops the snapshot at the end
+         * of the stale window (fail()): then the answer is 100 at once.  A
+         * refresher held up longer than a refresh can take (the change
+         * check, the read and its one retry on a new connection, each
+         * bounded by the Redis timeouts) is not trusted either. */
+        long long attempt_ms = 3LL * (c->cfg->redis.connect_timeout_ms + c->cfg->redis.command_timeout_ms);
+        if (c->snap != NULL && now <= c->fresh_until_ms + c->cfg->stale_max_ms + attempt_ms)
             s = wsb_snapshot_ref(c->snap);
         pthread_mutex_unlock(&c->snap_lock);
         return s;
@@ -359,17 +371,8 @@ static void *refresher_main(void *arg)
             pthread_mutex_lock(&c->refresher_lock);
             continue;
         }
-        /* Sleep until due (or a stop).  The condition variable uses the
-         * realtime clock by default: convert the monotonic wait. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long long wait_ms = due - now;
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (wait_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        /* Sleep until due (or a stop), on the monotonic clock. */
+        struct timespec ts = { (time_t)(due / 1000), (long)(due % 1000) * 1000000L };
         pthread_cond_timedwait(&c->refresher_cond, &c->refresher_lock, &ts);
     }
     pthread_mutex_unlock(&c->refresher_lock);

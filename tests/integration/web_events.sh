@@ -50,7 +50,10 @@ t_eq "idle connections released when closed" "$base" "$(fds "$WORKER")"
 
 t_eq "end of stdin sent after the answer (Apache): the kept connection lives on" 50 "$(python3 "$FC" "$SOCK" late-stdin 50)"
 t_eq "a small body is read and ignored; the connection lives on" "200 200" "$(python3 "$FC" "$SOCK" body 1000)"
-t_eq "a body over 64 KiB: answered, then the connection closes" "200 0" "$(python3 "$FC" "$SOCK" body 200000)"
+t_eq "a body over 128 KiB: answered, then the connection closes" "200 0" "$(python3 "$FC" "$SOCK" body 200000)"
+half_closed_ms=$(python3 "$FC" "$SOCK" half-closed)
+t_true "half a request, then the web server's side shut: closed at once, not after 10 s (${half_closed_ms} ms)" \
+    test "$half_closed_ms" -gt 0 -a "$half_closed_ms" -lt 1000
 t_eq "garbage closes its connection only; a kept one still answers" "1 1" "$(python3 "$FC" "$SOCK" garbage)"
 t_true "still serves after garbage" test "$(python3 "$FC" "$SOCK" kept 3)" = "3 1"
 

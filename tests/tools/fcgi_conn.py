@@ -26,6 +26,8 @@ results (words separated by spaces) that the calling test asserts on:
                       mod_proxy_fcgi may): "<answered>"
     body N            one kept connection, a request with an N-byte body,
                       then a plain one: "<status> <status or 0 if closed>"
+    half-closed       half a request, then this side's write half shut:
+                      "<ms until the responder closed, or 0 if not in 5 s>"
 """
 import os
 import select
@@ -187,6 +189,12 @@ def main():
         except (OSError, EOFError):
             second = 0
         print(first, second)
+    elif what == "half-closed":
+        s = connect(addr)
+        s.sendall(request_bytes()[:20])
+        s.shutdown(socket.SHUT_WR)
+        t0 = time.monotonic()
+        print(int((time.monotonic() - t0) * 1000) or 1 if closed_by_peer(s, 5.0) else 0)
     elif what == "close-kept":
         ok = 0
         for _ in range(n):

@@ -116,6 +116,35 @@ static void test_frame_bad(void)
     request(&o, 1, 1, 0, 1);
     o.b[16 + 1] = STDIN;
     CHECK_INT(scan(&o, o.n, &s), WSB_FRAME_BAD);           /* stdin before the params ended */
+    request(&o, 1, 1, 0, 1);
+    o.b[2] = o.b[3] = 0;
+    CHECK_INT(scan(&o, o.n, &s), WSB_FRAME_BAD);           /* BEGIN of request id 0 */
+    /* Name-value lengths that run past the parameters (the shape of
+     * CVE-2025-23016: 0x7fffffff twice), whole or cut at the record end. */
+    struct buf big;
+    big.n = 0;
+    unsigned char begin[8] = { 0, 1, 1 };
+    unsigned char huge[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    record(&big, BEGIN, 1, begin, 8, 0);
+    record(&big, PARAMS, 1, huge, 8, 0);
+    record(&big, PARAMS, 1, NULL, 0, 0);
+    record(&big, STDIN, 1, NULL, 0, 0);
+    CHECK_INT(scan(&big, big.n, &s), WSB_FRAME_BAD);
+    unsigned char cut[] = { 4, 200, 'P', 'A', 'T', 'H', 'x' };   /* a 200-byte value with 1 byte */
+    big.n = 0;
+    record(&big, BEGIN, 1, begin, 8, 0);
+    record(&big, PARAMS, 1, cut, sizeof cut, 0);
+    record(&big, PARAMS, 1, NULL, 0, 0);
+    CHECK_INT(scan(&big, big.n, &s), WSB_FRAME_BAD);
+    /* A pair split across two params records is whole. */
+    unsigned char one[] = { 4, 3, 'P', 'A' }, two[] = { 'T', 'H', '/', 'v', '1' };
+    big.n = 0;
+    record(&big, BEGIN, 1, begin, 8, 0);
+    record(&big, PARAMS, 1, one, sizeof one, 1);
+    record(&big, PARAMS, 1, two, sizeof two, 0);
+    record(&big, PARAMS, 1, NULL, 0, 0);
+    record(&big, STDIN, 1, NULL, 0, 0);
+    CHECK_INT(scan(&big, big.n, &s), WSB_FRAME_COMPLETE);
     const char *http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     CHECK_INT(wsb_frame_scan((const unsigned char *)http, strlen(http), &s), WSB_FRAME_BAD);
     struct buf m;

@@ -123,7 +123,8 @@ static void test_client_addr(void)
 
 /* WSB_TRUSTED_PROXIES as operators write it: an IPv4 network in its
  * IPv4-mapped IPv6 form is the same network (netaddr.h), a bare IPv4
- * prefix is counted on 32 bits and a mapped one on 128; list edges. */
+ * prefix is counted on 32 bits and a mapped one on 32 (/0../32) or on
+ * 128 (/96../128); list edges. */
 static void test_trusted_proxies_list(void)
 {
     struct wsb_cidr_list l;
@@ -139,6 +140,14 @@ static void test_trusted_proxies_list(void)
     wsb_cidr_list_free(&l);
     CHECK(wsb_cidr_list_parse("::ffff:10.0.0.0/129", &l, err) == WSB_EINVAL && strstr(err, "entry 1"), "/129: %s", err);
     CHECK(wsb_cidr_list_parse("10.0.0.0/104", &l, err) == WSB_EINVAL, "a bare IPv4 prefix is at most 32");
+    /* A mapped address with /0../32 counts IPv4 bits, as it always did: a
+     * reading as IPv6 bits (::/8) would trust every IPv4 client. */
+    CHECK(wsb_cidr_list_parse("::ffff:10.0.0.0/8", &l, err) == WSB_OK, "mapped /8: %s", err);
+    check_addr(&l, "10.9.8.7", "81.2.69.142", "81.2.69.142");        /* in 10/8: trusted */
+    check_addr(&l, "11.0.0.1", "81.2.69.142", "11.0.0.1");           /* not trusted */
+    wsb_cidr_list_free(&l);
+    CHECK(wsb_cidr_list_parse("::ffff:10.0.0.0/64", &l, err) == WSB_EINVAL && strstr(err, "neither"),
+          "mapped /64 is neither: %s", err);
     /* A trailing comma is accepted; an empty entry elsewhere is not. */
     CHECK(wsb_cidr_list_parse("10.0.0.0/8,", &l, err) == WSB_OK && l.n == 1, "trailing comma: %s", err);
     wsb_cidr_list_free(&l);
