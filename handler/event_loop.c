@@ -387,6 +387,22 @@ static int wait_timeout(const struct loop *l, long long now)
     return until <= now ? 0 : until - now > 60000 ? 60000 : (int)(until - now);
 }
 
+/* At a stop, one last pass, without waiting for anything: requests that
+ * are already whole in their sockets (on open connections, or on
+ * connections still in the listening socket's queue) are answered rather
+ * than cut off when the process exits. */
+static void finish_at_stop(struct loop *l)
+{
+    long long now = wsb_now_ms();
+    struct conn *next;
+    for (struct conn *c = l->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->state != CONN_LINGER)
+            (void)on_readable(l, c, 0, now);
+    }
+    (void)accept_some(l, now);
+}
+
 static void *loop_main(void *arg)
 {
     struct loop *l = arg;
@@ -419,6 +435,8 @@ static void *loop_main(void *arg)
 done:
     if (!atomic_load(&l->srv->stopping))
         kill(getpid(), SIGUSR2);   /* tell the main thread this loop is gone */
+    else
+        finish_at_stop(l);
     return NULL;
 }
 
