@@ -25,6 +25,10 @@ typedef const char *(*wsb_fuzz_fn)(const uint8_t *data, size_t size);
  * configuration, NUL-separated after one byte of flags. */
 const char *wsb_fuzz_route(const uint8_t *data, size_t size);
 
+/* The bytes a web server sends on a FastCGI connection: the frame scanner
+ * (fcgi_frame.h), and libfcgi itself on whatever the scanner calls whole. */
+const char *wsb_fuzz_fcgi(const uint8_t *data, size_t size);
+
 /* REMOTE_ADDR, X-Forwarded-For and WSB_TRUSTED_PROXIES, NUL-separated. */
 const char *wsb_fuzz_xff(const uint8_t *data, size_t size);
 

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 FUZZ_BUILD=${FUZZ_BUILD:-build/fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 declare -A MAX_LEN=([route]=4096 [xff]=8192 [record]=8448 [inventory]=16384 [report]=4096
-                    [handshake]=4096 [redis_url]=2048 [select]=1024)
+                    [handshake]=4096 [redis_url]=2048 [select]=1024 [fcgi]=16384)
 failed=0
 printf '%-10s %12s %8s %6s %s\n' target execs exec/s cov result
 for t in "$@"; do

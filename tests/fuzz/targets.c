@@ -10,6 +10,8 @@
 #include "http.h"
 #include "client_addr.h"
 #include "cors.h"
+#include "fcgi.h"
+#include "fcgi_frame.h"
 #include "select.h"
 #include "snapshot.h"
 #include "status.h"
@@ -19,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* The WebSocket handshake reply is judged inside probe/check.c by its
  * libcurl header callback (on_header, static).  It is wrapped here as it
@@ -309,6 +313,65 @@ const char *wsb_fuzz_route(const uint8_t *data, size_t size)
     wsb_cors_free(&cors);
     fields_free(&f);
     return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* fcgi                                                                */
+
+static void fcgi_respond(void *arg, wsb_param_fn get, void *params, struct wsb_response *r)
+{
+    (void)get;
+    (void)params;
+    (*(int *)arg)++;
+    memcpy(r->buf, "Status: 200 OK\r\n\r\n", 19);
+    r->len = 19;
+}
+
+/* libfcgi on a request the scanner calls whole: it must be answered, not
+ * refused (a refusal means the two disagree), and without blocking. */
+static const char *fcgi_libfcgi_agrees(const uint8_t *data, size_t len)
+{
+    static int initialised;
+    if (!initialised && wsb_fcgi_init() != WSB_OK)
+        return NULL;
+    initialised = 1;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+        return NULL;
+    const char *bad = NULL;
+    struct wsb_fcgi_conn *c = NULL;
+    static struct wsb_response r;
+    int calls = 0;
+    if (write(sv[1], data, len) == (ssize_t)len && (c = wsb_fcgi_conn_new(sv[0])) != NULL) {
+        enum wsb_fcgi_after after = wsb_fcgi_serve(c, 1, fcgi_respond, &calls, &r);
+        if (after == WSB_FCGI_FAILED || calls != 1)
+            bad = "fcgi: libfcgi refused a request the scanner called whole";
+        wsb_fcgi_conn_free(c);
+    } else {
+        close(sv[0]);
+    }
+    close(sv[1]);
+    return bad;
+}
+
+const char *wsb_fuzz_fcgi(const uint8_t *data, size_t size)
+{
+    struct wsb_frame_scan scan;
+    enum wsb_frame f = wsb_frame_scan(data, size, &scan);
+    switch (f) {
+    case WSB_FRAME_COMPLETE:
+        if (scan.params_end == 0 || scan.params_end > scan.request_end || scan.request_end > size)
+            return "fcgi: complete, with ends out of order";
+        return size <= 65536 ? fcgi_libfcgi_agrees(data, scan.request_end) : NULL;
+    case WSB_FRAME_PARAMS:
+        if (scan.params_end == 0 || scan.params_end > size)
+            return "fcgi: parameters complete past the bytes given";
+        return NULL;
+    case WSB_FRAME_PARTIAL:
+    case WSB_FRAME_BAD:
+        return NULL;
+    }
+    return "fcgi: an answer outside the enum";
 }
 
 /* ------------------------------------------------------------------ */
@@ -886,6 +949,7 @@ const char *wsb_fuzz_select(const uint8_t *data, size_t size)
 const struct wsb_fuzz_target wsb_fuzz_targets[] = {
     { "route", wsb_fuzz_route },
     { "xff", wsb_fuzz_xff },
+    { "fcgi", wsb_fuzz_fcgi },
     { "record", wsb_fuzz_record },
     { "inventory", wsb_fuzz_inventory },
     { "report", wsb_fuzz_report },

@@ -145,6 +145,27 @@ static void test_frame_bad(void)
     record(&big, PARAMS, 1, NULL, 0, 0);
     record(&big, STDIN, 1, NULL, 0, 0);
     CHECK_INT(scan(&big, big.n, &s), WSB_FRAME_COMPLETE);
+    /* Padding where libfcgi 2.4 loses it: on BEGIN and the empty records. */
+    request(&o, 1, 1, 0, 1);
+    o.b[6] = 8;
+    CHECK_INT(scan(&o, o.n, &s), WSB_FRAME_BAD);
+    big.n = 0;
+    record(&big, BEGIN, 1, begin, 8, 0);
+    record(&big, PARAMS, 1, NULL, 0, 8);
+    CHECK_INT(scan(&big, big.n, &s), WSB_FRAME_BAD);
+    /* Management records: only FCGI_GET_VALUES, with its three names at
+     * most (libfcgi answers into a 64-byte buffer), whole. */
+    unsigned char names[64];
+    size_t nn = 0;
+    for (int i = 0; i < 4; i++)
+        nv(names, &nn, "FCGI_MAX_CONNS", "");
+    struct buf m4;
+    m4.n = 0;
+    record(&m4, GET_VALUES, 0, names, nn, 0);
+    CHECK_INT(scan(&m4, m4.n, &s), WSB_FRAME_BAD);
+    m4.n = 0;
+    record(&m4, 10, 0, NULL, 0, 0);                         /* another type: libfcgi 2.4.2 leaks on it */
+    CHECK_INT(scan(&m4, m4.n, &s), WSB_FRAME_BAD);
     const char *http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     CHECK_INT(wsb_frame_scan((const unsigned char *)http, strlen(http), &s), WSB_FRAME_BAD);
     struct buf m;
