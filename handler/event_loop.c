@@ -26,7 +26,9 @@
 #define BODY_WAIT_MS 100          /* longest wait for the end of a body before answering */
 #define LINGER_MS 2000            /* after answering early: how long the rest is read and dropped */
 #define LINGER_READ_MAX (256 * 1024)   /* dropped per wake-up, so that a fast sender cannot hold the loop */
-#define MAX_CONNS 512             /* per process; then accepting pauses */
+#define IDLE_MAX_MS 300000        /* a kept connection unused this long is closed */
+#define MAX_CONNS 512             /* per process; then the least recently used kept
+                                     connection is closed, or (none) accepting pauses */
 #define ACCEPT_PAUSE_MS 100
 #define ACCEPT_BURST 32           /* connections taken per wake-up */
 #define EVENTS_PER_WAIT 32
@@ -38,7 +40,7 @@
 /* Where a connection stands. */
 enum conn_state {
     CONN_FRESH,     /* accepted, nothing received yet: deadline REQUEST_WAIT_MS */
-    CONN_IDLE,      /* kept by the web server between requests: no deadline */
+    CONN_IDLE,      /* kept by the web server between requests: deadline IDLE_MAX_MS */
     CONN_PARTIAL,   /* part of a request's parameters: deadline REQUEST_WAIT_MS */
     CONN_BODY,      /* parameters complete, body not: answered at BODY_WAIT_MS */
     CONN_LINGER     /* answered; write side shut; the rest is read and dropped */
@@ -202,8 +204,11 @@ static int serve(struct loop *l, struct conn *c, int whole, int close_after, lon
          * connection's framing is no longer known.  Or the peer shut its
          * side: nothing more will come. */
         if (!close_after) {
+            /* The web server checks a kept connection before it reuses it
+             * (nginx, Apache): one closed after long disuse, or to make
+             * room (conn_add), costs it a reconnect, not a request. */
             c->state = CONN_IDLE;
-            c->deadline_ms = 0;
+            set_deadline(l, c, now + IDLE_MAX_MS);
             return 1;
         }
         break;
@@ -235,8 +240,8 @@ static int on_readable(struct loop *l, struct conn *c, int ended, long long now)
     struct wsb_frame_scan scan;
     enum wsb_frame f = wsb_frame_scan(l->peek, (size_t)n, &scan);
     int full = n == PEEK_MAX;
-    if (f == WSB_FRAME_COMPLETE)   /* kept only if nothing follows, and more may */
-        return serve(l, c, 1, (size_t)n > scan.request_end || ended, now);
+    if (f == WSB_FRAME_COMPLETE)   /* kept only if nothing follows (or may, unseen), and more may come */
+        return serve(l, c, 1, full || (size_t)n > scan.request_end || ended, now);
     if (f == WSB_FRAME_PARAMS && (full || ended || (c->state == CONN_BODY && now >= c->deadline_ms)))
         return serve(l, c, 0, 0, now);
     if (f == WSB_FRAME_PARAMS) {
@@ -304,6 +309,21 @@ static int accept_error_is_fatal(int e)
     return e == EBADF || e == ENOTSOCK || e == EINVAL || e == EOPNOTSUPP || e == EFAULT;
 }
 
+/* At the connection limit: closes this loop's kept connection that has
+ * waited longest for its next request (the web servers keep more than
+ * they use after a burst).  Returns 1 when one was closed. */
+static int evict_idle(struct loop *l)
+{
+    struct conn *oldest = NULL;
+    for (struct conn *c = l->conns; c != NULL; c = c->next)
+        if (c->state == CONN_IDLE && (oldest == NULL || c->deadline_ms < oldest->deadline_ms))
+            oldest = c;
+    if (oldest == NULL)
+        return 0;
+    conn_close(l, oldest);
+    return 1;
+}
+
 /* Takes a new connection on fd; NULL when it could not be kept. */
 static struct conn *conn_add(struct loop *l, int fd, long long now)
 {
@@ -336,7 +356,7 @@ static struct conn *conn_add(struct loop *l, int fd, long long now)
     if (c->next != NULL)
         c->next->prev = c;
     l->conns = c;
-    if (atomic_fetch_add(&l->srv->n_conns, 1) + 1 >= MAX_CONNS) {
+    if (atomic_fetch_add(&l->srv->n_conns, 1) + 1 >= MAX_CONNS && !evict_idle(l)) {
         listen_pause(l, now + ACCEPT_PAUSE_MS);
         if (may_complain(l->srv, now))
             wsb_log_warn("fastcgi: %d connections open in this process; new ones wait until some close",
@@ -539,6 +559,11 @@ int wsb_serve_fastcgi(struct wsb_handler *h, int listen_fd, int tcp, long thread
     /* Accepting never blocks: the loops and the pool's processes share the
      * socket, and another may take the connection that woke this one. */
     int fl = fcntl(listen_fd, F_GETFL);
+    /* Accepted connections inherit a receive buffer that holds a whole
+     * peek, so that a request up to PEEK_MAX can be seen whole (TCP does
+     * not open its window for bytes that were only peeked). */
+    int rcvbuf = 2 * PEEK_MAX;
+    setsockopt(listen_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (loops == NULL || fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) != 0) {
         wsb_log_error("fastcgi: cannot set up the listening socket: %s", loops ? strerror(errno) : "out of memory");
         goto cleanup;

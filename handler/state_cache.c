@@ -310,9 +310,11 @@ struct wsb_snapshot *wsb_state_cache_get(struct wsb_state_cache *c, long long no
          * for the process's first read).  It drops the snapshot at the end
          * of the stale window (fail()): then the answer is 100 at once.  A
          * refresher held up longer than a refresh can take (the change
-         * check, the read and its one retry on a new connection, each
-         * bounded by the Redis timeouts) is not trusted either. */
-        long long attempt_ms = 3LL * (c->cfg->redis.connect_timeout_ms + c->cfg->redis.command_timeout_ms);
+         * check, the read and its one retry on a new connection; a new
+         * connection tries each address: connect, AUTH, SELECT; each bounded
+         * by the Redis timeouts) is not trusted either. */
+        long long attempt_ms = 3LL * (long long)(c->cfg->redis.n + 1) *
+                               (c->cfg->redis.connect_timeout_ms + 3LL * c->cfg->redis.command_timeout_ms);
         if (c->snap != NULL && now <= c->fresh_until_ms + c->cfg->stale_max_ms + attempt_ms)
             s = wsb_snapshot_ref(c->snap);
         pthread_mutex_unlock(&c->snap_lock);

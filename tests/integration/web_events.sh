@@ -68,6 +68,12 @@ exec {MANY[1]}>&-
 wait "$MANY_PID" 2>/dev/null
 t_eq "accepting again once they closed" "3 1" "$(python3 "$FC" "$SOCK" kept 3)"
 t_eq "limit logged once" 1 "$(grep -c "connections open in this process" "$T_DIR/p1.log")"
+# Kept connections (each used once, as a web server's pool after a burst)
+# do not hold the limit: the one unused longest is closed to make room.
+read -r kept status ms closed <<< "$(python3 "$FC" "$SOCK" idle-kept 520)"
+t_eq "520 kept connections, then a new one: answered" "520 200" "${kept:-} ${status:-}"
+t_true "... at once (${ms:-?} ms)" test "${ms:-99999}" -lt 1000
+t_true "... by closing kept ones unused longest (${closed:-?} closed)" test "${closed:-0}" -ge 9
 
 # SIGTERM with connections open: the pool stops at once, exit 0.
 coproc HOLD { python3 "$FC" "$SOCK" idle 20; }

@@ -13,6 +13,9 @@ results (words separated by spaces) that the calling test asserts on:
     idle N            opens N connections that send nothing, then asks once
                       on a fresh one: "<opened> <status> <ms>"; the idle
                       ones stay open until stdin closes (or 60 s)
+    idle-kept N       opens N connections, each asked once and kept, then
+                      asks once on a fresh one: "<kept> <status> <ms>
+                      <kept ones the responder closed>"
     interleave N      two kept connections taking turns, N rounds each:
                       "<answered>"
     garbage           a kept connection, then garbage on another: "<kept
@@ -137,6 +140,21 @@ def main():
             status = 0
         print(len(idle), status, int((time.monotonic() - t0) * 1000), flush=True)
         hold_until_stdin_closes()
+    elif what == "idle-kept":
+        kept = []
+        for _ in range(n):
+            k = connect(addr)
+            if answer(k) == 200:
+                kept.append(k)
+        t0 = time.monotonic()
+        try:
+            status = answer(connect(addr), keep=False)
+        except (OSError, EOFError):
+            status = 0
+        ms = int((time.monotonic() - t0) * 1000)
+        time.sleep(0.2)
+        closed = sum(1 for k in kept if select.select([k], [], [], 0)[0] and k.recv(1) == b"")
+        print(len(kept), status, ms, closed, flush=True)
     elif what == "interleave":
         a, b = connect(addr), connect(addr)
         ok = 0
