@@ -8,7 +8,6 @@ enum {
     TYPE_BEGIN = 1,
     TYPE_PARAMS = 4,
     TYPE_STDIN = 5,
-    TYPE_GET_VALUES = 9,
     ROLE_MAX = 3   /* responder 1, authorizer 2, filter 3 */
 };
 
@@ -27,14 +26,13 @@ static void header_of(const unsigned char *p, struct record *r)
     r->total = FCGI_HEADER + r->content + r->padding;
 }
 
-/* The content bytes of the records of one type and request id (a
- * request's params, or one management record), read across record
- * boundaries (other records between them skipped). */
+/* The content bytes of one request's params records, read across record
+ * boundaries. */
 struct params_cursor {
     const unsigned char *buf;
-    size_t pos, end;            /* the record at pos; the stream ends at end */
+    size_t pos, end;            /* the record at pos; the params end at end */
     size_t off;                 /* bytes of that record's content taken */
-    unsigned type, id;
+    unsigned id;
 };
 
 /* Moves to a params record of the request with content left; 0 at the end. */
@@ -43,7 +41,7 @@ static int cursor_ready(struct params_cursor *c)
     while (c->pos < c->end) {
         struct record r;
         header_of(c->buf + c->pos, &r);
-        if (r.type == c->type && r.id == c->id && c->off < r.content)
+        if (r.type == TYPE_PARAMS && r.id == c->id && c->off < r.content)
             return 1;
         c->pos += r.total;
         c->off = 0;
@@ -87,34 +85,20 @@ static int cursor_length(struct params_cursor *c, unsigned long long *len)
     return 1;
 }
 
-/* Whether every name-value pair of the records of (type, id) between
- * begin and end is whole (no length runs past the end), and there are at
- * most max_pairs of them.  libfcgi before 2.4.5 (CVE-2025-23016) sized a
- * pair's buffer from unchecked lengths; a request that claims more than it
- * holds never reaches it. */
-static int pairs_whole(const unsigned char *buf, size_t begin, size_t end, unsigned type, unsigned id,
-                       size_t max_pairs)
+/* Whether every name-value pair of the params (from the BEGIN record at
+ * begin to params_end) is whole: no length runs past the end.  libfcgi
+ * before 2.4.5 (CVE-2025-23016) sized a pair's buffer from unchecked
+ * lengths; a request that claims more than it holds never reaches it. */
+static int params_whole(const unsigned char *buf, size_t begin, size_t params_end, unsigned id)
 {
-    struct params_cursor c = { buf, begin, end, 0, type, id };
-    for (size_t n = 0;; n++) {
+    struct params_cursor c = { buf, begin, params_end, 0, id };
+    for (;;) {
         unsigned long long name, value;
         if (!cursor_ready(&c))
             return 1;
-        if (n == max_pairs || !cursor_length(&c, &name) || !cursor_length(&c, &value) ||
-            !cursor_take(&c, name + value, NULL))
+        if (!cursor_length(&c, &name) || !cursor_length(&c, &value) || !cursor_take(&c, name + value, NULL))
             return 0;
     }
-}
-
-/* Whether libfcgi can answer the management record at pos (whole, total
- * bytes).  Only FCGI_GET_VALUES: libfcgi 2.4.2 leaks 48 bytes for every
- * other type, and would read such a record's content as the request's own
- * stream.  And its answer to FCGI_GET_VALUES goes into a 64-byte buffer
- * with no bound, so more than its three known names, or pairs that run
- * past the record, are refused here. */
-static int management_ok(const unsigned char *buf, size_t pos, const struct record *r)
-{
-    return r->type == TYPE_GET_VALUES && pairs_whole(buf, pos, pos + r->total, TYPE_GET_VALUES, 0, 3);
 }
 
 enum wsb_frame wsb_frame_scan(const unsigned char *buf, size_t len, struct wsb_frame_scan *out)
@@ -132,13 +116,13 @@ enum wsb_frame wsb_frame_scan(const unsigned char *buf, size_t len, struct wsb_f
         struct record r;
         header_of(buf + pos, &r);
         out->type = r.type;
-        if (r.id == 0 && r.type != TYPE_BEGIN) {
-            /* A management record (FCGI_GET_VALUES): libfcgi answers it
-             * wherever it comes. */
-            if (len - pos < r.total)
-                return short_of;
-            if (!management_ok(buf, pos, &r))
-                return WSB_FRAME_BAD;
+        if (r.id == 0) {
+            /* A management record.  No web server sends one, and libfcgi
+             * 2.4.2 mishandles them all: it leaks 48 bytes on every type
+             * but FCGI_GET_VALUES, reads their content as the request's own
+             * stream, and answers FCGI_GET_VALUES from a 64-byte stack
+             * buffer with no bound whose padding it never clears. */
+            return WSB_FRAME_BAD;
         } else if (at == BEFORE_BEGIN) {
             /* No padding on the records that end a stage: libfcgi 2.4
              * forgets it when it moves on (SetReaderType) and would read it
@@ -162,7 +146,7 @@ enum wsb_frame wsb_frame_scan(const unsigned char *buf, size_t len, struct wsb_f
                 return WSB_FRAME_PARTIAL;
             at = IN_STDIN;
             out->params_end = pos + r.total;
-            if (!pairs_whole(buf, begin, out->params_end, TYPE_PARAMS, id, (size_t)-1))
+            if (!params_whole(buf, begin, out->params_end, id))
                 return WSB_FRAME_BAD;
         } else if (r.content == 0) {
             if (len - pos < r.total)

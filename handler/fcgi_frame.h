@@ -21,13 +21,13 @@ struct wsb_frame_scan {
 };
 
 /* Reads the records at the start of buf (len bytes; a request begins
- * there, possibly after management records of request id 0).  Records are
+ * there).  Records are
  * as libfcgi 2.4 accepts them: version 1; one FCGI_BEGIN_REQUEST (8 bytes,
  * role responder, authorizer or filter; request id above 0); FCGI_PARAMS
  * of its id up to an empty one, whose name-value pairs are whole (no length
  * runs past the parameters' end); FCGI_STDIN up to an empty one; no padding
- * on the BEGIN and the two empty records (libfcgi loses it there);
- * management records only FCGI_GET_VALUES with at most three whole pairs.  Never
+ * on the BEGIN and the two empty records (libfcgi loses it there); no
+ * management records (request id 0), which libfcgi 2.4.2 mishandles.  Never
  * fails otherwise; *out is filled as each value says. */
 enum wsb_frame wsb_frame_scan(const unsigned char *buf, size_t len, struct wsb_frame_scan *out);
 
