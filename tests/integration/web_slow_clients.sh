@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # web_slow_clients.sh: one client cannot stall the others.  While one
 # offender trickles a body (3,000 bytes at 100 bytes/s), holds silent
-# connections, sends half a FastCGI record, or reads its answer a byte at a
-# time, 30 plain requests on fresh connections are each answered within
-# 50 ms: straight over FastCGI to the pool (one worker, one thread, as the
-# shipped unit runs it), through Apache mod_proxy_fcgi (which streams the
-# body to the pool), nginx and lighttpd (examples/, templated for ports and
-# paths only).  tests/tools/slow_clients.py drives each case.
+# connections, does both at once, sends half a FastCGI record, or reads its
+# answer a byte at a time, 30 plain requests on fresh connections are each
+# answered within 50 ms: straight over FastCGI to the pool (one worker, one
+# thread, as the shipped unit runs it), through Apache mod_proxy_fcgi (which
+# streams the body to the pool), nginx and lighttpd (examples/, templated
+# for ports and paths only).  tests/tools/slow_clients.py drives each case.
 . "$(dirname "$0")/web_lib.sh"
 . "$T_ROOT/tests/contract.sh"
 EX="$T_ROOT/examples"
@@ -34,7 +34,7 @@ check() {
     LAST_OFFENDER=$offender
 }
 
-for kind in trickle silent half slowread; do
+for kind in trickle silent trickle+silent half slowread; do
     check "FastCGI to the pool" fcgi "$SOCK" "$kind"
 done
 check "FastCGI to the pool" fcgi "$SOCK" trickle
@@ -49,7 +49,7 @@ sed -e "s|127.0.0.1:8080|127.0.0.1:$HTTP_PORT|g" \
 w_apache_start "$T_DIR/apache-site.conf" proxy_fcgi \
     || { t_fail "apache2 -t failed"; cat "$T_DIR/apache-configtest.log" >&2; t_summary; exit 1; }
 w_http_up "http://127.0.0.1:$HTTP_PORT/" || { t_fail "Apache did not start"; t_summary; exit 1; }
-for kind in trickle silent slowread; do
+for kind in trickle silent trickle+silent slowread; do
     check "Apache mod_proxy_fcgi" http "127.0.0.1:$HTTP_PORT" "$kind"
 done
 
@@ -62,7 +62,7 @@ sed -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$NGINX_PORT;|" \
     "$EX/nginx/wsbalancer.conf" > "$T_DIR/nginx-site.conf"
 w_nginx_start "$T_DIR/nginx-site.conf" || { t_fail "nginx config test failed"; t_summary; exit 1; }
 w_http_up "http://127.0.0.1:$NGINX_PORT/" || { t_fail "nginx did not start"; t_summary; exit 1; }
-for kind in trickle silent slowread; do
+for kind in trickle silent trickle+silent slowread; do
     check "nginx" http "127.0.0.1:$NGINX_PORT" "$kind"
 done
 
@@ -87,7 +87,7 @@ sed -i "s|redis://127.0.0.1:$T_REDIS_PORT/0|redis://wsb-handler:$(cat "$T_DIR/ha
 lighttpd -D -f "$T_DIR/lighttpd.conf" 2>>"$T_DIR/lighttpd.stderr" &
 T_PIDS+=($!)
 t_wait_for curl -s -o /dev/null "http://127.0.0.1:$LIGHTTPD_PORT/" || { t_fail "lighttpd did not start"; t_summary; exit 1; }
-for kind in trickle silent slowread; do
+for kind in trickle silent trickle+silent slowread; do
     check "lighttpd" http "127.0.0.1:$LIGHTTPD_PORT" "$kind"
 done
 

@@ -8,8 +8,9 @@ MODE is "http" (ADDR is HOST:PORT of a web server; requests are HTTP/1.1
 GETs of /v1/websocket/server) or "fcgi" (ADDR is the pool's unix socket or
 HOST:PORT; requests are raw FastCGI, as fcgi_conn.py sends them).
 
-OFFENDER, started first and kept going while COUNT (default 30) plain
-requests are timed one after another, each on a fresh connection:
+OFFENDER (or several joined by '+', all at once: "trickle+silent"),
+started first and kept going while COUNT (default 30) plain requests are
+timed one after another, each on a fresh connection:
 
     trickle    a request whose 3,000-byte body comes at 100 bytes/s
     silent     20 connections that send nothing
@@ -17,8 +18,8 @@ requests are timed one after another, each on a fresh connection:
     slowread   a request whose answer is read one byte every 100 ms
 
 Prints one line: "<answered 200> <slowest ms> <median ms> <offender status>",
-where the offender status is the HTTP status the offender itself got by the
-end (0 for none, "-" when it asks nothing).
+where the offender status is the HTTP status the (first) offender itself
+got by the end (0 for none, "-" when it asks nothing).
 """
 import os
 import select
@@ -141,17 +142,20 @@ def main():
         sys.exit(__doc__)
     mode, addr, kind = sys.argv[1], sys.argv[2], sys.argv[3]
     count = int(sys.argv[4]) if len(sys.argv) > 4 else 30
-    off = Offender(mode, addr, kind)
-    off.start()
-    time.sleep(0.5)   # the offender is at it before the first plain request
+    offenders = [Offender(mode, addr, k) for k in kind.split("+")]
+    for off in offenders:
+        off.start()
+    time.sleep(0.5)   # the offenders are at it before the first plain request
     results = [ask(mode, addr) for _ in range(count)]
-    off.stop.set()
-    off.join(5)
+    for off in offenders:
+        off.stop.set()
+        off.join(5)
     ms = sorted(r[1] for r in results)
     ok = sum(1 for r in results if r[0] == 200)
-    print(ok, int(ms[-1]), int(ms[len(ms) // 2]), off.status, flush=True)
-    for s in off.held:
-        s.close()
+    print(ok, int(ms[-1]), int(ms[len(ms) // 2]), offenders[0].status, flush=True)
+    for off in offenders:
+        for s in off.held:
+            s.close()
 
 
 if __name__ == "__main__":
