@@ -1,6 +1,7 @@
 /* listener.c: the listening socket of --listen: a unix socket path, or
  * HOST:PORT. */
 #include "listener.h"
+#include "config.h"
 #include "hostport.h"
 #include "status.h"
 
@@ -72,12 +73,11 @@ static int listen_tcp(const char *addr, struct wsb_listener *l, char *err)
     struct wsb_hostport hp;
     if (strchr(addr, ':') == NULL)
         return wsb_fail(err, WSB_EINVAL, "--listen %s: neither a socket path (with a '/') nor HOST:PORT", addr);
-    int split = wsb_hostport_split(addr, strlen(addr), &hp, why);
-    if (split == WSB_OK && hp.port == 0)
-        split = wsb_fail(why, WSB_EINVAL, "port must be a number 1..65535");
-    if (split != WSB_OK && strncmp(why, "port", 4) == 0)
-        return wsb_fail(err, WSB_EINVAL, "--listen %s: '%s' is not a port in 1..65535", addr, strrchr(addr, ':') + 1);
-    if (split != WSB_OK)
+    const char *port_text = strrchr(addr, ':') + 1;
+    long port_number;
+    if (wsb_parse_long(port_text, 1, 65535, &port_number) != WSB_OK)
+        return wsb_fail(err, WSB_EINVAL, "--listen %s: '%s' is not a port in 1..65535", addr, port_text);
+    if (wsb_hostport_split(addr, strlen(addr), &hp, why) != WSB_OK)
         return wsb_fail(err, WSB_EINVAL, "--listen %s: %s", addr, why);
     if (hp.host_len >= sizeof host)
         return wsb_fail(err, WSB_EINVAL, "--listen %s: host name too long", addr);
