@@ -1,6 +1,6 @@
-/* event_loop.c: the FastCGI event loops of one process: accepting,
- * watching connections, deciding from the record headers when a request
- * can be served without blocking, deadlines, and the stop. */
+/* event_loop.c: one FastCGI event loop: accepting, watching connections,
+ * deciding from the record headers when a request can be served without
+ * blocking, deadlines, lingering close, and the last pass at a stop. */
 #define _GNU_SOURCE
 #include "event_loop.h"
 #include "fcgi.h"
@@ -12,8 +12,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +19,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define THREAD_STOP_MS 3000       /* how long threads get to finish at a stop */
 #define REQUEST_WAIT_MS 10000     /* longest wait for a request's parameters */
 #define BODY_WAIT_MS 100          /* longest wait for the end of a body before answering */
 #define LINGER_MS 2000            /* after answering early: how long the rest is read and dropped */
@@ -56,7 +53,7 @@ struct conn {
 };
 
 /* What the loops of a process share. */
-struct server {
+struct wsb_loops {
     struct wsb_handler *h;
     int listen_fd;
     int tcp;
@@ -65,10 +62,9 @@ struct server {
     atomic_llong last_complaint_ms;
 };
 
-/* One thread's loop; only that thread touches it. */
-struct loop {
-    struct server *srv;
-    pthread_t tid;
+/* One loop; only the thread that runs it touches it. */
+struct wsb_loop {
+    struct wsb_loops *srv;
     int epfd;
     int listening;              /* the listening socket is in the epoll set */
     long long resume_ms;        /* paused: when to listen again */
@@ -77,17 +73,10 @@ struct loop {
     struct wsb_worker w;
     struct wsb_response *r;
     unsigned char *peek;
-    int failed;                 /* set when the loop gave up */
-    int joined;
 };
 
-static void on_wake(int sig)
-{
-    (void)sig;   /* only interrupts a blocking epoll_wait() */
-}
-
 /* Logs a shortage at most every 10 s per process. */
-static int may_complain(struct server *srv, long long now)
+static int may_complain(struct wsb_loops *srv, long long now)
 {
     long long last = atomic_load(&srv->last_complaint_ms);
     return now - last > 10000 && atomic_compare_exchange_strong(&srv->last_complaint_ms, &last, now);
@@ -95,7 +84,7 @@ static int may_complain(struct server *srv, long long now)
 
 /* Puts the listening socket in the epoll set; when that fails, tries
  * again ACCEPT_PAUSE_MS later. */
-static void listen_resume(struct loop *l)
+static void listen_resume(struct wsb_loop *l)
 {
     if (l->listening)
         return;
@@ -110,14 +99,14 @@ static void listen_resume(struct loop *l)
     }
 }
 
-static void listen_pause(struct loop *l, long long until_ms)
+static void listen_pause(struct wsb_loop *l, long long until_ms)
 {
     if (l->listening && epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->srv->listen_fd, NULL) == 0)
         l->listening = 0;
     l->resume_ms = until_ms;
 }
 
-static void set_deadline(struct loop *l, struct conn *c, long long at)
+static void set_deadline(struct wsb_loop *l, struct conn *c, long long at)
 {
     c->deadline_ms = at;
     if (at > 0 && (l->next_deadline_ms == 0 || at < l->next_deadline_ms))
@@ -125,7 +114,7 @@ static void set_deadline(struct loop *l, struct conn *c, long long at)
 }
 
 /* Closes c outright (nothing owed to the peer) and frees it. */
-static void conn_close(struct loop *l, struct conn *c)
+static void conn_close(struct wsb_loop *l, struct conn *c)
 {
     if (c->prev != NULL)
         c->prev->next = c->next;
@@ -144,7 +133,7 @@ static void conn_close(struct loop *l, struct conn *c)
 /* Reads and drops what a lingering connection received, LINGER_READ_MAX
  * at most per wake-up; closes it at its end.  Returns 1 when c stays
  * open. */
-static int linger_read(struct loop *l, struct conn *c)
+static int linger_read(struct wsb_loop *l, struct conn *c)
 {
     char buf[16384];
     for (size_t dropped = 0; dropped < LINGER_READ_MAX;) {
@@ -170,7 +159,7 @@ static int linger_read(struct loop *l, struct conn *c)
  * watched level-triggered from now on (what is already there, and what a
  * read cut short at LINGER_READ_MAX leaves, must wake the loop too), and
  * what is already there is dropped at once.  Returns 1 when c stays open. */
-static int conn_linger(struct loop *l, struct conn *c, long long now)
+static int conn_linger(struct wsb_loop *l, struct conn *c, long long now)
 {
     c->fd = wsb_fcgi_conn_release(c->fc);
     c->fc = NULL;
@@ -187,7 +176,7 @@ static int conn_linger(struct loop *l, struct conn *c, long long now)
 
 static void respond(void *arg, wsb_param_fn get, void *params, struct wsb_response *r)
 {
-    struct loop *l = arg;
+    struct wsb_loop *l = arg;
     wsb_handle(l->srv->h, &l->w, get, params, r);
 }
 
@@ -195,7 +184,7 @@ static void respond(void *arg, wsb_param_fn get, void *params, struct wsb_respon
  * `close_after`: the connection is closed after the answer even if the web
  * server asked to keep it.  Returns 1 when c stays open, 0 when it was
  * closed (and freed). */
-static int serve(struct loop *l, struct conn *c, int whole, int close_after, long long now)
+static int serve(struct wsb_loop *l, struct conn *c, int whole, int close_after, long long now)
 {
     switch (wsb_fcgi_serve(c->fc, whole, respond, l, l->r)) {
     case WSB_FCGI_KEEP:
@@ -226,7 +215,7 @@ static int serve(struct loop *l, struct conn *c, int whole, int close_after, lon
  * closes accordingly; `ended`: the peer has shut its side (no more bytes
  * will come).  Returns 1 when c stays open, 0 when it was closed (and
  * freed). */
-static int on_readable(struct loop *l, struct conn *c, int ended, long long now)
+static int on_readable(struct wsb_loop *l, struct conn *c, int ended, long long now)
 {
     if (c->state == CONN_LINGER)
         return linger_read(l, c);
@@ -270,7 +259,7 @@ static int on_readable(struct loop *l, struct conn *c, int ended, long long now)
 }
 
 /* Acts on every connection whose deadline passed, and finds the next. */
-static void sweep(struct loop *l, long long now)
+static void sweep(struct wsb_loop *l, long long now)
 {
     l->next_deadline_ms = 0;
     struct conn *next;
@@ -292,7 +281,7 @@ static void sweep(struct loop *l, long long now)
 /* Puts c in the epoll set, edge-triggered: it is looked at again when
  * more bytes come (the bytes already there were peeked, not taken); a
  * lingering one level-triggered (conn_linger). */
-static void conn_watch(struct loop *l, struct conn *c)
+static void conn_watch(struct wsb_loop *l, struct conn *c)
 {
     uint32_t edge = c->state == CONN_LINGER ? 0 : EPOLLET;
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | edge, .data.ptr = c };
@@ -312,7 +301,7 @@ static int accept_error_is_fatal(int e)
 /* At the connection limit: closes this loop's kept connection that has
  * waited longest for its next request (the web servers keep more than
  * they use after a burst).  Returns 1 when one was closed. */
-static int evict_idle(struct loop *l)
+static int evict_idle(struct wsb_loop *l)
 {
     struct conn *oldest = NULL;
     for (struct conn *c = l->conns; c != NULL; c = c->next)
@@ -325,7 +314,7 @@ static int evict_idle(struct loop *l)
 }
 
 /* Takes a new connection on fd; NULL when it could not be kept. */
-static struct conn *conn_add(struct loop *l, int fd, long long now)
+static struct conn *conn_add(struct wsb_loop *l, int fd, long long now)
 {
     if (fd == 0) {
         /* Standard input was closed: libfcgi's FCGX_Detach (fcgi.c) does
@@ -368,7 +357,7 @@ static struct conn *conn_add(struct loop *l, int fd, long long now)
 /* Takes the connections waiting on the listening socket, and serves the
  * ones whose request came with them.  Returns 0, or -1 when the
  * listening socket itself failed. */
-static int accept_some(struct loop *l, long long now)
+static int accept_some(struct wsb_loop *l, long long now)
 {
     for (int i = 0; i < ACCEPT_BURST && l->listening; i++) {
         int fd = accept4(l->srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -397,7 +386,7 @@ static int accept_some(struct loop *l, long long now)
 }
 
 /* How long epoll_wait may sleep: until the next deadline or resume. */
-static int wait_timeout(const struct loop *l, long long now)
+static int wait_timeout(const struct wsb_loop *l, long long now)
 {
     long long until = l->next_deadline_ms;
     if (!l->listening && l->resume_ms > 0 && (until == 0 || l->resume_ms < until))
@@ -411,7 +400,7 @@ static int wait_timeout(const struct loop *l, long long now)
  * are already whole in their sockets (on open connections, or on
  * connections still in the listening socket's queue) are answered rather
  * than cut off when the process exits. */
-static void finish_at_stop(struct loop *l)
+static void finish_at_stop(struct wsb_loop *l)
 {
     long long now = wsb_now_ms();
     struct conn *next;
@@ -423,25 +412,22 @@ static void finish_at_stop(struct loop *l)
     (void)accept_some(l, now);
 }
 
-static void *loop_main(void *arg)
+int wsb_loop_run(struct wsb_loop *l)
 {
-    struct loop *l = arg;
     struct epoll_event ev[EVENTS_PER_WAIT];
-    while (!atomic_load(&l->srv->stopping)) {
+    int failed = 0;
+    while (!failed && !atomic_load(&l->srv->stopping)) {
         int n = epoll_wait(l->epfd, ev, EVENTS_PER_WAIT, wait_timeout(l, wsb_now_ms()));
         if (n < 0 && errno != EINTR) {
             wsb_log_error("fastcgi: epoll_wait: %s; this process stops", strerror(errno));
-            l->failed = 1;
-            break;
+            return -1;
         }
         long long now = wsb_now_ms();
-        for (int i = 0; i < n && !atomic_load(&l->srv->stopping); i++) {
-            if (ev[i].data.ptr != NULL) {
+        for (int i = 0; i < n && !failed && !atomic_load(&l->srv->stopping); i++) {
+            if (ev[i].data.ptr != NULL)
                 on_readable(l, ev[i].data.ptr, (ev[i].events & (EPOLLRDHUP | EPOLLHUP)) != 0, now);
-            } else if (accept_some(l, now) != 0) {
-                l->failed = 1;
-                goto done;
-            }
+            else
+                failed = accept_some(l, now) != 0;
         }
         if (l->next_deadline_ms != 0 && now >= l->next_deadline_ms)
             sweep(l, now);
@@ -452,18 +438,16 @@ static void *loop_main(void *arg)
                 l->resume_ms = now + ACCEPT_PAUSE_MS;
         }
     }
-done:
-    if (!atomic_load(&l->srv->stopping))
-        kill(getpid(), SIGUSR2);   /* tell the main thread this loop is gone */
-    else
-        finish_at_stop(l);
-    return NULL;
+    if (failed)
+        return -1;
+    finish_at_stop(l);
+    return 0;
 }
 
-static void loop_free(struct loop *l)
+void wsb_loop_free(struct wsb_loop *l)
 {
-    if (l->srv == NULL)
-        return;   /* never set up */
+    if (l == NULL)
+        return;
     while (l->conns != NULL)
         conn_close(l, l->conns);
     if (l->epfd >= 0)
@@ -471,11 +455,16 @@ static void loop_free(struct loop *l)
     free(l->r);
     free(l->peek);
     wsb_worker_free(&l->w);
+    free(l);
 }
 
-static int loop_init(struct loop *l, struct server *srv)
+struct wsb_loop *wsb_loop_new(struct wsb_loops *srv)
 {
-    memset(l, 0, sizeof *l);
+    struct wsb_loop *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        wsb_log_error("fastcgi: cannot set up a loop: out of memory");
+        return NULL;
+    }
     l->srv = srv;
     wsb_worker_init(&l->w);
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -483,120 +472,50 @@ static int loop_init(struct loop *l, struct server *srv)
     l->peek = malloc(PEEK_MAX);
     if (l->epfd < 0 || l->r == NULL || l->peek == NULL) {
         wsb_log_error("fastcgi: cannot set up a loop: %s", l->epfd < 0 ? strerror(errno) : "out of memory");
-        return WSB_ESYS;
+        wsb_loop_free(l);
+        return NULL;
     }
     listen_resume(l);
     if (!l->listening) {
         wsb_log_error("fastcgi: cannot watch the listening socket: %s", strerror(errno));
-        return WSB_ESYS;
+        wsb_loop_free(l);
+        return NULL;
     }
-    return WSB_OK;
+    return l;
 }
 
-/* Stops the loops: wakes each (repeatedly, as one may be about to sleep)
- * until all have ended.  Returns 1 if one of them had failed.  Past
- * THREAD_STOP_MS the process exits at once, since loops still use h. */
-static int stop_loops(struct loop *loops, long started, int rc)
+struct wsb_loops *wsb_loops_new(struct wsb_handler *h, int listen_fd, int tcp)
 {
-    long long deadline = wsb_now_ms() + THREAD_STOP_MS;
-    long left = started;
-    while (left > 0) {
-        for (long i = 0; i < started; i++) {
-            if (loops[i].joined)
-                continue;
-            if (pthread_tryjoin_np(loops[i].tid, NULL) == 0) {
-                loops[i].joined = 1;
-                left--;
-                if (loops[i].failed)
-                    rc = 1;
-            } else {
-                pthread_kill(loops[i].tid, SIGUSR1);
-            }
-        }
-        if (left == 0)
-            break;
-        if (wsb_now_ms() >= deadline) {
-            wsb_log_warn("%ld request thread(s) did not finish within %d ms; exiting anyway", left, THREAD_STOP_MS);
-            fflush(NULL);
-            _exit(rc);
-        }
-        usleep(20 * 1000);
+    struct wsb_loops *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        wsb_log_error("fastcgi: out of memory");
+        return NULL;
     }
-    return rc;
-}
-
-/* Blocks the stop signals (they are taken by sigwait) and lets SIGUSR1
- * interrupt epoll_wait. */
-static void signals_for_loops(sigset_t *stop_set, sigset_t *old)
-{
-    sigemptyset(stop_set);
-    sigaddset(stop_set, SIGTERM);
-    sigaddset(stop_set, SIGINT);
-    sigaddset(stop_set, SIGHUP);
-    sigaddset(stop_set, SIGUSR2);
-    pthread_sigmask(SIG_BLOCK, stop_set, old);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_wake;            /* no SA_RESTART: epoll_wait() returns EINTR */
-    sigaction(SIGUSR1, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
-
-int wsb_serve_fastcgi(struct wsb_handler *h, int listen_fd, int tcp, long threads)
-{
-    sigset_t stop_set, old;
-    signals_for_loops(&stop_set, &old);
-    int rc = 1;
-    long started = 0;
-    struct server srv;
-    memset(&srv, 0, sizeof srv);
-    srv.h = h;
-    srv.listen_fd = listen_fd;
-    srv.tcp = tcp;
-    struct loop *loops = calloc((size_t)threads, sizeof *loops);
-    /* Accepting never blocks: the loops and the pool's processes share the
-     * socket, and another may take the connection that woke this one. */
-    int fl = fcntl(listen_fd, F_GETFL);
+    srv->h = h;
+    srv->listen_fd = listen_fd;
+    srv->tcp = tcp;
     /* Accepted connections inherit a receive buffer that holds a whole
      * peek, so that a request up to PEEK_MAX can be seen whole (TCP does
      * not open its window for bytes that were only peeked). */
     int rcvbuf = 2 * PEEK_MAX;
     setsockopt(listen_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    if (loops == NULL || fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) != 0) {
-        wsb_log_error("fastcgi: cannot set up the listening socket: %s", loops ? strerror(errno) : "out of memory");
-        goto cleanup;
+    /* Accepting never blocks: the loops and the pool's processes share the
+     * socket, and another may take the connection that woke this one. */
+    int fl = fcntl(listen_fd, F_GETFL);
+    if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        wsb_log_error("fastcgi: cannot set up the listening socket: %s", strerror(errno));
+        free(srv);
+        return NULL;
     }
-    for (long i = 0; i < threads; i++)
-        if (loop_init(&loops[i], &srv) != WSB_OK)
-            goto cleanup;
-    wsb_handler_prime(h);
-    /* Started with the stop signals blocked, so they reach only sigwait. */
-    if (wsb_handler_start_refresher(h) != WSB_OK)
-        wsb_log_warn("cannot start the state refresher thread; requests will refresh the state themselves");
-    for (started = 0; started < threads; started++) {
-        int e = pthread_create(&loops[started].tid, NULL, loop_main, &loops[started]);
-        if (e != 0) {
-            wsb_log_error("cannot start thread %ld of %ld: %s", started + 1, threads, strerror(e));
-            break;
-        }
-    }
-    if (started == threads) {
-        int sig = 0;
-        sigwait(&stop_set, &sig);
-        if (sig != SIGUSR2) {
-            wsb_log_debug("stopping on SIG%s", sigabbrev_np(sig));
-            rc = 0;
-        }
-    }
-cleanup:
-    atomic_store(&srv.stopping, 1);
-    rc = stop_loops(loops, started, rc);
-    for (long i = 0; loops != NULL && i < threads; i++)
-        loop_free(&loops[i]);
-    free(loops);
-    wsb_handler_stop_refresher(h);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
+    return srv;
+}
+
+void wsb_loops_stop(struct wsb_loops *srv)
+{
+    atomic_store(&srv->stopping, 1);
+}
+
+void wsb_loops_free(struct wsb_loops *srv)
+{
+    free(srv);
 }

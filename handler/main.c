@@ -3,7 +3,7 @@
 #define _GNU_SOURCE
 #include "cgi.h"
 #include "cli.h"
-#include "event_loop.h"
+#include "fastcgi_process.h"
 #include "fcgi.h"
 #include "handler.h"
 #include "listener.h"

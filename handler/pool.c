@@ -3,7 +3,7 @@
 #define _GNU_SOURCE
 #include "pool.h"
 #include "clock.h"
-#include "event_loop.h"
+#include "fastcgi_process.h"
 #include "log.h"
 
 #include <errno.h>
