@@ -17,5 +17,27 @@ int wsb_keys_init(struct wsb_keys *k, const char *prefix, char *err)
     snprintf(k->round, sizeof k->round, "%sround", prefix);
     snprintf(k->admin, sizeof k->admin, "%sadmin", prefix);
     snprintf(k->lock, sizeof k->lock, "%slock", prefix);
+    snprintf(k->assigned, sizeof k->assigned, "%sassigned:", prefix);
+    snprintf(k->starts, sizeof k->starts, "%sstarts:", prefix);
     return WSB_OK;
+}
+
+int wsb_round_id_ok(const char *id, size_t len)
+{
+    if (len == 0 || len > WSB_MAX_ROUND_ID)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (id[i] < '0' || id[i] > '9')
+            return 0;
+    return 1;
+}
+
+void wsb_keys_assigned(const struct wsb_keys *k, const char *round_id, char *out)
+{
+    snprintf(out, WSB_MAX_KEY, "%s%.20s", k->assigned, round_id);
+}
+
+void wsb_keys_starts(const struct wsb_keys *k, long long second, char *out)
+{
+    snprintf(out, WSB_MAX_KEY, "%s%lld", k->starts, second);
 }

@@ -14,6 +14,8 @@ void wsb_node_init(struct wsb_node *n)
     memset(n, 0, sizeof *n);
     n->connections = -1;
     n->capacity = -1;
+    n->slow_start_s = -1;
+    n->max_new_per_s = -1;
 }
 
 void wsb_node_clear(struct wsb_node *n)
@@ -220,6 +222,8 @@ static const struct record_field FIELDS[] = {
     { "capacity", FIELD_COUNT, 0, 1, 0, 0, 9e15, AT(capacity), NO_FLAG },
     { "checked_at", FIELD_COUNT, 0, 0, 0, 0, 9e15, AT(checked_at), NO_FLAG },
     { "changed_at", FIELD_COUNT, 0, 0, 0, 0, 9e15, AT(changed_at), NO_FLAG },
+    { "slow_start_s", FIELD_COUNT, 0, 1, 0, 0, 86400, AT(slow_start_s), NO_FLAG },
+    { "max_new_per_s", FIELD_COUNT, 0, 1, 0, 0, 1e9, AT(max_new_per_s), NO_FLAG },
     { "last_error", FIELD_OUTCOME, 0, 0, 0, 0, 0, AT(last_error), NO_FLAG },
     { "ok_streak", FIELD_STREAK, 0, 0, 0, 0, 1e9, AT(ok_streak), NO_FLAG },
     { "fail_streak", FIELD_STREAK, 0, 0, 0, 0, 1e9, AT(fail_streak), NO_FLAG },

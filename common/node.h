@@ -34,6 +34,8 @@ struct wsb_node {
     long long capacity;            /* -1 unknown */
     long long checked_at;          /* unix seconds of the last check, 0 never */
     long long changed_at;          /* unix seconds of the last online change */
+    long long slow_start_s;        /* slow-start window of this node, s; -1: the handler's */
+    long long max_new_per_s;       /* session-start budget, clients/s; -1 or 0: none */
     char last_error[WSB_OUTCOME_LEN]; /* outcome name of the last check, "ok" */
     unsigned ok_streak, fail_streak;  /* hysteresis counters */
     char *raw;                     /* owned; the record bytes this node was decoded

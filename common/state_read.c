@@ -183,11 +183,32 @@ static int decode_admin(const redisReply *h, struct wsb_state *out, char *err)
     return WSB_OK;
 }
 
+/* The round's id and ttl from HMGET <round> id ttl; a field that is
+ * missing or malformed is left empty (no accounting, or no ttl). */
+static void round_fields(const redisReply *h, struct wsb_state *out)
+{
+    if (h->type != REDIS_REPLY_ARRAY || h->elements != 2)
+        return;
+    const redisReply *id = h->element[0], *ttl = h->element[1];
+    if (is_string(id) && wsb_round_id_ok(id->str, id->len)) {
+        memcpy(out->round_id, id->str, id->len);
+        out->round_id[id->len] = '\0';
+    }
+    if (is_string(ttl) && ttl->len > 0 && ttl->len < 10) {
+        long long v = 0;
+        size_t i = 0;
+        while (i < ttl->len && ttl->str[i] >= '0' && ttl->str[i] <= '9')
+            v = v * 10 + (ttl->str[i++] - '0');
+        if (i == ttl->len)
+            out->round_ttl = v;
+    }
+}
+
 int wsb_state_read_on(struct wsb_redis *r, redisContext *c, const struct wsb_keys *k, int watch,
                       const struct wsb_state_memo *memo, struct wsb_state *out, char *watch_err,
                       int *closed_early, char *err)
 {
-    redisReply *rep[4] = { NULL, NULL, NULL, NULL };   /* WATCH, HGETALL, HGETALL, EXISTS */
+    redisReply *rep[5] = { NULL, NULL, NULL, NULL, NULL };   /* WATCH, HGETALL, HGETALL, EXISTS, HMGET */
     int first = watch ? 0 : 1;
     int status = WSB_EREDIS;
     memset(out, 0, sizeof *out);
@@ -196,19 +217,20 @@ int wsb_state_read_on(struct wsb_redis *r, redisContext *c, const struct wsb_key
     if ((watch && redisAppendCommand(c, "WATCH %s %s %s", k->nodes, k->admin, k->round) != REDIS_OK) ||
         redisAppendCommand(c, "HGETALL %s", k->nodes) != REDIS_OK ||
         redisAppendCommand(c, "HGETALL %s", k->admin) != REDIS_OK ||
-        redisAppendCommand(c, "EXISTS %s", k->round) != REDIS_OK) {
+        redisAppendCommand(c, "EXISTS %s", k->round) != REDIS_OK ||
+        redisAppendCommand(c, "HMGET %s id ttl", k->round) != REDIS_OK) {
         wsb_fail(err, WSB_ENOMEM, "redis %s: cannot queue commands", wsb_redis_current(r));
         wsb_redis_drop(r);
         status = WSB_ENOMEM;
         goto cleanup;
     }
-    if (wsb_redis_get_replies(r, c, rep + first, 4 - first, closed_early, err) != WSB_OK)
+    if (wsb_redis_get_replies(r, c, rep + first, 5 - first, closed_early, err) != WSB_OK)
         goto cleanup;
     if (watch && rep[0]->type == REDIS_REPLY_ERROR)
         snprintf(watch_err, WSB_ERRLEN, "%.160s", rep[0]->str);
     else if (watch && rep[0]->type != REDIS_REPLY_STATUS)
         snprintf(watch_err, WSB_ERRLEN, "unexpected reply type %d", rep[0]->type);
-    for (int i = 1; i < 4; i++) {
+    for (int i = 1; i < 5; i++) {
         if (rep[i]->type == REDIS_REPLY_ERROR) {
             wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rep[i]->str);
             goto cleanup;
@@ -222,9 +244,10 @@ int wsb_state_read_on(struct wsb_redis *r, redisContext *c, const struct wsb_key
         goto cleanup;
     }
     out->live = rep[3]->integer > 0;
+    round_fields(rep[4], out);
     status = WSB_OK;
 cleanup:
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (rep[i] != NULL)
             freeReplyObject(rep[i]);
     if (status != WSB_OK)

@@ -22,6 +22,9 @@ struct wsb_state {
     char **drain_ids;              /* owned; ids drained through <prefix>admin */
     size_t n_drain;
     int live;                      /* the round key exists */
+    char round_id[WSB_MAX_ROUND_ID + 1]; /* the round's "id" ("" none: written by hand,
+                                    * or by a probe before ids); names its assigned key */
+    long long round_ttl;           /* the round's "ttl" in seconds, 0 when not given */
     size_t n_skipped;              /* malformed records left out */
     char skip_reason[WSB_ERRLEN];  /* the first of them: "node eu-1: endpoint: ..." */
     size_t n_reused;               /* of the n nodes, copied from a memo, not decoded */
@@ -30,7 +33,8 @@ struct wsb_state {
 /* Frees what s holds and zeroes it; NULL is accepted. */
 void wsb_state_clear(struct wsb_state *s);
 
-/* Reads nodes, admin and round in one pipelined round trip.  On success
+/* Reads nodes, admin and round (whether it exists, its id and ttl) in one
+ * pipelined round trip.  On success
  * *out holds the state (malformed records skipped and counted).  On error
  * returns WSB_EREDIS, WSB_EREPLY, WSB_ETOOBIG or WSB_ENOMEM with a reason
  * in err, the connection is dropped when it may be out of step, and *out is

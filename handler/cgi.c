@@ -35,6 +35,9 @@ int wsb_cgi_serve(struct wsb_handler *h)
     if (r != NULL) {
         wsb_handle(h, &w, env_param, NULL, r);
         rc = write_all(STDOUT_FILENO, r->buf, r->len) == 0 ? 0 : 1;
+        /* The answer is out; the web server may close the pipe now, while
+         * this process tells Redis whom it sent where. */
+        wsb_state_cache_flush(h->cache);
     }
     free(r);
     wsb_worker_free(&w);

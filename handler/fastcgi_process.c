@@ -144,6 +144,9 @@ cleanup:
     free(threads);
     wsb_loops_free(loops);
     wsb_handler_stop_refresher(h);
+    /* The answers since the last refresh still count for the fleet. */
+    if (started > 0)
+        wsb_state_cache_flush(h->cache);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }

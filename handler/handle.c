@@ -1,6 +1,7 @@
 /* handle.c: one request, from its parameters to its answer: route,
  * method, CORS, the client's location, and the selection. */
 #include "handler.h"
+#include "assign.h"
 #include "client_addr.h"
 #include "log.h"
 #include "status.h"
@@ -62,6 +63,15 @@ static void locate(struct wsb_handler *h, wsb_param_fn get, void *ctx, long long
         wsb_geo_lookup(h->geo, &ip, loc);
 }
 
+/* Retry-After of a 503: drawn uniformly from [base/2, 3 base/2] (whole
+ * seconds, rounded inwards), so that clients turned away together do not
+ * come back together; on average base. */
+static int jittered_retry_after(long base, uint64_t rnd)
+{
+    long lo = (base + 1) / 2, hi = base + base / 2;
+    return (int)(lo + (long)((rnd >> 33) % (uint64_t)(hi - lo + 1)));
+}
+
 static void answer_error(struct wsb_answer *a, int http, int code)
 {
     a->status = http;
@@ -81,13 +91,16 @@ static struct wsb_snapshot *select_answer(struct wsb_handler *h, struct wsb_work
     const struct wsb_snap_node *node = NULL;
     int code = WSB_NO_SERVERS_AVAILABLE;
     if (snap != NULL && wsb_select_scratch_reserve(&w->scratch, snap->max_eligible) == WSB_OK)
-        code = wsb_select(snap, version, &loc, next_random(w), &w->scratch, &node);
+        code = wsb_select(snap, version, &loc, next_random(w), wsb_unix_ms(), &w->scratch, &node);
     if (code == WSB_SELECT_OK) {
+        if (!w->uncounted)
+            wsb_assign_note(snap, node);
         a->status = 200;
         a->body = node->body;
         a->body_len = node->body_len;
     } else {
         answer_error(a, 503, code);
+        a->retry_after = jittered_retry_after(h->cfg.retry_after, next_random(w));
     }
     return snap;
 }
@@ -139,6 +152,7 @@ void wsb_handler_prime(struct wsb_handler *h)
     struct wsb_worker w;
     struct wsb_response *r = malloc(sizeof *r);
     wsb_worker_init(&w);
+    w.uncounted = 1;
     if (r != NULL)
         wsb_handle(h, &w, prime_param, NULL, r);
     free(r);

@@ -34,6 +34,7 @@ void wsb_handler_free(struct wsb_handler *h);
 struct wsb_worker {
     struct wsb_select_scratch scratch;
     uint64_t rng;
+    int uncounted;            /* answers are not clients (the priming request): not tallied */
 };
 
 void wsb_worker_init(struct wsb_worker *w);

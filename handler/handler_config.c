@@ -15,6 +15,10 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
     c->snap.allow_ws = 0;
     c->snap.near_km = 300;
     c->snap.unknown_load = 0.5;
+    c->snap.assumed_capacity = 10000;
+    c->snap.slow_start_s = 30;
+    c->snap.slow_start_min = 0.1;
+    c->snap.slow_start_aggression = 1.0;
     c->cache_ms = 1000;
     c->stale_max_ms = 10000;
     c->retry_ms = 250;
@@ -30,6 +34,11 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
     if ((status = wsb_env_double("WSB_MAX_LOAD", 0, 1, &c->snap.max_load, err)) != WSB_OK ||
         (status = wsb_env_double("WSB_NEAR_KM", 0, 20038, &c->snap.near_km, err)) != WSB_OK ||
         (status = wsb_env_double("WSB_UNKNOWN_LOAD", 0, 1, &c->snap.unknown_load, err)) != WSB_OK ||
+        (status = wsb_env_double("WSB_ASSUMED_CAPACITY", 1, 1e9, &c->snap.assumed_capacity, err)) != WSB_OK ||
+        (status = wsb_env_double("WSB_SLOW_START_S", 0, 86400, &c->snap.slow_start_s, err)) != WSB_OK ||
+        (status = wsb_env_double("WSB_SLOW_START_MIN", 0.01, 1, &c->snap.slow_start_min, err)) != WSB_OK ||
+        (status = wsb_env_double("WSB_SLOW_START_AGGRESSION", 0.1, 10, &c->snap.slow_start_aggression, err)) !=
+            WSB_OK ||
         (status = wsb_env_long("WSB_CACHE_MS", 0, 60000, &c->cache_ms, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_STALE_MAX_MS", 0, 3600000, &c->stale_max_ms, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_REDIS_RETRY_MS", 10, 60000, &c->retry_ms, err)) != WSB_OK ||

@@ -16,23 +16,30 @@ const char *wsb_select_error_message(int code)
     }
 }
 
-void wsb_select_judge(const struct wsb_node *nd, int live, int run_time_drained,
+void wsb_select_judge(const struct wsb_node *nd, int live, int run_time_drained, double median_capacity,
                       const struct wsb_snapshot_params *p, struct wsb_node_judgement *out)
 {
     memset(out, 0, sizeof *out);
     out->online = live && nd->online;
     out->drained = nd->drain || run_time_drained;
-    out->overloaded = nd->load_known && nd->load >= p->max_load;
+    if (nd->capacity >= 1)
+        out->capacity = (double)nd->capacity;
+    else if (median_capacity >= 1)
+        out->capacity = median_capacity;
+    else
+        out->capacity = p->assumed_capacity >= 1 ? p->assumed_capacity : WSB_ASSUMED_CAPACITY;
+    if (nd->load_known && nd->capacity >= 1 && nd->connections >= 0)
+        out->used = (double)nd->connections;
+    else
+        out->used = (nd->load_known ? nd->load : p->unknown_load) * out->capacity;
+    out->room = p->max_load * out->capacity - out->used;
+    /* Less room than one connection: one more client would take it past
+     * max_load.  A node that reports no load is never judged full. */
+    out->overloaded = nd->load_known && out->room < 1;
     int scheme_ok = p->allow_ws || strncmp(nd->endpoint, "wss://", 6) == 0;
     out->eligible = out->online && !out->drained && !out->overloaded && scheme_ok;
-    if (out->eligible) {
-        double load = nd->load_known ? nd->load : p->unknown_load;
-        /* Headroom below the maximum; a floor keeps a node that is nearly
-         * full (or assumed so) from vanishing altogether. */
-        out->weight = p->max_load - load;
-        if (out->weight < 0.001)
-            out->weight = 0.001;
-    }
+    out->slow_start_s = nd->slow_start_s >= 0 ? (double)nd->slow_start_s : p->slow_start_s;
+    out->budget = nd->max_new_per_s > 0 ? (uint32_t)nd->max_new_per_s : 0;
 }
 
 int wsb_select_version_code(size_t n_eligible, size_t n_online)
@@ -72,6 +79,47 @@ void wsb_select_scratch_free(struct wsb_select_scratch *sc)
     sc->cap = 0;
 }
 
+/* The node's room now: its room at the check less what every handler
+ * assigned to it since (as this process last heard, plus its own answers
+ * since). */
+double wsb_select_room(const struct wsb_snapshot *s, uint32_t i)
+{
+    const struct wsb_tally *t = &s->tally[i];
+    uint32_t fleet = __atomic_load_n(&t->fleet, __ATOMIC_RELAXED);
+    uint32_t own = __atomic_load_n(&t->unflushed, __ATOMIC_RELAXED);
+    return s->nodes[i].room - (double)fleet - (double)own;
+}
+
+/* Whether node i can take one more client: room for one, or a load it
+ * does not report (never judged full). */
+static int has_room(const struct wsb_snapshot *s, uint32_t i)
+{
+    return !s->nodes[i].node.load_known || wsb_select_room(s, i) >= 1;
+}
+
+double wsb_select_slow_start(const struct wsb_snapshot *s, uint32_t i, long long now_ms)
+{
+    const struct wsb_snap_node *sn = &s->nodes[i];
+    if (sn->slow_start_s <= 0 || sn->node.changed_at <= 0)
+        return 1.0;
+    double elapsed = (double)now_ms / 1000.0 - (double)sn->node.changed_at;
+    if (elapsed >= sn->slow_start_s)
+        return 1.0;
+    if (elapsed < 0)
+        elapsed = 0;   /* a probe clock ahead of ours: the start of the window */
+    double f = pow(elapsed / sn->slow_start_s, 1.0 / s->slow_start_aggression);
+    return f > s->slow_start_min ? f : s->slow_start_min;
+}
+
+double wsb_select_starts(const struct wsb_snapshot *s, uint32_t i, long long now_ms)
+{
+    const struct wsb_tally *t = &s->tally[i];
+    double age = (double)(now_ms - __atomic_load_n(&s->window_read_ms, __ATOMIC_RELAXED)) / 1000.0;
+    double left = age <= 0 ? 1.0 : age >= 1 ? 0.0 : 1.0 - age;
+    return (double)__atomic_load_n(&t->window, __ATOMIC_RELAXED) * left +
+           (double)__atomic_load_n(&t->unflushed, __ATOMIC_RELAXED);
+}
+
 /* Similarity of a node to the client: the cosine of the central angle
  * between them, so that larger is nearer and 1 is "here". */
 static double similarity(const struct wsb_snap_node *sn, const struct wsb_client_loc *c, int client_coords,
@@ -98,32 +146,61 @@ static double near_bound(const struct wsb_snapshot *s, double best)
     return bound - 1e-12;
 }
 
+/* Below every similarity: marks a node without room. */
+#define NO_ROOM (-3.0)
+
+/* Puts the scanned nodes within near_km of the nearest one with room in
+ * sc->cand (sim[i] is scan[i]'s similarity, NO_ROOM for a node without
+ * room; best is the largest of them) and returns their count. */
+static size_t within_band(const struct wsb_snapshot *s, const uint32_t *scan, size_t n_scan, double best,
+                          struct wsb_select_scratch *sc)
+{
+    if (best <= NO_ROOM)
+        return 0;
+    double bound = near_bound(s, best);
+    size_t k = 0;
+    for (size_t i = 0; i < n_scan; i++) {
+        sc->cand[k] = scan[i];
+        k += sc->sim[i] >= bound;
+    }
+    return k;
+}
+
 /* Step 4 for a client with coordinates and a version whose eligible nodes
  * all have them: similarity is a dot product, and only the client's cell
- * list (when indexed) is scanned.  Puts the candidates in sc->cand and
- * returns their count. */
+ * list (when indexed) is scanned.  A cell's list holds every node near
+ * enough to the nearest eligible one; when that one (or a nearer one) has
+ * no room left, the band moves outwards, past what the list was built
+ * for, and the whole version is scanned.  Puts the candidates in sc->cand
+ * and returns their count. */
 static size_t near_by_distance(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
                                const struct wsb_client_loc *client, struct wsb_select_scratch *sc)
 {
     const uint32_t *scan = e->eligible;
-    size_t n_scan = e->n, k = 0;
-    double cx, cy, cz, best = -2.0, *sim = sc->sim;
+    size_t n_scan = e->n;
+    double cx, cy, cz, *sim = sc->sim;
     wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
-    if (e->index != NULL)
+    int indexed = e->index != NULL;
+    if (indexed)
         scan = wsb_cell_index_list(e->index, client->lat, client->lon, &n_scan);
     const struct wsb_snap_node *nodes = s->nodes;
-    for (size_t i = 0; i < n_scan; i++) {
-        const struct wsb_snap_node *sn = &nodes[scan[i]];
-        double d = sn->x * cx + sn->y * cy + sn->z * cz;
-        sim[i] = d;
-        best = best > d ? best : d;
+    for (;;) {
+        double best = NO_ROOM, best_any = NO_ROOM;
+        for (size_t i = 0; i < n_scan; i++) {
+            const struct wsb_snap_node *sn = &nodes[scan[i]];
+            double d = sn->x * cx + sn->y * cy + sn->z * cz;
+            best_any = best_any > d ? best_any : d;
+            if (!has_room(s, scan[i]))
+                d = NO_ROOM;
+            sim[i] = d;
+            best = best > d ? best : d;
+        }
+        if (!indexed || best >= best_any)
+            return within_band(s, scan, n_scan, best, sc);
+        scan = e->eligible;
+        n_scan = e->n;
+        indexed = 0;
     }
-    double bound = near_bound(s, best);
-    for (size_t i = 0; i < n_scan; i++) {
-        sc->cand[k] = scan[i];
-        k += sim[i] >= bound;
-    }
-    return k;
 }
 
 /* Step 4 otherwise: distance where both sides have coordinates, else the
@@ -132,46 +209,73 @@ static size_t near_by_distance(const struct wsb_snapshot *s, const struct wsb_ve
 static size_t near_by_tier(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
                            const struct wsb_client_loc *client, struct wsb_select_scratch *sc)
 {
-    double cx = 0, cy = 0, cz = 0, best = -2.0;
-    size_t k = 0;
+    double cx = 0, cy = 0, cz = 0, best = NO_ROOM;
     if (client->has_coords)
         wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
     const double same_continent = cos(WSB_SAME_CONTINENT_KM / WSB_EARTH_RADIUS_KM);
     for (size_t i = 0; i < e->n; i++) {
-        double d = similarity(&s->nodes[e->eligible[i]], client, client->has_coords, cx, cy, cz, same_continent);
+        double d = NO_ROOM;
+        if (has_room(s, e->eligible[i]))
+            d = similarity(&s->nodes[e->eligible[i]], client, client->has_coords, cx, cy, cz, same_continent);
         sc->sim[i] = d;
         if (d > best)
             best = d;
     }
-    double bound = near_bound(s, best);
-    for (size_t i = 0; i < e->n; i++)
-        if (sc->sim[i] >= bound)
-            sc->cand[k++] = e->eligible[i];
+    return within_band(s, e->eligible, e->n, best, sc);
+}
+
+/* Step 4 for a client without a location: every node with room. */
+static size_t anywhere(const struct wsb_snapshot *s, const struct wsb_version_entry *e, struct wsb_select_scratch *sc)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        sc->cand[k] = e->eligible[i];
+        k += (size_t)has_room(s, e->eligible[i]);
+    }
     return k;
+}
+
+double wsb_select_weight(const struct wsb_snapshot *s, uint32_t i, long long now_ms)
+{
+    const struct wsb_snap_node *sn = &s->nodes[i];
+    if (sn->budget > 0 && wsb_select_starts(s, i, now_ms) >= (double)sn->budget)
+        return 0;
+    double room = wsb_select_room(s, i);
+    /* A node that reports no load is never full: at least 1 % of its
+     * (assumed) capacity keeps it in the draw. */
+    if (room < 0.01 * sn->capacity)
+        room = 0.01 * sn->capacity;
+    return room * wsb_select_slow_start(s, i, now_ms);
 }
 
 /* Step 5: one of the k >= 1 candidates, drawn with probability in
  * proportion to its weight; 53 random bits of rnd make a uniform point in
- * [0, total). */
-static const struct wsb_snap_node *weighted_draw(const struct wsb_snapshot *s, const uint32_t *cand, size_t k,
-                                                 uint64_t rnd)
+ * [0, total).  NULL when every candidate is over its budget. */
+static const struct wsb_snap_node *weighted_draw(const struct wsb_snapshot *s, struct wsb_select_scratch *sc,
+                                                 size_t k, uint64_t rnd, long long now_ms)
 {
-    if (k == 1)
-        return &s->nodes[cand[0]];
     double total = 0;
-    for (size_t i = 0; i < k; i++)
-        total += s->nodes[cand[i]].weight;
-    double point = (double)(rnd >> 11) * (1.0 / 9007199254740992.0) * total;
     for (size_t i = 0; i < k; i++) {
-        point -= s->nodes[cand[i]].weight;
-        if (point < 0)
-            return &s->nodes[cand[i]];
+        sc->sim[i] = wsb_select_weight(s, sc->cand[i], now_ms);
+        total += sc->sim[i];
     }
-    return &s->nodes[cand[k - 1]];
+    if (total <= 0)
+        return NULL;
+    double point = (double)(rnd >> 11) * (1.0 / 9007199254740992.0) * total;
+    size_t last = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (sc->sim[i] <= 0)
+            continue;
+        last = i;
+        point -= sc->sim[i];
+        if (point < 0)
+            return &s->nodes[sc->cand[i]];
+    }
+    return &s->nodes[sc->cand[last]];
 }
 
 int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
-               uint64_t rnd, struct wsb_select_scratch *sc, const struct wsb_snap_node **out)
+               uint64_t rnd, long long now_ms, struct wsb_select_scratch *sc, const struct wsb_snap_node **out)
 {
     *out = NULL;
     if (s == NULL || s->n_nodes == 0)
@@ -181,23 +285,19 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
         return WSB_NO_SERVERS_VERSION;
     if (e->n == 0)
         return e->error;   /* wsb_select_version_code's, precomputed */
-    if (e->n == 1) {
-        *out = &s->nodes[e->eligible[0]];
-        return WSB_SELECT_OK;
-    }
     if (sc->cap < e->n)
         return WSB_NO_SERVERS_AVAILABLE;   /* caller did not reserve: refuse, never overrun */
     int located = client != NULL &&
                   (client->has_coords || client->country[0] != '\0' || client->continent[0] != '\0');
     size_t k;
-    if (!located) {
-        memcpy(sc->cand, e->eligible, e->n * sizeof *sc->cand);
-        k = e->n;
-    } else if (client->has_coords && e->coords) {
+    if (!located)
+        k = anywhere(s, e, sc);
+    else if (client->has_coords && e->coords)
         k = near_by_distance(s, e, client, sc);
-    } else {
+    else
         k = near_by_tier(s, e, client, sc);
-    }
-    *out = weighted_draw(s, sc->cand, k, rnd);
-    return WSB_SELECT_OK;
+    if (k == 0)
+        return WSB_NO_SERVERS_AVAILABLE;   /* every eligible node filled up since its check */
+    *out = weighted_draw(s, sc, k, rnd, now_ms);
+    return *out != NULL ? WSB_SELECT_OK : WSB_NO_SERVERS_AVAILABLE;
 }

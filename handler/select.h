@@ -1,8 +1,9 @@
 /* select.h: the whole selection policy, in one place.
  *
- * Selection is a pure function from (snapshot, client, version, random
- * word) to a decision.  No I/O, no allocation, no clock: the same inputs
- * always give the same answer, so it can be tested and explained.  Its
+ * Selection is a pure function from (snapshot with its tally, client,
+ * version, random word, time) to a decision.  No I/O, no allocation, no
+ * clock of its own: the same inputs always give the same answer, so it
+ * can be tested and explained.  Its
  * first steps depend on the node alone and are precomputed once per
  * snapshot: wsb_snapshot_build asks wsb_select_judge about every node and
  * wsb_select_version_code about every version; wsb_select does the rest
@@ -13,20 +14,35 @@
  *      it) -- or 100 when there are no nodes at all;
  *   2. online: the node's record says online and the state has not
  *      expired, else (no node of the version online) 101;
- *   3. usable: not drained (its record or a run-time drain), load below
- *      max_load, and a wss:// endpoint unless ws:// is allowed, else (nodes
- *      of the version online, none usable) 100;
+ *   3. usable: not drained (its record or a run-time drain), room for
+ *      one more client (below), and a wss:// endpoint unless ws:// is
+ *      allowed, else (nodes of the version online, none usable) 100;
  *   4. proximity: with client and node coordinates, great-circle
  *      distance; otherwise a node in the client's country counts as 0 km
  *      away, one on the client's continent as WSB_SAME_CONTINENT_KM, any
  *      other as the far side of the earth.  A client with no location sees
- *      every node at 0 km.  Candidates are the eligible nodes within
- *      near_km (a snapshot parameter) of the nearest;
- *   5. spread: one candidate is drawn at random, weighted by its headroom
- *      (max_load - load, the unknown load assumed for a node that reports
- *      none), so new clients flow to nodes in proportion to the room they
- *      have left and many processes sharing one snapshot (loads refreshed
- *      only once per probe round) do not herd onto the least loaded node. */
+ *      every node at 0 km.  Candidates are the usable nodes within near_km
+ *      (a snapshot parameter) of the nearest usable one: when the nearest
+ *      fill up, clients spill to the next nearest;
+ *   5. spread: one candidate is drawn at random, weighted by its room now
+ *      times its slow-start factor; a candidate that took its session-start
+ *      budget in the last second weighs nothing, and when every candidate
+ *      did the answer is 100.
+ *
+ * Room is counted in connections: capacity C (the record's, else the
+ * median of the snapshot's known capacities, else assumed_capacity), used
+ * U at the check (reported connections, else load x C, else unknown_load x
+ * C), and A assigned by every handler since the check (struct wsb_tally):
+ * room = max_load x C - U - A.  A node with less room than one connection
+ * is full (the overload filter and the weights use the same estimate); a
+ * node that reports no load is never full and weighs at least 1 % of C.
+ *
+ * Slow start: within slow_start_s of its changed_at (it came online), a
+ * node's weight is scaled by max(min, (elapsed / window) ^ (1 /
+ * aggression)), Envoy's shape.
+ *
+ * The tally and the clock are the only inputs that change under a built
+ * snapshot: selection reads them, never writes. */
 #ifndef WSB_SELECT_H
 #define WSB_SELECT_H
 
@@ -36,6 +52,7 @@
 
 #define WSB_EARTH_RADIUS_KM 6371.0
 #define WSB_SAME_CONTINENT_KM 2500.0
+#define WSB_ASSUMED_CAPACITY 10000.0   /* capacity of nodes that have none, when none has one */
 
 /* The balancer error codes of the HTTP contract. */
 enum wsb_select_error {
@@ -49,16 +66,31 @@ enum wsb_select_error {
 struct wsb_node_judgement {
     int online;               /* the record says online and the state is live */
     int drained;              /* drained by its record or at run time */
-    int overloaded;           /* its known load is at or above max_load */
+    int overloaded;           /* it reports a load, and has less room than one connection */
     int eligible;             /* online, not drained, not overloaded, scheme allowed */
-    double weight;            /* when eligible: headroom below max_load, at least 0.001; else 0 */
+    double capacity;          /* connections: its own, else the median, else assumed */
+    double used;              /* connections at the check: reported, or load x capacity */
+    double room;              /* max_load x capacity - used */
+    double slow_start_s;      /* its window, or the global one; 0 none */
+    uint32_t budget;          /* session starts per second, 0 none */
 };
 
-/* Judges node nd by p: live says whether the probe's state is current,
- * run_time_drained whether an operator drained it outside its record.
- * Fills *out; cannot fail. */
-void wsb_select_judge(const struct wsb_node *nd, int live, int run_time_drained,
+/* Judges node nd by p at its check: live says whether the probe's state is
+ * current, run_time_drained whether an operator drained it outside its
+ * record, median_capacity is the median of the snapshot's known
+ * capacities (0 when none is known).  Fills *out; cannot fail. */
+void wsb_select_judge(const struct wsb_node *nd, int live, int run_time_drained, double median_capacity,
                       const struct wsb_snapshot_params *p, struct wsb_node_judgement *out);
+
+/* The parts of step 5 for node i of s (an index into s->nodes) at unix
+ * time now_ms, as selection computes them: its room now (room at the check
+ * less the tally); its slow-start factor (min..1); the session starts it
+ * took in the last second as this process knows them; its weight (0 when
+ * over its budget).  Cannot fail. */
+double wsb_select_room(const struct wsb_snapshot *s, uint32_t i);
+double wsb_select_slow_start(const struct wsb_snapshot *s, uint32_t i, long long now_ms);
+double wsb_select_starts(const struct wsb_snapshot *s, uint32_t i, long long now_ms);
+double wsb_select_weight(const struct wsb_snapshot *s, uint32_t i, long long now_ms);
 
 /* The code of a version that some nodes list, n_eligible of them
  * eligible and n_online online: WSB_SELECT_OK when some node is
@@ -95,12 +127,14 @@ void wsb_select_scratch_free(struct wsb_select_scratch *sc);
 
 /* Chooses a node for a client asking for version: steps 1 to 5 above, 1-3
  * read from what the snapshot precomputed.  s may be NULL (no state: 100);
- * client may be NULL (no location).  rnd is a random 64-bit word.  Returns
+ * client may be NULL (no location).  rnd is a random 64-bit word, now_ms
+ * the unix time in ms (slow start, budgets).  It does not count the answer
+ * in the tally: the caller does (wsb_assign_note).  Returns
  * WSB_SELECT_OK with *out set (a node of s, which owns it), or one of the
  * error codes with *out set to NULL.  The scratch must hold at least
  * s->max_eligible entries (else WSB_NO_SERVERS_AVAILABLE, never an
  * overrun); it is only working memory. */
 int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
-               uint64_t rnd, struct wsb_select_scratch *sc, const struct wsb_snap_node **out);
+               uint64_t rnd, long long now_ms, struct wsb_select_scratch *sc, const struct wsb_snap_node **out);
 
 #endif

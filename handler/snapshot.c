@@ -95,6 +95,7 @@ static void snapshot_free(struct wsb_snapshot *s)
         wsb_cell_index_free(s->versions[i].index);
     }
     free(s->versions);
+    free(s->tally);
     free(s);
 }
 
@@ -152,6 +153,35 @@ static int index_version(struct wsb_snapshot *s, struct wsb_version_entry *e, co
     return status;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of the capacities the n nodes know (0 when none does): what a
+ * node without one is assumed to hold.  WSB_OK or WSB_ENOMEM. */
+static int median_capacity(const struct wsb_node *nodes, size_t n, double *out)
+{
+    size_t k = 0;
+    *out = 0;
+    for (size_t i = 0; i < n; i++)
+        k += nodes[i].capacity >= 1;
+    if (k == 0)
+        return WSB_OK;
+    double *caps = malloc(k * sizeof *caps);
+    if (caps == NULL)
+        return WSB_ENOMEM;
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (nodes[i].capacity >= 1)
+            caps[k++] = (double)nodes[i].capacity;
+    qsort(caps, k, sizeof *caps, cmp_double);
+    *out = k % 2 ? caps[k / 2] : (caps[k / 2 - 1] + caps[k / 2]) / 2;
+    free(caps);
+    return WSB_OK;
+}
+
 /* Moves the n nodes into s (their entries are left initialised), has
  * select.c's policy judge each, and gives the eligible ones their 200
  * body.  The node stays as its record says (so that the next refresh can
@@ -161,7 +191,10 @@ static int index_version(struct wsb_snapshot *s, struct wsb_version_entry *e, co
 static int take_nodes(struct wsb_snapshot *s, struct wsb_node *nodes, size_t n, const struct drain_set *drains,
                       const struct wsb_snapshot_params *p, const struct wsb_snapshot *prev)
 {
-    if (n > 0 && (s->nodes = calloc(n, sizeof *s->nodes)) == NULL)
+    if (n > 0 && ((s->nodes = calloc(n, sizeof *s->nodes)) == NULL || (s->tally = calloc(n, sizeof *s->tally)) == NULL))
+        return WSB_ENOMEM;
+    double median;
+    if (median_capacity(nodes, n, &median) != WSB_OK)
         return WSB_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         struct wsb_snap_node *sn = &s->nodes[s->n_nodes++];
@@ -169,10 +202,15 @@ static int take_nodes(struct wsb_snapshot *s, struct wsb_node *nodes, size_t n, 
         wsb_node_init(&nodes[i]);
         const struct wsb_node *nd = &sn->node;
         struct wsb_node_judgement j;
-        wsb_select_judge(nd, s->live, drain_set_has(drains, nd->id), p, &j);
+        wsb_select_judge(nd, s->live, drain_set_has(drains, nd->id), median, p, &j);
         sn->online = j.online;
         sn->eligible = j.eligible;
-        sn->weight = j.weight;
+        sn->capacity = j.capacity;
+        sn->used = j.used;
+        sn->room = j.room;
+        sn->slow_start_s = j.slow_start_s;
+        sn->budget = j.budget;
+        s->n_budgeted += j.eligible && j.budget > 0;
         if (nd->has_coords)
             wsb_geo_unit(nd->lat, nd->lon, &sn->x, &sn->y, &sn->z);
         s->n_online += j.online != 0;
@@ -278,6 +316,8 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
     s->near_km = p->near_km;
     s->near_cos = cos(p->near_km / 6371.0);
     s->near_sin = sin(p->near_km / 6371.0);
+    s->slow_start_min = p->slow_start_min > 0 ? p->slow_start_min : 0.1;
+    s->slow_start_aggression = p->slow_start_aggression > 0 ? p->slow_start_aggression : 1.0;
     if (take_nodes(s, nodes, n, &drains, p, prev) != WSB_OK || list_versions(s) != WSB_OK ||
         list_eligible(s) != WSB_OK)
         goto cleanup;

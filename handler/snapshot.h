@@ -8,6 +8,7 @@
 #define WSB_SNAPSHOT_H
 
 #include "cell_index.h"
+#include "keys.h"
 #include "node.h"
 
 #include <stddef.h>
@@ -16,8 +17,12 @@
 struct wsb_snap_node {
     struct wsb_node node;     /* decoded record, as the record says; owned */
     int online;               /* node.online, and the state live */
-    int eligible;             /* may take new clients (wsb_select_judge in select.h) */
-    double weight;            /* share of new clients (wsb_select_judge) */
+    int eligible;             /* may take new clients at the check (wsb_select_judge in select.h) */
+    double capacity;          /* connections: known, or assumed (wsb_select_judge) */
+    double used;              /* connections at its check: reported, or estimated */
+    double room;              /* max_load x capacity - used: new clients it could take at its check */
+    double slow_start_s;      /* its slow-start window, 0 none */
+    uint32_t budget;          /* session starts per second, 0 none */
     double x, y, z;           /* unit vector on the sphere when node.has_coords */
     char *body;               /* precomputed 200 body {"endpoint":..,"location":..} */
     size_t body_len;
@@ -33,6 +38,19 @@ struct wsb_version_entry {
                                      or near_km so wide that lists would hold most nodes) */
 };
 
+/* What the handlers assigned to a node since its check: the only part of
+ * a snapshot that changes after it is built, and only through __atomic
+ * operations.  Requests add to unflushed; handler/assign.c moves it into
+ * Redis at every refresh and writes fleet and window from what it reads
+ * back. */
+struct wsb_tally {
+    uint32_t fleet;           /* every handler process on every host, as last read
+                                 (this process's flushed answers included) */
+    uint32_t unflushed;       /* this process's answers since its last flush */
+    uint32_t window;          /* nodes with a budget: fleet-wide starts in the second
+                                 before the last read */
+};
+
 struct wsb_snapshot {
     int refs;
     size_t n_nodes;
@@ -45,6 +63,13 @@ struct wsb_snapshot {
     double near_cos, near_sin; /* of near_km as a central angle */
     size_t n_skipped;         /* records the reader skipped as malformed */
     size_t n_online, n_eligible, n_draining, n_overloaded;
+    struct wsb_tally *tally;  /* n_nodes entries, zeroed at build; see above */
+    long long window_read_ms; /* unix ms of the read that set the windows (__atomic) */
+    char round_id[WSB_MAX_ROUND_ID + 1]; /* "" when the round has none: no accounting */
+    long long round_ttl;      /* the round's ttl, s (0 unknown) */
+    size_t n_budgeted;        /* eligible nodes with a budget */
+    double slow_start_min;    /* wsb_snapshot_params's, for selection */
+    double slow_start_aggression;
 };
 
 struct wsb_snapshot_params {
@@ -52,6 +77,11 @@ struct wsb_snapshot_params {
     int allow_ws;             /* serve ws:// endpoints (else only wss://) */
     double unknown_load;      /* load assumed for a node that reports none */
     double near_km;           /* nodes this close to the nearest share its clients */
+    double assumed_capacity;  /* capacity of a node that has none, when no node has one
+                                 (0: 10,000); else the median of those known */
+    double slow_start_s;      /* slow-start window of a node without its own; 0 off */
+    double slow_start_min;    /* share at the start of the window, 0.01..1 (0: 0.1) */
+    double slow_start_aggression; /* the ramp's exponent is 1/aggression (0: 1, linear) */
 };
 
 /* Builds a snapshot from n decoded nodes, taking ownership of their strings

@@ -2,6 +2,7 @@
  * check, full read, build, install) and the refresher thread. */
 #define _GNU_SOURCE
 #include "state_cache.h"
+#include "assign.h"
 #include "clock.h"
 #include "log.h"
 #include "state_watch.h"
@@ -17,6 +18,7 @@
 struct wsb_state_cache {
     const struct wsb_handler_config *cfg;   /* borrowed */
     struct wsb_redis *redis;        /* used under refresh_lock only */
+    struct wsb_assign *assign;      /* the answers' accounting; refresh_lock only */
     pthread_mutex_t snap_lock;      /* guards the fields below */
     struct wsb_snapshot *snap;      /* NULL: no usable state (answers 100) */
     long long fresh_until_ms;
@@ -48,7 +50,10 @@ struct wsb_state_cache *wsb_state_cache_new(const struct wsb_handler_config *cfg
         return NULL;
     c->cfg = cfg;
     c->redis = wsb_redis_new(&cfg->redis);
-    if (c->redis == NULL) {
+    c->assign = wsb_assign_new(&cfg->redis, &cfg->keys, cfg->retry_ms);
+    if (c->redis == NULL || c->assign == NULL) {
+        wsb_redis_free(c->redis);
+        wsb_assign_free(c->assign);
         free(c);
         return NULL;
     }
@@ -70,6 +75,7 @@ void wsb_state_cache_free(struct wsb_state_cache *c)
     if (c == NULL)
         return;
     wsb_state_cache_stop_refresher(c);
+    wsb_assign_free(c->assign);
     wsb_snapshot_unref(c->snap);
     wsb_redis_free(c->redis);
     pthread_mutex_destroy(&c->snap_lock);
@@ -178,8 +184,13 @@ static int build(struct wsb_state_cache *c, struct refresh *r, struct wsb_state 
     c->last_skipped = skipped;
     int status = wsb_snapshot_build(st->nodes, st->n, st->live, st->drain_ids, st->n_drain, skipped, &c->cfg->snap,
                                     c->snap, out);
-    if (status != WSB_OK)
+    if (status != WSB_OK) {
         snprintf(r->err, sizeof r->err, "building the snapshot: %s", wsb_strerror(status));
+    } else {
+        snprintf((*out)->round_id, sizeof (*out)->round_id, "%s", st->round_id);
+        (*out)->round_ttl = st->round_ttl;
+        wsb_assign_adopt(c->snap, *out);
+    }
     wsb_state_clear(st);
     return status;
 }
@@ -251,6 +262,24 @@ static void log_outcome(struct wsb_state_cache *c, int status, const char *err, 
     }
 }
 
+/* Step 6, after a good refresh: this process's answers since the last one
+ * go to Redis, and every process's come back (assign.h).  retired is the
+ * snapshot just replaced, NULL when none.  Its failures log themselves and
+ * never fail the refresh: the snapshot serves on. */
+static void exchange(struct wsb_state_cache *c, struct wsb_snapshot *retired)
+{
+    char err[WSB_ERRLEN];
+    if (c->snap != NULL)
+        wsb_assign_exchange(c->assign, retired, c->snap, wsb_unix_ms(), err);
+}
+
+void wsb_state_cache_flush(struct wsb_state_cache *c)
+{
+    pthread_mutex_lock(&c->refresh_lock);
+    exchange(c, NULL);
+    pthread_mutex_unlock(&c->refresh_lock);
+}
+
 /* Fetches the state and installs a new snapshot, or keeps the current one
  * when nothing changed.  Called with refresh_lock held; takes snap_lock
  * only to swap. */
@@ -266,8 +295,10 @@ static void refresh(struct wsb_state_cache *c, long long now)
     r.now = now;
     r.reused = wsb_redis_connected(c->redis);
     snprintf(r.was, sizeof r.was, "%s", wsb_redis_current(c->redis));
-    if (ask_unchanged(c, &r))
+    if (ask_unchanged(c, &r)) {
+        exchange(c, NULL);
         return;
+    }
     struct wsb_state st;
     struct wsb_snapshot *fresh = NULL, *old = NULL;
     int status = read_full(c, &r, &st);
@@ -276,6 +307,7 @@ static void refresh(struct wsb_state_cache *c, long long now)
     int dropped = 0;
     if (status == WSB_OK) {
         old = install(c, now, fresh);
+        exchange(c, old);
     } else {
         old = fail(c, now);
         dropped = old != NULL;

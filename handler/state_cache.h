@@ -38,6 +38,12 @@ int wsb_state_cache_start_refresher(struct wsb_state_cache *c);
 /* Stops and joins the refresher; a no-op when none runs. */
 void wsb_state_cache_stop_refresher(struct wsb_state_cache *c);
 
+/* Writes the answers counted since the last refresh to Redis (assign.h)
+ * at once, as a refresh would: for a process about to end (a CGI request,
+ * a stopping FastCGI process).  Waits for a refresh under way.  Failures
+ * are logged; cannot fail otherwise. */
+void wsb_state_cache_flush(struct wsb_state_cache *c);
+
 /* The cache's Redis connection, for a one-off read (--check) while no
  * refresher runs. */
 struct wsb_redis *wsb_state_cache_redis(struct wsb_state_cache *c);

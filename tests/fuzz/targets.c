@@ -919,7 +919,7 @@ const char *wsb_fuzz_select(const uint8_t *data, size_t size)
     for (int t = 0; t < 16 && bad == NULL; t++) {
         uint64_t r = t == 0 ? rnd : rnd * 0x9e3779b97f4a7c15ull + ((uint64_t)t << 60);
         const struct wsb_snap_node *out = NULL;
-        int code = wsb_select(s, version, &c, r, &sc, &out);
+        int code = wsb_select(s, version, &c, r, 0, &sc, &out);
         if (code != want) {
             bad = "select: error code differs from the policy";
             break;

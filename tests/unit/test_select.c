@@ -43,7 +43,7 @@ static const char *pick(struct wsb_snapshot *s, unsigned v, const struct wsb_cli
     struct wsb_select_scratch sc = { 0 };
     wsb_select_scratch_reserve(&sc, s ? s->max_eligible : 0);
     const struct wsb_snap_node *out = NULL;
-    *code = wsb_select(s, v, c, rnd, &sc, &out);
+    *code = wsb_select(s, v, c, rnd, 0, &sc, &out);
     wsb_select_scratch_free(&sc);
     return out ? out->node.id : NULL;
 }
@@ -537,8 +537,8 @@ static void test_index_equals_scan(void)
             struct wsb_client_loc c = random_client(cases[t].lay, q);
             uint64_t r = rng();
             const struct wsb_snap_node *a = NULL, *b = NULL;
-            int ca = wsb_select(indexed, 1, &c, r, &sc, &a);
-            int cb = wsb_select(plain, 1, &c, r, &sc, &b);
+            int ca = wsb_select(indexed, 1, &c, r, 0, &sc, &a);
+            int cb = wsb_select(plain, 1, &c, r, 0, &sc, &b);
             same += ca == cb && a == b - plain->nodes + indexed->nodes;
             if (e->index != NULL)
                 missed += missed_candidates(indexed, e, c.lat, c.lon);
@@ -606,8 +606,8 @@ static void test_index_key_collision(void)
         struct wsb_client_loc c = at(uniform() * 180 - 90, uniform() * 360 - 180, "", "");
         uint64_t r = rng();
         const struct wsb_snap_node *a = NULL, *b = NULL;
-        int ca = wsb_select(s, 1, &c, r, &sc, &a);
-        int cb = wsb_select(small, 1, &c, r, &sc, &b);
+        int ca = wsb_select(s, 1, &c, r, 0, &sc, &a);
+        int cb = wsb_select(small, 1, &c, r, 0, &sc, &b);
         same += ca == cb && a - s->nodes == b - small->nodes;
     }
     CHECK(same == 2000, "%d of 2000 clients get what the index built from scratch gives", same);

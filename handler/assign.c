@@ -1,0 +1,415 @@
+/* assign.c: fleet-wide assignment accounting (assign.h): the tally of each
+ * answer, and its exchange with Redis at every refresh. */
+#include "assign.h"
+#include "clock.h"
+#include "hash.h"
+#include "log.h"
+#include "status.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A <prefix>assigned key outlives its round by this much when the round
+ * gives no ttl (state written by hand with an id). */
+#define ASSIGNED_TTL_DEFAULT_S 3600
+
+struct wsb_assign {
+    struct wsb_redis_config cfg;   /* as given */
+    size_t first;                  /* the address writes go to first: past those that said READONLY */
+    struct wsb_redis *redis;       /* over cfg from first on, then the ones before */
+    struct wsb_keys keys;
+    long retry_ms;
+    long long next_try_ms;         /* monotonic; no exchange before it after a failure */
+    int failing;                   /* the last exchange failed (logged once) */
+    /* The counts not yet in Redis, one per node of held, which they follow
+     * from snapshot to snapshot by id. */
+    struct wsb_snapshot *held;     /* a reference, NULL before the first exchange */
+    uint32_t *pending;             /* held->n_nodes entries */
+    uint32_t *slots;               /* id table of held: node index + 1, 0 empty */
+    size_t mask;                   /* slots has mask + 1 entries */
+    uint32_t *read;                /* working memory: the counts read back */
+    uint32_t *budgeted;            /* working memory: indexes of the nodes with a budget */
+};
+
+void wsb_assign_note(const struct wsb_snapshot *s, const struct wsb_snap_node *n)
+{
+    size_t i = (size_t)(n - s->nodes);
+    __atomic_add_fetch(&s->tally[i].unflushed, 1, __ATOMIC_RELAXED);
+}
+
+/* cfg with its addresses from first on, then the ones before. */
+static struct wsb_redis *connect_from(const struct wsb_redis_config *cfg, size_t first)
+{
+    struct wsb_redis_config rot = *cfg;
+    for (size_t i = 0; i < cfg->n; i++)
+        rot.addrs[i] = cfg->addrs[(first + i) % cfg->n];
+    return wsb_redis_new(&rot);
+}
+
+struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const struct wsb_keys *k, long retry_ms)
+{
+    struct wsb_assign *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return NULL;
+    a->cfg = *cfg;
+    a->keys = *k;
+    a->retry_ms = retry_ms;
+    if ((a->redis = connect_from(cfg, 0)) == NULL) {
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void forget_held(struct wsb_assign *a)
+{
+    wsb_snapshot_unref(a->held);
+    a->held = NULL;
+    free(a->pending);
+    free(a->slots);
+    free(a->read);
+    free(a->budgeted);
+    a->pending = a->slots = a->read = a->budgeted = NULL;
+    a->mask = 0;
+}
+
+void wsb_assign_free(struct wsb_assign *a)
+{
+    if (a == NULL)
+        return;
+    forget_held(a);
+    wsb_redis_free(a->redis);
+    free(a);
+}
+
+/* The index of node id (len bytes) in held, or -1. */
+static long find(const struct wsb_assign *a, const char *id, size_t len)
+{
+    const struct wsb_snapshot *s = a->held;
+    if (a->slots == NULL)
+        return -1;
+    for (size_t h = (size_t)wsb_fnv1a(WSB_FNV_OFFSET, id, len) & a->mask; a->slots[h] != 0; h = (h + 1) & a->mask) {
+        const char *nid = s->nodes[a->slots[h] - 1].node.id;
+        if (strlen(nid) == len && memcmp(nid, id, len) == 0)
+            return (long)a->slots[h] - 1;
+    }
+    return -1;
+}
+
+/* The index in b of node i of a: the same position when the ids agree
+ * (most refreshes change loads, not the node list), else by id; -1 when b
+ * has no such node.  tb is b's table (assign's, once b is held). */
+static long same_node(const struct wsb_snapshot *a, size_t i, const struct wsb_assign *tb)
+{
+    const struct wsb_snapshot *b = tb->held;
+    const char *id = a->nodes[i].node.id;
+    if (i < b->n_nodes && strcmp(b->nodes[i].node.id, id) == 0)
+        return (long)i;
+    return find(tb, id, strlen(id));
+}
+
+/* Makes s the snapshot the pending counts follow: its id table, and the
+ * counts of the one held before moved over by id (a node gone from the
+ * state loses its count).  WSB_OK or WSB_ENOMEM (nothing changed). */
+static int hold(struct wsb_assign *a, struct wsb_snapshot *s)
+{
+    if (a->held == s)
+        return WSB_OK;
+    size_t n = s->n_nodes, cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    struct wsb_assign next = { .held = s, .mask = cap - 1 };
+    next.pending = calloc(n ? n : 1, sizeof *next.pending);
+    next.slots = calloc(cap, sizeof *next.slots);
+    next.read = calloc(n ? n : 1, sizeof *next.read);
+    next.budgeted = calloc(n ? n : 1, sizeof *next.budgeted);
+    if (next.pending == NULL || next.slots == NULL || next.read == NULL || next.budgeted == NULL) {
+        free(next.pending);
+        free(next.slots);
+        free(next.read);
+        free(next.budgeted);
+        return WSB_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *id = s->nodes[i].node.id;
+        size_t h = (size_t)wsb_fnv1a(WSB_FNV_OFFSET, id, strlen(id)) & next.mask;
+        while (next.slots[h] != 0)
+            h = (h + 1) & next.mask;
+        next.slots[h] = (uint32_t)i + 1;
+    }
+    if (a->held != NULL)
+        for (size_t i = 0; i < a->held->n_nodes; i++) {
+            long j = a->pending[i] ? same_node(a->held, i, &next) : -1;
+            if (j >= 0)
+                next.pending[j] += a->pending[i];
+        }
+    forget_held(a);
+    a->held = wsb_snapshot_ref(s);
+    a->pending = next.pending;
+    a->slots = next.slots;
+    a->mask = next.mask;
+    a->read = next.read;
+    a->budgeted = next.budgeted;
+    return WSB_OK;
+}
+
+void wsb_assign_adopt(const struct wsb_snapshot *cur, struct wsb_snapshot *fresh)
+{
+    if (cur == NULL || cur->tally == NULL || fresh->tally == NULL || fresh->round_id[0] == '\0' ||
+        strcmp(cur->round_id, fresh->round_id) != 0)
+        return;
+    for (size_t i = 0; i < fresh->n_nodes; i++) {
+        const char *id = fresh->nodes[i].node.id;
+        size_t j = i;
+        if (j >= cur->n_nodes || strcmp(cur->nodes[j].node.id, id) != 0)
+            for (j = 0; j < cur->n_nodes && strcmp(cur->nodes[j].node.id, id) != 0; j++)
+                ;
+        if (j < cur->n_nodes) {
+            fresh->tally[i].fleet = __atomic_load_n(&cur->tally[j].fleet, __ATOMIC_RELAXED);
+            fresh->tally[i].window = __atomic_load_n(&cur->tally[j].window, __ATOMIC_RELAXED);
+        }
+    }
+    fresh->window_read_ms = __atomic_load_n(&cur->window_read_ms, __ATOMIC_RELAXED);
+}
+
+/* Moves the answers counted in s since the last exchange into the pending
+ * counts (s is held, or the one it replaced), and into the fleet counts of
+ * the held snapshot, so that selection keeps seeing them until the read. */
+static void harvest(struct wsb_assign *a, struct wsb_snapshot *s)
+{
+    struct wsb_snapshot *h = a->held;
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        uint32_t d = __atomic_exchange_n(&s->tally[i].unflushed, 0, __ATOMIC_RELAXED);
+        if (d == 0)
+            continue;
+        long j = s == h ? (long)i : same_node(s, i, a);
+        if (j < 0)
+            continue;
+        a->pending[j] += d;
+        __atomic_add_fetch(&h->tally[j].fleet, d, __ATOMIC_RELAXED);
+    }
+}
+
+static int is_string(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
+}
+
+/* A count as Redis holds it (a decimal string), clamped to uint32; 0 for
+ * anything else (a value edited by hand). */
+static uint32_t count_of(const redisReply *r)
+{
+    if (r == NULL || !is_string(r) || r->len == 0 || r->len > 20)
+        return 0;
+    unsigned long long v = 0;
+    for (size_t i = 0; i < r->len; i++) {
+        if (r->str[i] < '0' || r->str[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned long long)(r->str[i] - '0');
+    }
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* What one exchange sends: which commands, in which order. */
+struct exchange {
+    char assigned[WSB_MAX_KEY], starts[WSB_MAX_KEY], starts_before[WSB_MAX_KEY];
+    size_t n_incr;                 /* nodes with pending counts: two HINCRBY each */
+    size_t n_budgeted;             /* nodes whose starts are read (two HMGET) */
+    int n_cmds;
+};
+
+/* Queues HMGET key <ids of the budgeted nodes>.  WSB_OK or WSB_ENOMEM. */
+static int queue_hmget(redisContext *c, const struct wsb_assign *a, const char *key, size_t n)
+{
+    const char **argv = malloc((n + 2) * sizeof *argv);
+    size_t *lens = malloc((n + 2) * sizeof *lens);
+    int status = WSB_ENOMEM;
+    if (argv == NULL || lens == NULL)
+        goto cleanup;
+    argv[0] = "HMGET";
+    argv[1] = key;
+    for (size_t i = 0; i < n; i++)
+        argv[i + 2] = a->held->nodes[a->budgeted[i]].node.id;
+    for (size_t i = 0; i < n + 2; i++)
+        lens[i] = strlen(argv[i]);
+    if (redisAppendCommandArgv(c, (int)(n + 2), argv, lens) == REDIS_OK)
+        status = WSB_OK;
+cleanup:
+    free(argv);
+    free(lens);
+    return status;
+}
+
+static int queue(struct wsb_assign *a, redisContext *c, struct exchange *x)
+{
+    const struct wsb_snapshot *s = a->held;
+    long long ttl = s->round_ttl > 0 ? s->round_ttl : ASSIGNED_TTL_DEFAULT_S;
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        if (a->pending[i] == 0)
+            continue;
+        const char *id = s->nodes[i].node.id;
+        if (redisAppendCommand(c, "HINCRBY %s %s %u", x->assigned, id, a->pending[i]) != REDIS_OK ||
+            redisAppendCommand(c, "HINCRBY %s %s %u", x->starts, id, a->pending[i]) != REDIS_OK)
+            return WSB_ENOMEM;
+        x->n_incr++;
+    }
+    x->n_cmds = (int)(2 * x->n_incr);
+    if (x->n_incr > 0) {
+        if (redisAppendCommand(c, "EXPIRE %s %lld", x->assigned, ttl) != REDIS_OK ||
+            redisAppendCommand(c, "EXPIRE %s %d", x->starts, WSB_STARTS_TTL_S) != REDIS_OK)
+            return WSB_ENOMEM;
+        x->n_cmds += 2;
+    }
+    if (redisAppendCommand(c, "HGETALL %s", x->assigned) != REDIS_OK)
+        return WSB_ENOMEM;
+    x->n_cmds++;
+    for (size_t i = 0; i < s->n_nodes; i++)
+        if (s->nodes[i].eligible && s->nodes[i].budget > 0)
+            a->budgeted[x->n_budgeted++] = (uint32_t)i;
+    if (x->n_budgeted > 0) {
+        if (queue_hmget(c, a, x->starts, x->n_budgeted) != WSB_OK ||
+            queue_hmget(c, a, x->starts_before, x->n_budgeted) != WSB_OK)
+            return WSB_ENOMEM;
+        x->n_cmds += 2;
+    }
+    return WSB_OK;
+}
+
+/* The first error reply among rep[0..n), or NULL. */
+static const redisReply *first_error(redisReply **rep, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (rep[i]->type == REDIS_REPLY_ERROR)
+            return rep[i];
+    return NULL;
+}
+
+/* Takes the replies: the pending counts that Redis added are cleared, the
+ * fleet counts and windows read back go into the held snapshot's tally. */
+static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep, long long now_ms, char *err)
+{
+    struct wsb_snapshot *s = a->held;
+    size_t r = 0;
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        if (a->pending[i] == 0)
+            continue;
+        if (rep[r]->type == REDIS_REPLY_INTEGER)
+            a->pending[i] = 0;
+        r += 2;
+    }
+    const redisReply *bad = first_error(rep, x->n_cmds);
+    if (bad != NULL)
+        return wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(a->redis), bad->str);
+    if (x->n_incr > 0)
+        r += 2;
+    const redisReply *h = rep[r++];
+    if (h->type != REDIS_REPLY_ARRAY || h->elements % 2 != 0)
+        return wsb_fail(err, WSB_EREPLY, "HGETALL %s: expected a hash, got reply type %d", x->assigned, h->type);
+    memset(a->read, 0, s->n_nodes * sizeof *a->read);
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const redisReply *f = h->element[i];
+        long j = is_string(f) ? find(a, f->str, f->len) : -1;
+        if (j >= 0)
+            a->read[j] = count_of(h->element[i + 1]);
+    }
+    for (size_t i = 0; i < s->n_nodes; i++)
+        __atomic_store_n(&s->tally[i].fleet, a->read[i], __ATOMIC_RELAXED);
+    if (x->n_budgeted == 0)
+        return WSB_OK;
+    const redisReply *now = rep[r], *before = rep[r + 1];
+    if (now->type != REDIS_REPLY_ARRAY || before->type != REDIS_REPLY_ARRAY || now->elements != x->n_budgeted ||
+        before->elements != x->n_budgeted)
+        return wsb_fail(err, WSB_EREPLY, "HMGET %s: unexpected reply", x->starts);
+    /* The starts of the last second, as a sliding window over two
+     * one-second buckets: all of this second's, and of the second before
+     * the part that is still within one second of now. */
+    double part = 1.0 - (double)(now_ms % 1000) / 1000.0;
+    for (size_t b = 0; b < x->n_budgeted; b++) {
+        double w = (double)count_of(now->element[b]) + part * (double)count_of(before->element[b]);
+        uint32_t v = w >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)(w + 0.5);
+        __atomic_store_n(&s->tally[a->budgeted[b]].window, v, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&s->window_read_ms, now_ms, __ATOMIC_RELAXED);
+    return WSB_OK;
+}
+
+/* Sends one exchange and takes its replies.  On READONLY (a replica)
+ * the next exchange goes to the next address. */
+static int send_exchange(struct wsb_assign *a, long long now_ms, char *err)
+{
+    struct exchange x;
+    memset(&x, 0, sizeof x);
+    wsb_keys_assigned(&a->keys, a->held->round_id, x.assigned);
+    wsb_keys_starts(&a->keys, now_ms / 1000, x.starts);
+    wsb_keys_starts(&a->keys, now_ms / 1000 - 1, x.starts_before);
+    redisContext *c = wsb_redis_get(a->redis, err);
+    if (c == NULL)
+        return WSB_EREDIS;
+    if (queue(a, c, &x) != WSB_OK) {
+        wsb_redis_drop(a->redis);
+        return wsb_fail(err, WSB_ENOMEM, "redis %s: cannot queue commands", wsb_redis_current(a->redis));
+    }
+    redisReply **rep = calloc((size_t)x.n_cmds, sizeof *rep);
+    if (rep == NULL) {
+        wsb_redis_drop(a->redis);
+        return wsb_fail(err, WSB_ENOMEM, "out of memory");
+    }
+    int status = wsb_redis_get_replies(a->redis, c, rep, x.n_cmds, NULL, err);
+    if (status == WSB_OK)
+        status = take(a, &x, rep, now_ms, err);
+    if (status != WSB_OK && strstr(err, "READONLY") != NULL && a->cfg.n > 1) {
+        struct wsb_redis *next = connect_from(&a->cfg, (a->first + 1) % a->cfg.n);
+        if (next != NULL) {
+            wsb_redis_free(a->redis);
+            a->redis = next;
+            a->first = (a->first + 1) % a->cfg.n;
+        }
+    }
+    for (int i = 0; i < x.n_cmds; i++)
+        if (rep[i] != NULL)
+            freeReplyObject(rep[i]);
+    free(rep);
+    return status;
+}
+
+int wsb_assign_exchange(struct wsb_assign *a, struct wsb_snapshot *retired, struct wsb_snapshot *cur,
+                        long long now_ms, char *err)
+{
+    err[0] = '\0';
+    int same_round = a->held != NULL && strcmp(a->held->round_id, cur->round_id) == 0;
+    if (hold(a, cur) != WSB_OK)
+        return wsb_fail(err, WSB_ENOMEM, "out of memory");
+    /* Counts that could not be written in their own round would land,
+     * late and all at once, in a round that measured them already. */
+    if (!same_round && a->failing)
+        memset(a->pending, 0, cur->n_nodes * sizeof *a->pending);
+    if (retired != NULL && retired != cur && retired->tally != NULL)
+        harvest(a, retired);
+    harvest(a, cur);
+    if (cur->round_id[0] == '\0') {
+        /* State written by hand: no round will ever measure the nodes, so
+         * counts would only grow.  None are kept. */
+        memset(a->pending, 0, cur->n_nodes * sizeof *a->pending);
+        for (size_t i = 0; i < cur->n_nodes; i++)
+            __atomic_store_n(&cur->tally[i].fleet, 0, __ATOMIC_RELAXED);
+        return WSB_OK;
+    }
+    long long mono = wsb_now_ms();
+    if (mono < a->next_try_ms)
+        return wsb_fail(err, WSB_EREDIS, "waiting %lld ms before trying again", a->next_try_ms - mono);
+    int status = send_exchange(a, now_ms, err);
+    if (status != WSB_OK) {
+        a->next_try_ms = wsb_now_ms() + a->retry_ms;
+        if (!a->failing)
+            wsb_log_warn("assignment accounting: %s; choosing from the last fleet-wide counts and this "
+                         "process's own until Redis takes them again",
+                         err);
+        a->failing = 1;
+    } else if (a->failing) {
+        wsb_log_info("assignment accounting: redis %s takes the counts again", wsb_redis_current(a->redis));
+        a->failing = 0;
+    }
+    return status;
+}
