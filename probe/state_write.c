@@ -1,6 +1,7 @@
 /* state_write.c: the probe's writes to the state: a round in one
  * MULTI/EXEC, and run-time drains. */
 #include "state_write.h"
+#include "clock.h"
 #include "state_read.h"
 #include "status.h"
 
@@ -77,8 +78,11 @@ static int queue_round(redisContext *c, const struct wsb_keys *k, const struct w
         return WSB_ENOMEM;
     (*queued)++;
     /* hiredis formats with its own parser: no %zu, so sizes go as long long. */
-    if (redisAppendCommand(c, "HSET %s at %lld duration_ms %lld nodes %llu up %llu down %llu draining %llu ttl %d probe %s",
-                           k->round, sum->at, sum->duration_ms, (unsigned long long)sum->nodes,
+    /* The id names the round's assignment counts (keys.h): unique, as two
+     * rounds never overlap and take more than a millisecond each. */
+    long long id = sum->id > 0 ? sum->id : wsb_unix_ms();
+    if (redisAppendCommand(c, "HSET %s id %lld at %lld duration_ms %lld nodes %llu up %llu down %llu draining %llu ttl %d probe %s",
+                           k->round, id, sum->at, sum->duration_ms, (unsigned long long)sum->nodes,
                            (unsigned long long)sum->up, (unsigned long long)sum->down,
                            (unsigned long long)sum->draining, ttl_s, sum->probe ? sum->probe : "?") != REDIS_OK)
         return WSB_ENOMEM;
