@@ -230,7 +230,9 @@ int wsb_state_read_on(struct wsb_redis *r, redisContext *c, const struct wsb_key
         snprintf(watch_err, WSB_ERRLEN, "%.160s", rep[0]->str);
     else if (watch && rep[0]->type != REDIS_REPLY_STATUS)
         snprintf(watch_err, WSB_ERRLEN, "unexpected reply type %d", rep[0]->type);
-    for (int i = 1; i < 5; i++) {
+    /* HMGET's error (a round key that is not a hash) fails nothing: the
+     * round then has no id, and the state reads as before. */
+    for (int i = 1; i < 4; i++) {
         if (rep[i]->type == REDIS_REPLY_ERROR) {
             wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rep[i]->str);
             goto cleanup;

@@ -35,8 +35,10 @@ int wsb_cgi_serve(struct wsb_handler *h)
     if (r != NULL) {
         wsb_handle(h, &w, env_param, NULL, r);
         rc = write_all(STDOUT_FILENO, r->buf, r->len) == 0 ? 0 : 1;
-        /* The answer is out; the web server may close the pipe now, while
-         * this process tells Redis whom it sent where. */
+        /* The answer ends at the end of standard output: close it, so that
+         * the web server sends it on while this process tells Redis whom
+         * it sent where. */
+        close(STDOUT_FILENO);
         wsb_state_cache_flush(h->cache);
     }
     free(r);

@@ -77,16 +77,23 @@ static int queue_round(redisContext *c, const struct wsb_keys *k, const struct w
     if (redisAppendCommand(c, "DEL %s", k->round) != REDIS_OK)
         return WSB_ENOMEM;
     (*queued)++;
-    /* hiredis formats with its own parser: no %zu, so sizes go as long long. */
     /* The id names the round's assignment counts (keys.h): unique, as two
-     * rounds never overlap and take more than a millisecond each. */
+     * rounds never overlap and take more than a millisecond each.  A round
+     * without one (sum->id < 0: state as written by hand) has no accounting. */
     long long id = sum->id > 0 ? sum->id : wsb_unix_ms();
-    if (redisAppendCommand(c, "HSET %s id %lld at %lld duration_ms %lld nodes %llu up %llu down %llu draining %llu ttl %d probe %s",
-                           k->round, id, sum->at, sum->duration_ms, (unsigned long long)sum->nodes,
+    /* hiredis formats with its own parser: no %zu, so sizes go as long long;
+     * and an argument is never split, so the id is a command of its own. */
+    if (redisAppendCommand(c, "HSET %s at %lld duration_ms %lld nodes %llu up %llu down %llu draining %llu ttl %d probe %s",
+                           k->round, sum->at, sum->duration_ms, (unsigned long long)sum->nodes,
                            (unsigned long long)sum->up, (unsigned long long)sum->down,
                            (unsigned long long)sum->draining, ttl_s, sum->probe ? sum->probe : "?") != REDIS_OK)
         return WSB_ENOMEM;
     (*queued)++;
+    if (sum->id >= 0) {
+        if (redisAppendCommand(c, "HSET %s id %lld", k->round, id) != REDIS_OK)
+            return WSB_ENOMEM;
+        (*queued)++;
+    }
     if (redisAppendCommand(c, "EXPIRE %s %d", k->round, ttl_s) != REDIS_OK)
         return WSB_ENOMEM;
     (*queued)++;

@@ -11,7 +11,8 @@
 
 /* What <prefix>round says of a round.  Plain values; probe is borrowed. */
 struct wsb_round_summary {
-    long long id;                  /* the round's id (keys.h); 0: the unix ms of the write */
+    long long id;                  /* the round's id (keys.h); 0: the unix ms of the write;
+                                    * < 0: none (as written by hand: no accounting) */
     long long at;                  /* unix seconds at the round's start */
     long long duration_ms;
     size_t nodes, up, down, draining;

@@ -14,6 +14,9 @@ import math
 import sys
 
 
+CAPACITY = 10 ** 9
+
+
 def points(n):
     x = 20240607
     for i in range(1, n + 1):
@@ -35,8 +38,13 @@ def main():
     if what == "nodes":
         out = []
         for nid, lat, lon, load in points(int(sys.argv[2])):
+            # A capacity so large that the bench's hundreds of thousands of
+            # answers never fill a node (each is counted as a new session
+            # until the next round): the bench measures speed, make sim
+            # measures filling.
             out.append({"id": nid, "endpoint": "wss://%s.ws.example.net/ws" % nid, "location": "loc-" + nid,
-                        "lat": lat, "lon": lon, "versions": ["v1"], "online": True, "load": load})
+                        "lat": lat, "lon": lon, "versions": ["v1"], "online": True, "load": load,
+                        "capacity": CAPACITY, "connections": int(load * CAPACITY)})
         json.dump(out, sys.stdout)
     elif what == "peer-redis":
         for nid, lat, lon, load in points(int(sys.argv[2])):

@@ -775,7 +775,7 @@ const char *wsb_fuzz_redis_url(const uint8_t *data, size_t size)
 static const char *const FUZZ_COUNTRIES[] = { "", "DE", "GB", "JP", "US", "FR", "SE", "CN" };
 static const char *const FUZZ_CONTINENTS[] = { "", "EU", "AS", "NA" };
 #define SELECT_NODE_BYTES 8
-#define SELECT_HEAD_BYTES 19
+#define SELECT_HEAD_BYTES 21
 #define SELECT_MAX_NODES 64
 
 /* Little-endian int16 at p scaled to [-limit, limit]. */
@@ -846,6 +846,7 @@ const char *wsb_fuzz_select(const uint8_t *data, size_t size)
     size_t n = h[0] % (SELECT_MAX_NODES + 1);
     int live = h[1] & 1, rebuild = (h[1] >> 5) & 1;
     struct wsb_snapshot_params p;
+    memset(&p, 0, sizeof p);
     p.allow_ws = (h[1] >> 1) & 1;
     p.near_km = h[2] * 80.0 > 20038 ? 20038 : h[2] * 80.0;
     p.max_load = (h[3] + 1) / 256.0;
@@ -864,10 +865,13 @@ const char *wsb_fuzz_select(const uint8_t *data, size_t size)
     for (int i = 0; i < 8; i++)
         rnd = rnd << 8 | h[11 + i];
 
-    /* The reference: what each node is, before the snapshot takes them. */
+    /* The reference: what each node is, before the snapshot takes them.
+     * With h[20] odd, some nodes are filled up after the build (as other
+     * handlers' assignments would): a full node that reports a load is not
+     * eligible, and the band moves to the nearest node with room. */
     struct wsb_node nodes[SELECT_MAX_NODES], ref[SELECT_MAX_NODES];
     select_nodes(data, size, n, nodes);
-    int listed[SELECT_MAX_NODES], eligible[SELECT_MAX_NODES];
+    int listed[SELECT_MAX_NODES], eligible[SELECT_MAX_NODES], full[SELECT_MAX_NODES];
     size_t n_listed = 0, n_eligible = 0, n_online = 0;
     for (size_t i = 0; i < n; i++) {
         ref[i] = nodes[i];
@@ -875,7 +879,8 @@ const char *wsb_fuzz_select(const uint8_t *data, size_t size)
         for (size_t j = 0; j < nodes[i].n_versions; j++)
             listed[i] |= nodes[i].versions[j] == version;
         int online = nodes[i].online && live;
-        eligible[i] = listed[i] && online && !nodes[i].drain &&
+        full[i] = (h[20] & 1) && ((((unsigned)h[19] * 31u + (unsigned)i * 17u) >> 3) & 1);
+        eligible[i] = listed[i] && online && !nodes[i].drain && !(full[i] && nodes[i].load_known) &&
                       !(nodes[i].load_known && nodes[i].load >= p.max_load) &&
                       (p.allow_ws || strncmp(nodes[i].endpoint, "wss://", 6) == 0);
         n_listed += listed[i] != 0;
@@ -908,6 +913,9 @@ const char *wsb_fuzz_select(const uint8_t *data, size_t size)
         if (wsb_snapshot_build(again, n, live, NULL, 0, 0, &p, first, &s) != WSB_OK)
             abort();
     }
+    for (size_t i = 0; i < n; i++)
+        if (full[i])
+            s->tally[i].fleet = UINT32_MAX / 2;
     struct wsb_select_scratch sc;
     memset(&sc, 0, sizeof sc);
     if (wsb_select_scratch_reserve(&sc, s->max_eligible) != WSB_OK)
@@ -933,7 +941,7 @@ const char *wsb_fuzz_select(const uint8_t *data, size_t size)
         if (out == NULL || i >= n || strcmp(out->node.id, names[i]) != 0)
             bad = "select: the node returned is not one of the snapshot's";
         else if (!eligible[i])
-            bad = "select: chose a node that is not eligible (offline, drained, overloaded, ws://, version)";
+            bad = "select: chose a node that is not eligible (offline, drained, overloaded, full, ws://, version)";
         else if (located && n_eligible > 1 && sims[i] < bound)
             bad = "select: chose a node farther than near_km beyond the nearest eligible one";
         else if (out->body == NULL || strstr(out->body, out->node.endpoint) == NULL)

@@ -16,8 +16,8 @@ URL="$F_BASE/v1/websocket/server"
 LONDON_IP=81.2.69.142        # GeoLite2-City-Test: London, GB
 {
     echo "["
-    printf '{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.51,"lon":-0.13,"country":"GB","continent":"EU","versions":["v1"],"online":true,"load":0.2},'
-    printf '{"id":"tyo","endpoint":"wss://tyo.example.net/ws","location":"Tokyo","lat":35.68,"lon":139.69,"country":"JP","continent":"AS","versions":["v1"],"online":true,"load":0.2}'
+    printf '{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.51,"lon":-0.13,"country":"GB","continent":"EU","versions":["v1"],"online":true,"capacity":1000000000,"load":0.2},'
+    printf '{"id":"tyo","endpoint":"wss://tyo.example.net/ws","location":"Tokyo","lat":35.68,"lon":139.69,"country":"JP","continent":"AS","versions":["v1"],"online":true,"capacity":1000000000,"load":0.2}'
     echo "]"
 } > "$T_DIR/state.json"
 t_state "$T_DIR/state.json"

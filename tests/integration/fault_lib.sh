@@ -145,8 +145,11 @@ f_endpoint() { f_json_field endpoint; }
 f_served_once() { f_req "$1"; [ "$F_STATUS" = 200 ]; }
 f_wait_served() { t_wait_for f_served_once "$1"; }
 
+# A node of a billion connections' capacity: the load generators below send
+# hundreds of thousands of clients within one frozen round, which would
+# otherwise fill it (make sim and assign_fleet.sh are where nodes fill).
 f_node() {   # id endpoint [online] [load]
-    printf '{"id":"%s","endpoint":"%s","location":"%s","versions":["v1"],"online":%s,"load":%s}' \
+    printf '{"id":"%s","endpoint":"%s","location":"%s","versions":["v1"],"online":%s,"capacity":1000000000,"load":%s}' \
         "$1" "$2" "$1" "${3:-true}" "${4:-0.2}"
 }
 

@@ -10,6 +10,9 @@
 #     with commands it does not know), the handler still serves and sees
 #     changes, reading the whole state each time, with one warn line.
 . "$(dirname "$0")/fault_lib.sh"
+# Change detection is the subject here: rounds without an id, so that no
+# assignment exchange (its own HGETALL every WSB_CACHE_MS) adds to the counts.
+export T_STATE_NO_ID=1
 
 T_REDIS_EXTRA="--repl-diskless-sync-delay 0" t_redis_start primary   # a replica's first sync at once
 PRIMARY_PORT=$T_REDIS_PORT; PRIMARY_URL=$T_REDIS_URL

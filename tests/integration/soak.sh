@@ -24,9 +24,9 @@ F_ACCESSLOG=0 f_lighttpd_start 2 WSB_CACHE_MS=50 WSB_CORS_ORIGINS=https://app.ex
 
 state() {   # load of lon, load of fra
     cat > "$T_DIR/state.json" <<JSON
-[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.51,"lon":-0.13,"country":"GB","continent":"EU","versions":["v1"],"online":true,"load":$1},
- {"id":"fra","endpoint":"wss://fra.example.net/ws","location":"Frankfurt","lat":50.11,"lon":8.68,"country":"DE","continent":"EU","versions":["v1","v2"],"online":true,"load":$2},
- {"id":"tyo","endpoint":"wss://tyo.example.net/ws?x=1&y=%41","location":"東京 (Tokyo)","lat":35.68,"lon":139.69,"country":"JP","continent":"AS","versions":["v1","v2"],"online":true,"load":0.3},
+[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.51,"lon":-0.13,"country":"GB","continent":"EU","versions":["v1"],"online":true,"capacity":1000000000,"load":$1},
+ {"id":"fra","endpoint":"wss://fra.example.net/ws","location":"Frankfurt","lat":50.11,"lon":8.68,"country":"DE","continent":"EU","versions":["v1","v2"],"online":true,"capacity":1000000000,"load":$2},
+ {"id":"tyo","endpoint":"wss://tyo.example.net/ws?x=1&y=%41","location":"東京 (Tokyo)","lat":35.68,"lon":139.69,"country":"JP","continent":"AS","versions":["v1","v2"],"online":true,"capacity":1000000000,"load":0.3},
  {"id":"sea","endpoint":"wss://sea.example.net/ws","location":"Seattle \"WA\"","lat":47.61,"lon":-122.33,"versions":["v1"],"online":true},
  {"id":"off","endpoint":"wss://off.example.net/ws","location":"Offline","versions":["v1","v3"],"online":false}]
 JSON

@@ -24,8 +24,8 @@ VG=(valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,in
 
 t_redis_start
 cat > "$T_DIR/state.json" <<'JSON'
-[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.51,"lon":-0.13,"country":"GB","continent":"EU","versions":["v1"],"online":true,"load":0.2},
- {"id":"fra","endpoint":"wss://fra.example.net/ws","location":"Frankfurt","lat":50.11,"lon":8.68,"country":"DE","continent":"EU","versions":["v1","v2"],"online":true,"load":0.3},
+[{"id":"lon","endpoint":"wss://lon.example.net/ws","location":"London","lat":51.51,"lon":-0.13,"country":"GB","continent":"EU","versions":["v1"],"online":true,"capacity":1000000000,"load":0.2},
+ {"id":"fra","endpoint":"wss://fra.example.net/ws","location":"Frankfurt","lat":50.11,"lon":8.68,"country":"DE","continent":"EU","versions":["v1","v2"],"online":true,"capacity":1000000000,"load":0.3},
  {"id":"off","endpoint":"wss://off.example.net/ws","location":"Off","versions":["v3"],"online":false}]
 JSON
 t_state "$T_DIR/state.json"

@@ -2,9 +2,11 @@
  * writer, for tests and benches that need a given state without running
  * the probe.
  *
- *   wsb_statectl --redis URL [--prefix P] write FILE [--ttl S]
+ *   wsb_statectl --redis URL [--prefix P] write FILE [--ttl S] [--no-id]
  *       FILE is a JSON array of node records, each with an "id" (the
  *       record format of node.h); the round summary expires after S s.
+ *       With --no-id the round has no id, as state written by hand:
+ *       handlers keep no assignment counts for it.
  *   wsb_statectl --redis URL [--prefix P] read
  *       prints the nodes the handler would see, one line each. */
 #include "node.h"
@@ -43,7 +45,7 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-static int cmd_write(struct wsb_redis *r, const struct wsb_keys *k, const char *file, int ttl)
+static int cmd_write(struct wsb_redis *r, const struct wsb_keys *k, const char *file, int ttl, int no_id)
 {
     size_t len;
     char *text = slurp(file, &len);
@@ -75,8 +77,8 @@ static int cmd_write(struct wsb_redis *r, const struct wsb_keys *k, const char *
         free(rec);
         i++;
     }
-    struct wsb_round_summary sum = { .at = (long long)time(NULL), .duration_ms = 0, .nodes = n,
-                                     .probe = "wsb_statectl" };
+    struct wsb_round_summary sum = { .id = no_id ? -1 : 0, .at = (long long)time(NULL), .duration_ms = 0,
+                                     .nodes = n, .probe = "wsb_statectl" };
     for (size_t j = 0; j < n; j++) {
         sum.up += nodes[j].online != 0;
         sum.down += nodes[j].online == 0;
@@ -115,7 +117,7 @@ static int cmd_read(struct wsb_redis *r, const struct wsb_keys *k)
 int main(int argc, char **argv)
 {
     const char *url = "redis://127.0.0.1:6379/0", *prefix = "wsb:", *cmd = NULL, *file = NULL;
-    int ttl = 300;
+    int ttl = 300, no_id = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc)
             url = argv[++i];
@@ -123,12 +125,14 @@ int main(int argc, char **argv)
             prefix = argv[++i];
         else if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc)
             ttl = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--no-id") == 0)
+            no_id = 1;
         else if (cmd == NULL)
             cmd = argv[i];
         else if (file == NULL)
             file = argv[i];
         else {
-            fprintf(stderr, "usage: wsb_statectl --redis URL [--prefix P] write FILE [--ttl S] | read\n");
+            fprintf(stderr, "usage: wsb_statectl --redis URL [--prefix P] write FILE [--ttl S] [--no-id] | read\n");
             return 2;
         }
     }
@@ -143,11 +147,11 @@ int main(int argc, char **argv)
     struct wsb_redis *r = wsb_redis_new(&cfg);
     int rc = 2;
     if (cmd != NULL && strcmp(cmd, "write") == 0 && file != NULL)
-        rc = cmd_write(r, &keys, file, ttl);
+        rc = cmd_write(r, &keys, file, ttl, no_id);
     else if (cmd != NULL && strcmp(cmd, "read") == 0)
         rc = cmd_read(r, &keys);
     else
-        fprintf(stderr, "usage: wsb_statectl --redis URL [--prefix P] write FILE [--ttl S] | read\n");
+        fprintf(stderr, "usage: wsb_statectl --redis URL [--prefix P] write FILE [--ttl S] [--no-id] | read\n");
     wsb_redis_free(r);
     return rc;
 }

@@ -172,7 +172,10 @@ static int write_round(struct wsb_redis *r, const struct wsb_keys *k, size_t cou
         return WSB_ENOMEM;
     for (size_t i = 0; i < count; i++)
         make_node(&nodes[i], i);
-    struct wsb_round_summary sum = { .at = 1763800000, .nodes = count, .up = count, .probe = "test:1" };
+    /* No round id: these tests count the commands of reading the state,
+     * and a round without an id has no assignment exchange beside them
+     * (tests/unit/test_room.c and tests/integration/assign_fleet.sh test it). */
+    struct wsb_round_summary sum = { .id = -1, .at = 1763800000, .nodes = count, .up = count, .probe = "test:1" };
     char err[WSB_ERRLEN];
     int status = wsb_state_write_round(r, k, nodes, count, &sum, 3600, err);
     if (status != WSB_OK)
