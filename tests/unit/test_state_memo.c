@@ -174,7 +174,7 @@ static int write_round(struct wsb_redis *r, const struct wsb_keys *k, size_t cou
         make_node(&nodes[i], i);
     struct wsb_round_summary sum = { .at = 1763800000, .nodes = count, .up = count, .probe = "test:1" };
     char err[WSB_ERRLEN];
-    int status = wsb_state_write_round(r, k, nodes, count, &sum, 3600, err);
+    int status = wsb_state_write_round(r, k, nodes, count, &sum, NULL, 3600, err);
     if (status != WSB_OK)
         fprintf(stderr, "write_round: %s\n", err);
     for (size_t i = 0; i < count; i++)
