@@ -89,6 +89,8 @@ int wsb_health_record(const struct wsb_inv_node *inv, const struct wsb_node *pre
     memcpy(out->versions, in->versions, sizeof out->versions);
     out->n_versions = in->n_versions;
     out->drain = in->drain;
+    out->slow_start_s = in->slow_start_s;
+    out->max_new_per_s = in->max_new_per_s;
 
     struct wsb_health before, after;
     if (prev != NULL) {

@@ -36,6 +36,7 @@ struct defaults {
     unsigned versions[WSB_MAX_VERSIONS];
     size_t n_versions;
     long long capacity;
+    long long slow_start_s, max_new_per_s;  /* -1: not given */
     const char *location;
     char country[3], continent[3];
     struct check_part check;
@@ -43,11 +44,11 @@ struct defaults {
 
 static const char *const TOP_KEYS[] = { "allow_insecure_ws", "ca_file", "defaults", "nodes", NULL };
 static const char *const DEFAULTS_KEYS[] = { "versions", "capacity", "check", "location", "country", "continent",
-                                             NULL };
+                                             "slow_start_s", "max_new_per_s", NULL };
 static const char *const DEFAULT_CHECK_KEYS[] = { "type", "timeout_ms", "rise", "fall", NULL };
 static const char *const NODE_KEYS[] = { "id", "endpoint", "location", "latitude", "longitude", "country",
                                          "continent", "versions", "capacity", "check", "status_url", "drain",
-                                         NULL };
+                                         "slow_start_s", "max_new_per_s", NULL };
 static const char *const NODE_CHECK_KEYS[] = { "type", "timeout_ms", "rise", "fall", "url", "address", NULL };
 static const char *const CONTINENTS[] = { "AF", "AN", "AS", "EU", "NA", "OC", "SA", NULL };
 
@@ -288,6 +289,10 @@ static int parse_defaults(struct parse_ctx *c, const cJSON *root, struct default
     if ((status = check_keys(c, o, "defaults", DEFAULTS_KEYS)) != WSB_OK ||
         (status = get_versions(c, o, "defaults", d->versions, &d->n_versions)) != WSB_OK ||
         (status = get_whole(c, o, "defaults", "capacity", 1, 9e15, &present, &d->capacity)) != WSB_OK ||
+        (status = get_whole(c, o, "defaults", "slow_start_s", 0, WSB_SLOW_START_MAX_S, &present,
+                            &d->slow_start_s)) != WSB_OK ||
+        (status = get_whole(c, o, "defaults", "max_new_per_s", 1, WSB_MAX_NEW_PER_S_MAX, &present,
+                            &d->max_new_per_s)) != WSB_OK ||
         (status = got(c, wsb_json_string(o, "defaults", "location", 0, &d->location, c->why))) != WSB_OK ||
         (status = get_code(c, o, "defaults", "country", 0, d->country)) != WSB_OK ||
         (status = get_code(c, o, "defaults", "continent", 1, d->continent)) != WSB_OK)
@@ -446,6 +451,13 @@ static int parse_node(struct parse_ctx *c, const cJSON *o, size_t idx, const str
         return status;
     if (present)
         out->capacity = cap;
+    n->slow_start_s = d->slow_start_s;
+    n->max_new_per_s = d->max_new_per_s;
+    if ((status = get_whole(c, o, place, "slow_start_s", 0, WSB_SLOW_START_MAX_S, &present, &n->slow_start_s)) !=
+            WSB_OK ||
+        (status = get_whole(c, o, place, "max_new_per_s", 1, WSB_MAX_NEW_PER_S_MAX, &present,
+                            &n->max_new_per_s)) != WSB_OK)
+        return status;
     if ((status = got(c, wsb_json_bool(o, place, "drain", 0, &n->drain, c->why))) != WSB_OK)
         return status;
 
@@ -613,6 +625,8 @@ int wsb_inventory_parse(const char *name, const char *text, size_t len, struct w
     memset(&inv, 0, sizeof inv);
     memset(&d, 0, sizeof d);
     d.capacity = -1;
+    d.slow_start_s = -1;
+    d.max_new_per_s = -1;
     d.check.type = WSB_CHECK_WEBSOCKET;
     d.check.timeout_ms = 2000;
     d.check.rise = 2;

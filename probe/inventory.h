@@ -17,6 +17,8 @@
 #define WSB_CHECK_TIMEOUT_MIN 50      /* ms */
 #define WSB_CHECK_TIMEOUT_MAX 120000  /* ms */
 #define WSB_CHECK_COUNT_MAX 100       /* largest rise or fall */
+#define WSB_SLOW_START_MAX_S 86400    /* largest slow_start_s */
+#define WSB_MAX_NEW_PER_S_MAX 1000000000 /* largest max_new_per_s */
 
 enum wsb_check_type { WSB_CHECK_WEBSOCKET = 0, WSB_CHECK_HTTP, WSB_CHECK_TCP };
 
@@ -35,7 +37,9 @@ struct wsb_check_spec {
 
 struct wsb_inv_node {
     struct wsb_node node;     /* id, endpoint, location, coordinates, country,
-                               * continent, versions, drain; health fields unset */
+                               * continent, versions, drain, slow_start_s and
+                               * max_new_per_s (-1 when not given); health
+                               * fields unset */
     long long capacity;       /* from the inventory, -1 when not given */
     struct wsb_check_spec check;
     char *status_url;         /* owned, NULL when not given */

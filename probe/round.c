@@ -1,5 +1,6 @@
 /* round.c: one probe round, from the previous state to the next. */
 #include "round.h"
+#include "carry.h"
 #include "clock.h"
 #include "health.h"
 #include "lock.h"
@@ -226,7 +227,38 @@ static int build_records(const struct wsb_round_ctx *c, struct round_work *w, st
     return WSB_OK;
 }
 
-/* Keeps the lock, then writes the round.  Returns as wsb_round_run. */
+/* What the handlers assigned since each node's check (carry.h), for the
+ * new round's assignment counts: *counts (malloc'ed, one per node; the
+ * caller frees it) or NULL when they could not be read, which is logged
+ * and does not stop the round. */
+static long long *carry_counts(const struct wsb_round_ctx *c, const struct round_work *w)
+{
+    char why[WSB_ERRLEN];
+    size_t n = c->inv->n;
+    long long *counts = malloc((n ? n : 1) * sizeof *counts);
+    if (counts == NULL) {
+        wsb_log_warn("assignment carry-over: out of memory; the new round's counts start from zero");
+        return NULL;
+    }
+    if (wsb_carry_read(c->redis, c->keys, w->records, n, (long long)time(NULL), counts, why) != WSB_OK) {
+        wsb_log_warn("assignment carry-over: cannot read %s*: %s; the new round's counts start from zero",
+                     c->keys->starts, why);
+        free(counts);
+        return NULL;
+    }
+    long long total = 0;
+    size_t nodes = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += counts[i];
+        nodes += counts[i] > 0;
+    }
+    if (total > 0)
+        wsb_log_debug("assignment carry-over: %lld clients sent since their check, to %zu nodes", total, nodes);
+    return counts;
+}
+
+/* Keeps the lock, then writes the round with what it carries over.
+ * Returns as wsb_round_run. */
 static int write_round(const struct wsb_round_ctx *c, struct round_work *w, struct wsb_round_stats *st,
                        long long started, char *err)
 {
@@ -238,12 +270,16 @@ static int write_round(const struct wsb_round_ctx *c, struct round_work *w, stru
                             c->keys->lock);
         return wsb_fail(err, status, "%s", why);
     }
+    long long *counts = carry_counts(c, w);
     st->duration_ms = wsb_now_ms() - started;
     struct wsb_round_summary sum = {
         .at = w->now, .duration_ms = st->duration_ms, .nodes = st->nodes, .up = st->up, .down = st->down,
         .draining = st->draining, .probe = c->probe_id,
     };
-    return wsb_state_write_round(c->redis, c->keys, w->records, c->inv->n, &sum, c->ttl_s, err);
+    struct wsb_round_carry carry = { .prev_id = w->prev.round_id, .counts = counts };
+    status = wsb_state_write_round(c->redis, c->keys, w->records, c->inv->n, &sum, &carry, c->ttl_s, err);
+    free(counts);
+    return status;
 }
 
 int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, char *err)

@@ -5,6 +5,7 @@
 #include "state_read.h"
 #include "status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,29 +27,33 @@ static int encode_records(const struct wsb_node *nodes, size_t n, char **records
     return WSB_OK;
 }
 
-/* Queues HSET <nodes> id record ... in batches of HSET_BATCH pairs; counts
- * what it queued in *queued.  WSB_OK or WSB_ENOMEM. */
-static int queue_node_batches(redisContext *c, const struct wsb_keys *k, const struct wsb_node *nodes,
-                              char *const *records, size_t n, size_t *queued)
+/* Queues HSET key id value ... for every node whose value is not NULL, in
+ * batches of HSET_BATCH pairs; counts what it queued in *queued.  WSB_OK
+ * or WSB_ENOMEM. */
+static int queue_hset_batches(redisContext *c, const char *key, const struct wsb_node *nodes,
+                              const char *const *values, size_t n, size_t *queued)
 {
     int status = WSB_ENOMEM;
     const char **argv = malloc((2 + 2 * HSET_BATCH) * sizeof *argv);
     size_t *lens = malloc((2 + 2 * HSET_BATCH) * sizeof *lens);
     if (argv == NULL || lens == NULL)
         goto cleanup;
-    for (size_t i = 0; i < n; i += HSET_BATCH) {
-        size_t end = i + HSET_BATCH < n ? i + HSET_BATCH : n;
-        int argc = 0;
-        argv[argc] = "HSET";
-        lens[argc++] = 4;
-        argv[argc] = k->nodes;
-        lens[argc++] = strlen(k->nodes);
-        for (size_t j = i; j < end; j++) {
-            argv[argc] = nodes[j].id;
-            lens[argc++] = strlen(nodes[j].id);
-            argv[argc] = records[j];
-            lens[argc++] = strlen(records[j]);
+    argv[0] = "HSET";
+    lens[0] = 4;
+    argv[1] = key;
+    lens[1] = strlen(key);
+    for (size_t i = 0; i < n;) {
+        int argc = 2;
+        for (; i < n && argc < 2 + 2 * HSET_BATCH; i++) {
+            if (values[i] == NULL)
+                continue;
+            argv[argc] = nodes[i].id;
+            lens[argc++] = strlen(nodes[i].id);
+            argv[argc] = values[i];
+            lens[argc++] = strlen(values[i]);
         }
+        if (argc == 2)
+            continue;
         if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK)
             goto cleanup;
         (*queued)++;
@@ -60,11 +65,70 @@ cleanup:
     return status;
 }
 
+/* The carried counts as decimal text: texts[i] for nodes[i], NULL where
+ * the count is 0, pointing into *buf.  The caller frees *buf and texts.
+ * Returns the number of non-zero counts, or -1 on ENOMEM (nothing to free). */
+static long carry_texts(const long long *counts, size_t n, char **buf, const char ***texts)
+{
+    long non_zero = 0;
+    *buf = malloc((n ? n : 1) * 24);
+    *texts = calloc(n ? n : 1, sizeof **texts);
+    if (*buf == NULL || *texts == NULL) {
+        free(*buf);
+        free(*texts);
+        *buf = NULL;
+        *texts = NULL;
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (counts[i] <= 0)
+            continue;
+        snprintf(*buf + 24 * i, 24, "%lld", counts[i]);
+        (*texts)[i] = *buf + 24 * i;
+        non_zero++;
+    }
+    return non_zero;
+}
+
+/* Queues the carry's part of the transaction: DEL of the previous round's
+ * assigned key, HSET and EXPIRE of the new one.  WSB_OK or WSB_ENOMEM. */
+static int queue_carry(redisContext *c, const struct wsb_keys *k, const struct wsb_node *nodes, size_t n,
+                       const struct wsb_round_carry *carry, const char *id, int ttl_s, size_t *queued)
+{
+    char old_key[WSB_MAX_KEY], new_key[WSB_MAX_KEY];
+    wsb_keys_assigned(k, id, new_key);
+    const char *prev = carry->prev_id;
+    if (prev != NULL && wsb_round_id_ok(prev, strlen(prev)) && strcmp(prev, id) != 0) {
+        wsb_keys_assigned(k, prev, old_key);
+        if (redisAppendCommand(c, "DEL %s", old_key) != REDIS_OK)
+            return WSB_ENOMEM;
+        (*queued)++;
+    }
+    if (carry->counts == NULL || n == 0)
+        return WSB_OK;
+    char *buf;
+    const char **texts;
+    long non_zero = carry_texts(carry->counts, n, &buf, &texts);
+    if (non_zero < 0)
+        return WSB_ENOMEM;
+    int status = WSB_OK;
+    if (non_zero > 0) {
+        if (queue_hset_batches(c, new_key, nodes, texts, n, queued) != WSB_OK ||
+            redisAppendCommand(c, "EXPIRE %s %d", new_key, ttl_s) != REDIS_OK)
+            status = WSB_ENOMEM;
+        else
+            (*queued)++;
+    }
+    free(buf);
+    free(texts);
+    return status;
+}
+
 /* Queues the whole transaction on c; counts what it queued in *queued.
  * WSB_OK or WSB_ENOMEM. */
 static int queue_round(redisContext *c, const struct wsb_keys *k, const struct wsb_node *nodes,
-                       char *const *records, size_t n, const struct wsb_round_summary *sum, int ttl_s,
-                       size_t *queued)
+                       char *const *records, size_t n, const struct wsb_round_summary *sum,
+                       const struct wsb_round_carry *carry, int ttl_s, size_t *queued)
 {
     if (redisAppendCommand(c, "MULTI") != REDIS_OK)
         return WSB_ENOMEM;
@@ -72,7 +136,7 @@ static int queue_round(redisContext *c, const struct wsb_keys *k, const struct w
     if (redisAppendCommand(c, "DEL %s", k->nodes) != REDIS_OK)
         return WSB_ENOMEM;
     (*queued)++;
-    if (queue_node_batches(c, k, nodes, records, n, queued) != WSB_OK)
+    if (queue_hset_batches(c, k->nodes, nodes, (const char *const *)records, n, queued) != WSB_OK)
         return WSB_ENOMEM;
     if (redisAppendCommand(c, "DEL %s", k->round) != REDIS_OK)
         return WSB_ENOMEM;
@@ -97,6 +161,10 @@ static int queue_round(redisContext *c, const struct wsb_keys *k, const struct w
     if (redisAppendCommand(c, "EXPIRE %s %d", k->round, ttl_s) != REDIS_OK)
         return WSB_ENOMEM;
     (*queued)++;
+    char id_text[WSB_MAX_ROUND_ID + 1];
+    snprintf(id_text, sizeof id_text, "%lld", id);
+    if (carry != NULL && queue_carry(c, k, nodes, n, carry, id_text, ttl_s, queued) != WSB_OK)
+        return WSB_ENOMEM;
     if (redisAppendCommand(c, "EXEC") != REDIS_OK)
         return WSB_ENOMEM;
     (*queued)++;
@@ -139,7 +207,8 @@ static int collect_replies(struct wsb_redis *r, redisContext *c, size_t queued, 
 }
 
 int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const struct wsb_node *nodes,
-                          size_t n, const struct wsb_round_summary *sum, int ttl_s, char *err)
+                          size_t n, const struct wsb_round_summary *sum, const struct wsb_round_carry *carry,
+                          int ttl_s, char *err)
 {
     int status = WSB_ENOMEM;
     char **records = NULL;
@@ -156,7 +225,7 @@ int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const s
         status = WSB_EREDIS;
         goto cleanup;
     }
-    if ((status = queue_round(c, k, nodes, records, n, sum, ttl_s, &queued)) != WSB_OK)
+    if ((status = queue_round(c, k, nodes, records, n, sum, carry, ttl_s, &queued)) != WSB_OK)
         goto cleanup;
     status = collect_replies(r, c, queued, err);
     queued = 0;

@@ -165,6 +165,21 @@ static void test_record_first(void)
     CHECK_INT(out.load_known, 0);
     CHECK_INT(out.connections, -1);
     CHECK_STR(out.last_error, "timeout");
+    CHECK_INT(out.slow_start_s, -1);   /* not in the inventory: not in the record */
+    CHECK_INT(out.max_new_per_s, -1);
+    wsb_node_clear(&out);
+
+    /* the inventory's pacing keys go into the record as given, up or down */
+    in.node.slow_start_s = 0;
+    in.node.max_new_per_s = 250;
+    res = result(WSB_OUT_OK, WSB_OUT_OK, 25);
+    CHECK_INT(wsb_health_record(&in, NULL, &res, 1000, 180, &out, &ch), WSB_OK);
+    CHECK_INT(out.slow_start_s, 0);
+    CHECK_INT(out.max_new_per_s, 250);
+    CHECK_INT(wsb_node_encode(&out, &json, err), WSB_OK);
+    CHECK(json != NULL && strstr(json, "\"slow_start_s\":0") != NULL && strstr(json, "\"max_new_per_s\":250") != NULL,
+          "record %s", json ? json : "(none)");
+    free(json);
     wsb_node_clear(&out);
     inv_node_free(&in);
 }

@@ -260,6 +260,66 @@ static void test_check_errors(void)
                  "inv.json: nodes[0].check.address: IPv6 address lacks its closing ']'");
 }
 
+/* slow_start_s and max_new_per_s: absent -1, from defaults, a node's own
+ * value over the default, 0 turns slow start off; both go into the node. */
+static void test_pacing_keys(void)
+{
+    const char *text =
+        "{'defaults':{'versions':['v1'],'location':'L','slow_start_s':60,'max_new_per_s':500},"
+        " 'nodes':[{'id':'a','endpoint':'wss://a/'},"
+        "          {'id':'b','endpoint':'wss://b/','slow_start_s':0,'max_new_per_s':1},"
+        "          {'id':'c','endpoint':'wss://c/','slow_start_s':86400,'max_new_per_s':1000000000}]}";
+    struct wsb_inventory inv;
+    char err[WSB_ERRLEN];
+    CHECK_INT(parse(text, &inv, err), WSB_OK);
+    CHECK_INT(inv.n, 3);
+    if (inv.n == 3) {
+        CHECK_INT(inv.nodes[0].node.slow_start_s, 60);
+        CHECK_INT(inv.nodes[0].node.max_new_per_s, 500);
+        CHECK_INT(inv.nodes[1].node.slow_start_s, 0);
+        CHECK_INT(inv.nodes[1].node.max_new_per_s, 1);
+        CHECK_INT(inv.nodes[2].node.slow_start_s, 86400);
+        CHECK_INT(inv.nodes[2].node.max_new_per_s, 1000000000);
+    }
+    wsb_inventory_free(&inv);
+
+    CHECK_INT(parse(WITH_NODE(""), &inv, err), WSB_OK);
+    CHECK_INT(inv.n, 1);
+    if (inv.n == 1) {
+        CHECK_INT(inv.nodes[0].node.slow_start_s, -1);
+        CHECK_INT(inv.nodes[0].node.max_new_per_s, -1);
+    }
+    wsb_inventory_free(&inv);
+
+    CHECK_INT(parse(WITH_NODE(",'slow_start_s':15"), &inv, err), WSB_OK);
+    if (inv.n == 1) {
+        CHECK_INT(inv.nodes[0].node.slow_start_s, 15);
+        CHECK_INT(inv.nodes[0].node.max_new_per_s, -1);
+    }
+    wsb_inventory_free(&inv);
+
+    EXPECT_ERROR(WITH_NODE(",'slow_start_s':-1"), "inv.json: nodes[0].slow_start_s: must be a whole number 0..86400");
+    EXPECT_ERROR(WITH_NODE(",'slow_start_s':86401"), "inv.json: nodes[0].slow_start_s: must be a whole number 0..86400");
+    EXPECT_ERROR(WITH_NODE(",'slow_start_s':2.5"), "inv.json: nodes[0].slow_start_s: must be a whole number 0..86400");
+    EXPECT_ERROR(WITH_NODE(",'slow_start_s':'30'"), "inv.json: nodes[0].slow_start_s: must be a whole number 0..86400");
+    EXPECT_ERROR(WITH_NODE(",'max_new_per_s':0"),
+                 "inv.json: nodes[0].max_new_per_s: must be a whole number 1..1000000000");
+    EXPECT_ERROR(WITH_NODE(",'max_new_per_s':1000000001"),
+                 "inv.json: nodes[0].max_new_per_s: must be a whole number 1..1000000000");
+    EXPECT_ERROR(WITH_NODE(",'max_new_per_s':true"),
+                 "inv.json: nodes[0].max_new_per_s: must be a whole number 1..1000000000");
+    EXPECT_ERROR(WITH_NODE(",'max_new_per_sec':5"),
+                 "inv.json: nodes[0].max_new_per_sec: unknown key (did you mean \"max_new_per_s\"?)");
+    EXPECT_ERROR("{'nodes':[],'defaults':{'slow_start_s':1e6}}",
+                 "inv.json: defaults.slow_start_s: must be a whole number 0..86400");
+    EXPECT_ERROR("{'nodes':[],'defaults':{'max_new_per_s':-5}}",
+                 "inv.json: defaults.max_new_per_s: must be a whole number 1..1000000000");
+    EXPECT_ERROR("{'defaults':{'versions':['v1'],'location':'L'},'nodes':[{'id':'a','endpoint':'wss://a/'},"
+                 "{'id':'b','endpoint':'wss://b/'},{'id':'c','endpoint':'wss://c/'},"
+                 "{'id':'d','endpoint':'wss://d/','max_new_per_s':0.5}]}",
+                 "inv.json: nodes[3].max_new_per_s: must be a whole number 1..1000000000");
+}
+
 static void test_duplicate_ids(void)
 {
     EXPECT_ERROR("{'defaults':{'versions':['v1'],'location':'L'},'nodes':["
@@ -349,6 +409,7 @@ int main(void)
     T_RUN(test_top_level_errors);
     T_RUN(test_node_errors);
     T_RUN(test_check_errors);
+    T_RUN(test_pacing_keys);
     T_RUN(test_duplicate_ids);
     T_RUN(test_second_node_place);
     T_RUN(test_too_big);
