@@ -145,6 +145,16 @@ contract_suite() {
     t_eq "unknown version: 503" 503 "$STATUS"
     t_eq "unknown version: 102" '{"error_message":"no servers with this version are available","error_code":102}' "$BODY"
     t_match "503 has Retry-After" '^[0-9]+$' "$(header retry-after)"
+    # Jittered (WSB_RETRY_AFTER 5): whole seconds in [ceil(5/2), 5 + floor(5/2)],
+    # so that clients turned away together do not all come back together.
+    local retries="" _
+    for _ in $(seq 12); do
+        from 81.2.69.142 /v3/websocket/server
+        retries="$retries $(header retry-after)"
+    done
+    t_true "503 Retry-After within [3, 7]:$retries" \
+        bash -c 'for v in $0; do [[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 3 ] && [ "$v" -le 7 ] || exit 1; done' "$retries"
+    t_true "  ... and not one constant" test "$(printf '%s\n' $retries | sort -u | wc -l)" -ge 2
     t_eq "503 cache-control" "no-store" "$(header cache-control)"
     t_eq "503 content-type" "application/json" "$(header content-type)"
     echo '[' > "$T_DIR/off.json"

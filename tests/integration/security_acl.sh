@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # security_acl.sh: the Redis ACLs of the README (Security), applied as written.
 # The handler serves and the probe writes rounds (and drains) with their own
-# users; the handler's user can write nothing and read no other key; the
-# probe's user touches no other key; without a user nothing gets in.
+# users; the handler's user writes its assignment counts (wsb:assigned:*,
+# wsb:starts:*: its answers show up there) and nothing else, and reads no
+# other key; the probe's user touches no other key; without a user nothing
+# gets in.
 . "$(dirname "$0")/fault_lib.sh"
 
 DOC="$T_ROOT/README.md"
@@ -77,6 +79,14 @@ adm HDEL wsb:admin a >/dev/null
 t_match "handler user: --check reads the whole state" '2 nodes' \
     "$(env -i PATH="$PATH" WSB_REDIS_URL="$HURL" WSB_REDIS_PASSWORD_FILE="$T_DIR/handler.pw" "$BUILD/wsb-handler" --check 2>&1)"
 t_true "handler: no permission error logged" bash -c "! grep -qi 'NOPERM\|WRONGPASS' '$T_DIR/cgi.err'"
+# Each CGI process adds its one answer to the round's assignment counts as
+# it ends (HINCRBY + EXPIRE, allowed on wsb:assigned:* and wsb:starts:*).
+ROUND_ID=$(adm HGET wsb:round id)
+t_match "the probe's round has an id" '^[0-9]{13}$' "$ROUND_ID"
+assigned_sum() { adm HVALS "wsb:assigned:$ROUND_ID" | awk '{s += $1} END {print s + 0}'; }
+t_eq "handler user: its 11 answers are counted in wsb:assigned:<round id>" 11 "$(assigned_sum)"
+t_true "  ... the key expires with the round" test "$(adm TTL "wsb:assigned:$ROUND_ID")" -gt 0
+t_true "  ... and so do the starts (wsb:starts:<unix s>, 120 s)" test "$(adm --scan --pattern 'wsb:starts:*' | wc -l)" -ge 1
 
 # --- a long-running handler with its user: change detection ----------------
 # WATCH, MULTI and EXEC (README "Reading state") are in the documented ACL:
@@ -96,18 +106,52 @@ if pool "$HURL" "$T_DIR/handler.pw"; then
     f_wait_served "$F_BASE/v1/websocket/server"
     sleep 0.5
     adm CONFIG RESETSTAT >/dev/null
-    sleep 1
+    timeout 1 redis-cli -p "$T_REDIS_PORT" --user admin --pass admin-pw --no-auth-warning MONITOR > "$T_DIR/monitor.txt"
     stats
-    t_eq "handler user, long-running: an unchanged state is not read again" 0 "$(stat hgetall)"
+    # HGETALL is also how each refresh reads the fleet's counts back: tell
+    # the two apart by key.
+    t_eq "handler user, long-running: an unchanged state is not read again" 0 \
+        "$(grep -ci '"hgetall" "wsb:\(nodes\|admin\)"' "$T_DIR/monitor.txt")"
+    t_true "  ... only the counts are, once per refresh ($(stat hgetall) HGETALL in 1 s)" \
+        test "$(grep -ci '"hgetall" "wsb:assigned:' "$T_DIR/monitor.txt")" -ge 5
     t_true "  ... it asks with MULTI/EXEC/WATCH every WSB_CACHE_MS ($(stat exec) EXEC in 1 s)" test "$(stat exec)" -ge 5
     adm HSET wsb:admin a drain >/dev/null
     sleep 0.35
     t_eq "  ... a drain is seen at once" "B " "$(served_by)"
     adm HDEL wsb:admin a >/dev/null
     t_true "  ... no refusal logged" bash -c "! grep -q 'no change detection\|NOPERM' '$T_DIR/handler.log'"
+    sleep 0.35
+    before=$(assigned_sum)
+    served_by >/dev/null
+    sleep 0.35
+    t_eq "  ... its 10 answers are counted at its next refresh" "$((before + 10))" "$(assigned_sum)"
     f_lighttpd_stop
 else
     t_fail "lighttpd did not start with the handler user"
+fi
+
+# The handler's line without the write part (no key patterns for the counts,
+# no +hincrby +expire): the handler serves from the state, counting only its
+# own answers, and says so in one line.
+RO_ACL=$(printf '%s\n' "$ACL" | grep '^user wsb-handler ' | sed -e 's/^user wsb-handler /ACL SETUSER wsb-handler-ro /' \
+    -e 's/CHANGE-ME-handler/h-ro-pw/' -e 's/ ~wsb:assigned:\*//' -e 's/ ~wsb:starts:\*//' -e 's/ +hincrby//' -e 's/ +expire//')
+# shellcheck disable=SC2086
+t_eq "a read-only handler line applies" OK "$(adm $RO_ACL)"
+printf 'h-ro-pw\n' > "$T_DIR/handler-ro.pw"
+chmod 0400 "$T_DIR/handler-ro.pw"
+t_match "  ... it cannot count" NOPERM "$(as wsb-handler-ro h-ro-pw HINCRBY "wsb:assigned:$ROUND_ID" a 1)"
+if pool "redis://wsb-handler-ro@127.0.0.1:$T_REDIS_PORT/0" "$T_DIR/handler-ro.pw"; then
+    before=$(assigned_sum)
+    f_wait_served "$F_BASE/v1/websocket/server"
+    t_eq "read-only handler user: serves" "A B " "$(served_by)"
+    sleep 0.35
+    t_eq "  ... one warn line names the refused accounting" 1 \
+        "$(grep -c 'warn: assignment accounting: .*NOPERM' "$T_DIR/handler.log")"
+    t_eq "  ... nothing counted" "$before" "$(assigned_sum)"
+    t_true "  ... nothing unreadable" bash -c "! grep -q 'state unreadable' '$T_DIR/handler.log'"
+    f_lighttpd_stop
+else
+    t_fail "lighttpd did not start with the read-only handler user"
 fi
 
 # An ACL from before change detection (the handler's line without +watch
@@ -142,7 +186,33 @@ noperm() {   # name, user password, command...
     local name=$1; shift
     t_match "$name" "NOPERM|ERR.*(permission|no permissions)" "$(as "$@")"
 }
+can() {   # name, expected reply (regex), user password, command...
+    local name=$1 want=$2; shift 2
+    t_match "$name" "$want" "$(as "$@")"
+}
+can "handler user can count: HINCRBY wsb:assigned:<id>" '^[0-9]+$' "${H[@]}" HINCRBY wsb:assigned:42 a 1
+can "handler user can count: EXPIRE wsb:assigned:<id>" '^1$' "${H[@]}" EXPIRE wsb:assigned:42 60
+can "handler user can count: HINCRBY wsb:starts:<s>" '^[0-9]+$' "${H[@]}" HINCRBY wsb:starts:1700000000 a 1
+can "handler user can count: EXPIRE wsb:starts:<s>" '^1$' "${H[@]}" EXPIRE wsb:starts:1700000000 120
+can "handler user can read the counts back: HGETALL" '^a' "${H[@]}" HGETALL wsb:assigned:42
+can "handler user can read the counts back: HMGET" '^1$' "${H[@]}" HMGET wsb:starts:1700000000 a
+can "handler user can read the round's id: HMGET wsb:round" '^[0-9]+' "${H[@]}" HMGET wsb:round id ttl
+t_eq "  ... the counts are there" 1 "$(adm HGET wsb:assigned:42 a)"
 noperm "handler user cannot write a node" "${H[@]}" HSET wsb:nodes evil '{"endpoint":"wss://evil"}'
+noperm "handler user cannot HINCRBY a node's record" "${H[@]}" HINCRBY wsb:nodes a 1
+noperm "handler user cannot HINCRBY the round" "${H[@]}" HINCRBY wsb:round at 1
+noperm "handler user cannot delete the round" "${H[@]}" DEL wsb:round
+noperm "handler user cannot HINCRBY the admin hash" "${H[@]}" HINCRBY wsb:admin a 1
+noperm "handler user cannot HINCRBY other wsb: keys" "${H[@]}" HINCRBY wsb:other a 1
+noperm "handler user cannot HINCRBY a look-alike key" "${H[@]}" HINCRBY wsb:assignedX a 1
+noperm "handler user cannot HINCRBY outside wsb:" "${H[@]}" HINCRBY other:assigned:1 a 1
+noperm "handler user cannot EXPIRE the lock" "${H[@]}" EXPIRE wsb:lock 1
+noperm "handler user cannot HSET the counts (only HINCRBY)" "${H[@]}" HSET wsb:assigned:42 a 999999
+noperm "handler user cannot DEL the counts" "${H[@]}" DEL wsb:assigned:42
+noperm "handler user cannot rename the counts onto the state" "${H[@]}" RENAME wsb:assigned:42 wsb:nodes
+noperm "handler user cannot copy the counts onto the state" "${H[@]}" COPY wsb:assigned:42 wsb:nodes REPLACE
+t_match "handler user cannot HINCRBY the state inside MULTI/EXEC" "NOPERM" \
+    "$(printf 'MULTI\nHINCRBY wsb:assigned:42 a 1\nHINCRBY wsb:nodes a 1\nEXEC\n' | as "${H[@]}")"
 noperm "handler user cannot delete the state" "${H[@]}" DEL wsb:nodes
 t_match "handler user cannot write inside MULTI/EXEC" "NOPERM" \
     "$(printf 'MULTI\nHSET wsb:nodes evil x\nEXEC\n' | as "${H[@]}")"
@@ -166,6 +236,9 @@ noperm "probe user cannot reconfigure Redis" "${P[@]}" CONFIG SET appendonly yes
 noperm "probe user cannot debug" "${P[@]}" DEBUG SLEEP 0
 noperm "probe user cannot subscribe" "${P[@]}" SUBSCRIBE wsb
 t_eq "the other key is untouched" secret-value "$(adm GET other:key)"
+t_eq "the state is untouched: two nodes" 2 "$(adm HLEN wsb:nodes)"
+t_eq "  ... the round is still there" 1 "$(adm EXISTS wsb:round)"
+t_eq "  ... no other wsb: key was made" "" "$(adm --scan --pattern 'wsb:*' | grep -v '^wsb:\(nodes\|round\|admin\|assigned:.*\|starts:.*\)$')"
 t_match "a wrong handler password: 503/100" '"error_code":100' \
     "$(printf 'wrong\n' > "$T_DIR/wrong.pw"; env -i PATH="$PATH" GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
         REQUEST_URI=/v1/websocket/server REMOTE_ADDR=127.0.0.1 WSB_REDIS_URL="$HURL" \

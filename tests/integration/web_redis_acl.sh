@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # web_redis_acl.sh: the Redis ACL users of examples/redis/ (users.acl and
 # its commented twin users.conf) on a real redis-server: the handler,
-# connecting as wsb-handler with WSB_REDIS_PASSWORD_FILE, serves but can
-# write nothing and read nothing outside wsb:*; the probe, as wsb-probe,
+# connecting as wsb-handler with WSB_REDIS_PASSWORD_FILE, serves and counts
+# its answers in wsb:assigned:<round id> (CGI and a FastCGI pool), but can
+# write nothing else and read nothing outside wsb:*; the probe, as wsb-probe,
 # runs a round against a stand-in node, takes its lock and drains, but
 # cannot touch other keys; a wrong password is a clear log line that never
 # shows the password.
@@ -62,9 +63,34 @@ out=$(env -i PATH="$PATH" WSB_REDIS_URL="redis://wsb-handler@127.0.0.1:$T_REDIS_
       WSB_REDIS_PASSWORD_FILE="$T_DIR/handler.redis-password" WSB_ALLOW_INSECURE_WS=1 "$H" --check 2>&1)
 t_match "--check as wsb-handler" '1 nodes \(1 online' "$out"
 
+# ... counts its answers, fleet-wide, in the round's wsb:assigned key ...
+ROUND_ID=$(redis-cli -p "$T_REDIS_PORT" HGET wsb:round id)
+assigned() { redis-cli -p "$T_REDIS_PORT" HGET "wsb:assigned:$ROUND_ID" local-1; }
+t_eq "the CGI answer is counted in wsb:assigned:<round id>" 1 "$(assigned)"
+SOCK="$T_DIR/handler.sock"
+HENV=("WSB_REDIS_URL=redis://wsb-handler@127.0.0.1:$T_REDIS_PORT/0"
+      "WSB_REDIS_PASSWORD_FILE=$T_DIR/handler.redis-password" WSB_ALLOW_INSECURE_WS=1 WSB_CACHE_MS=100)
+w_pool_start "$T_DIR/pool.log" HENV "$H" --listen "$SOCK" --workers 2
+if w_wait_socket "$SOCK"; then
+    n=0
+    for _ in $(seq 20); do
+        w_fcgi "$SOCK" /v1/websocket/server | grep -q "\"endpoint\":\"ws://127.0.0.1:$NODE_PORT/ws\"" && n=$((n + 1))
+    done
+    t_eq "a pool of two workers as wsb-handler: 20 answers" 20 "$n"
+    counted() { [ "$(assigned)" -ge "$1" ]; }
+    t_wait_for counted 21
+    sleep 0.3
+    t_eq "  ... counted at their next refresh: 1 + 20" 21 "$(assigned)"
+    t_true "  ... no permission error logged" bash -c "! grep -qi 'noperm' '$T_DIR/pool.log'"
+    kill "$W_POOL_PID"
+else
+    t_fail "the pool did not start as wsb-handler"
+fi
+
 # ... and may do nothing else.
 for cmd in "HSET wsb:nodes x y" "DEL wsb:nodes" "SET wsb:lock x" "HSET wsb:admin local-1 drain" "EXPIRE wsb:round 1" \
-           "FLUSHALL" "CONFIG GET *" "KEYS *" "EVAL return 1 0"; do
+           "HINCRBY wsb:nodes local-1 1" "HINCRBY wsb:round at 1" "HINCRBY wsb:other x 1" "EXPIRE wsb:lock 1" \
+           "HSET wsb:assigned:1 local-1 0" "DEL wsb:assigned:1" "FLUSHALL" "CONFIG GET *" "KEYS *" "EVAL return 1 0"; do
     read -r -a words <<< "$cmd"   # split, never glob
     t_match "wsb-handler cannot: $cmd" 'NOPERM' "$(as_handler "${words[@]}")"
 done
