@@ -187,6 +187,8 @@ static int decode_admin(const redisReply *h, struct wsb_state *out, char *err)
  * missing or malformed is left empty (no accounting, or no ttl). */
 static void round_fields(const redisReply *h, struct wsb_state *out)
 {
+    if (h->type == REDIS_REPLY_ERROR)
+        snprintf(out->round_err, sizeof out->round_err, "HMGET: %.160s", h->str);
     if (h->type != REDIS_REPLY_ARRAY || h->elements != 2)
         return;
     const redisReply *id = h->element[0], *ttl = h->element[1];

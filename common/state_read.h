@@ -25,6 +25,8 @@ struct wsb_state {
     char round_id[WSB_MAX_ROUND_ID + 1]; /* the round's "id" ("" none: written by hand,
                                     * or by a probe before ids); names its assigned key */
     long long round_ttl;           /* the round's "ttl" in seconds, 0 when not given */
+    char round_err[WSB_ERRLEN];    /* why the round's id could not be read ("" when it was
+                                    * or when there is none): Redis refused HMGET */
     size_t n_skipped;              /* malformed records left out */
     char skip_reason[WSB_ERRLEN];  /* the first of them: "node eu-1: endpoint: ..." */
     size_t n_reused;               /* of the n nodes, copied from a memo, not decoded */

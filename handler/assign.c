@@ -22,7 +22,10 @@ struct wsb_assign {
     struct wsb_keys keys;
     long retry_ms;
     long long next_try_ms;         /* monotonic; no exchange before it after a failure */
-    int failing;                   /* the last exchange failed (logged once) */
+    int failing;                   /* the last exchange failed */
+    int failures;                  /* exchanges failed in a row */
+    int logged;                    /* the failure was logged */
+    int refused;                   /* the last failure was Redis's answer (NOPERM, READONLY, ...) */
     /* The counts not yet in Redis, one per node of held, which they follow
      * from snapshot to snapshot by id. */
     struct wsb_snapshot *held;     /* a reference, NULL before the first exchange */
@@ -300,8 +303,10 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
         r += 2;
     }
     const redisReply *bad = first_error(rep, x->n_cmds);
-    if (bad != NULL)
+    if (bad != NULL) {
+        a->refused = 1;
         return wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(a->redis), bad->str);
+    }
     if (x->n_incr > 0)
         r += 2;
     const redisReply *h = rep[r++];
@@ -399,17 +404,26 @@ int wsb_assign_exchange(struct wsb_assign *a, struct wsb_snapshot *retired, stru
     long long mono = wsb_now_ms();
     if (mono < a->next_try_ms)
         return wsb_fail(err, WSB_EREDIS, "waiting %lld ms before trying again", a->next_try_ms - mono);
+    a->refused = 0;
     int status = send_exchange(a, now_ms, err);
     if (status != WSB_OK) {
         a->next_try_ms = wsb_now_ms() + a->retry_ms;
-        if (!a->failing)
+        a->failing = 1;
+        a->failures++;
+        /* Redis refusing the counts is logged at once.  Redis gone is
+         * logged by the state's read at the next refresh; only when the
+         * state still reads (the counts' address alone is down) does a
+         * second failure in a row say so here: one line either way. */
+        if (!a->logged && (a->refused || a->failures >= 2)) {
             wsb_log_warn("assignment accounting: %s; choosing from the last fleet-wide counts and this "
                          "process's own until Redis takes them again",
                          err);
-        a->failing = 1;
-    } else if (a->failing) {
-        wsb_log_info("assignment accounting: redis %s takes the counts again", wsb_redis_current(a->redis));
-        a->failing = 0;
+            a->logged = 1;
+        }
+    } else {
+        if (a->logged)
+            wsb_log_info("assignment accounting: redis %s takes the counts again", wsb_redis_current(a->redis));
+        a->failing = a->failures = a->logged = 0;
     }
     return status;
 }

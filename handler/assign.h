@@ -12,7 +12,10 @@
  * local replica still counts on the primary.  Redis unreachable or refusing
  * the writes: selection goes on from the last counts plus the process's own,
  * one log line says so, and the counts not yet written are kept (up to the
- * next round) and written when Redis takes them again. */
+ * next round) and written when Redis takes them again.  An exchange cut
+ * short after Redis ran it (a timeout) is sent again, so the counts err on
+ * the high side, as every part of the estimate does: a node looks fuller,
+ * never emptier, than it is. */
 #ifndef WSB_ASSIGN_H
 #define WSB_ASSIGN_H
 

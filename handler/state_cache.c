@@ -35,6 +35,7 @@ struct wsb_state_cache {
     struct wsb_state_watch watch;
     int watching;                   /* 0 until the first good read: a CGI process reads once, never watches */
     int watch_warned;               /* the refusal was logged */
+    int round_id_warned;            /* a refused read of the round's id was logged */
     long long full_read_due_ms;     /* a full read from then on, changed or not */
     /* The background refresher (FastCGI modes). */
     pthread_t refresher;
@@ -182,6 +183,12 @@ static int build(struct wsb_state_cache *c, struct refresh *r, struct wsb_state 
     else if (skipped == 0 && c->last_skipped > 0)
         wsb_log_info("state: no malformed node records any more");
     c->last_skipped = skipped;
+    if (st->round_err[0] != '\0' && st->live && !c->round_id_warned) {
+        wsb_log_warn("redis %s: the round's id is unreadable (%s): no assignment accounting; grant the handler's "
+                     "user +hmget +hincrby +expire and ~%sassigned:* ~%sstarts:* (examples/redis/users.acl)",
+                     wsb_redis_current(c->redis), st->round_err, c->cfg->prefix, c->cfg->prefix);
+        c->round_id_warned = 1;
+    }
     int status = wsb_snapshot_build(st->nodes, st->n, st->live, st->drain_ids, st->n_drain, skipped, &c->cfg->snap,
                                     c->snap, out);
     if (status != WSB_OK) {
