@@ -154,6 +154,30 @@ else
     t_fail "lighttpd did not start with the read-only handler user"
 fi
 
+# The handler's line from before the accounting (no +hmget either, so the
+# round's id is unreadable): the handler serves as before, counts nothing in
+# Redis, and says once what to grant.
+PRE_ACL=$(printf '%s\n' "$ACL" | grep '^user wsb-handler ' | sed -e 's/^user wsb-handler /ACL SETUSER wsb-handler-pre /' \
+    -e 's/CHANGE-ME-handler/h-pre-pw/' -e 's/ ~wsb:assigned:\*//' -e 's/ ~wsb:starts:\*//' -e 's/ +hincrby//' \
+    -e 's/ +expire//' -e 's/ +hmget//')
+# shellcheck disable=SC2086
+t_eq "the handler line before the accounting applies" OK "$(adm $PRE_ACL)"
+printf 'h-pre-pw\n' > "$T_DIR/handler-pre.pw"
+chmod 0400 "$T_DIR/handler-pre.pw"
+if pool "redis://wsb-handler-pre@127.0.0.1:$T_REDIS_PORT/0" "$T_DIR/handler-pre.pw"; then
+    before=$(assigned_sum)
+    f_wait_served "$F_BASE/v1/websocket/server"
+    t_eq "handler user without +hmget: serves" "A B " "$(served_by)"
+    sleep 0.35
+    t_eq "  ... one warn line says what to grant" 1 "$(grep -c "warn: .*round's id is unreadable (HMGET: NOPERM.*+hmget" "$T_DIR/handler.log")"
+    t_eq "  ... and no other warn line" 1 "$(grep -c 'warn:' "$T_DIR/handler.log")"
+    t_eq "  ... nothing counted" "$before" "$(assigned_sum)"
+    t_true "  ... nothing unreadable" bash -c "! grep -q 'state unreadable' '$T_DIR/handler.log'"
+    f_lighttpd_stop
+else
+    t_fail "lighttpd did not start with the handler user from before the accounting"
+fi
+
 # An ACL from before change detection (the handler's line without +watch
 # +multi +exec): the handler serves and sees changes, reading the whole state
 # each time, and says so once.
