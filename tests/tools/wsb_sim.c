@@ -31,13 +31,17 @@
  *
  * A node's true connections are its frozen connections plus the clients
  * sent to it in this run.  For each placed client the driver works out
- * what a balancer that knew those true counts exactly would do: the usable
- * nodes (online, not drained, serving v1, room for one more), the nearest
- * of them, the candidates within WSB_NEAR_KM of it, and the probability of
- * each in proportion to its room now times its slow-start factor (budgets
+ * what a balancer would do that knew what the fleet-wide accounting can
+ * know (the clients sent at least one WSB_CACHE_MS ago): the usable nodes
+ * (online, not drained, serving v1, room for one more), the nearest of
+ * them, the candidates within WSB_NEAR_KM of it, and the probability of
+ * each in proportion to its room times its slow-start factor (budgets
  * aside).  Summed over the clients, that is each node's "share of the
- * room"; the largest relative difference between it and the share each node
- * really took is the share error.  Printed: per node, then the figures, then
+ * room"; for a burst faster than one refresh it is the share of the room
+ * at the round's check.  The largest relative difference between it and
+ * the share each node really took is the share error.  Overload events and
+ * the nearest usable node (for "within 1.5 x") go by the true counts.
+ * Printed: per node, then the figures, then
  * one line "SIM key=value ..." for the script.  Exit 0, or 1 on an error of
  * the run itself (a pool unreachable, a malformed answer, a bad argument). */
 #include "clock.h"
@@ -51,6 +55,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +82,7 @@ struct sim_node {
     double cap, conns;          /* connections: capacity and frozen count */
     double x, y, z;
     long took;                  /* clients sent to it in this run */
+    long took_known;            /* of those, sent at least one WSB_CACHE_MS ago */
     long overloads;             /* answers that took it past max_load x capacity */
     double ideal;               /* its share of the room, summed over placed clients */
     double slow_start_s;        /* its window: the record's, else the pools' */
@@ -128,6 +134,9 @@ struct sim {
     long watch;                 /* index of --watch, -1 none */
     double *weights;            /* n_nodes: working memory of ideal_share */
     struct sim_miss *misses;    /* n_nodes x n_nodes */
+    double *log_ms;             /* every placement in order: when (monotonic ms) */
+    uint32_t *log_node;         /* and to which node */
+    size_t n_log, cap_log, log_known;   /* log_known: those counted in took_known */
     struct sim_client *clients;
     size_t n_clients;
     /* the run */
@@ -459,9 +468,12 @@ static double slow_start(const struct sim *s, const struct sim_node *n, long lon
     return f > s->cfg.snap.slow_start_min ? f : s->cfg.snap.slow_start_min;
 }
 
-static double room_now(const struct sim *s, const struct sim_node *n)
+/* A node's room: its true room (the clients sent to it so far counted),
+ * or the room the fleet can know of (only those sent at least one
+ * WSB_CACHE_MS ago counted: the fleet-wide accounting's own lag). */
+static double room_of(const struct sim *s, const struct sim_node *n, int known)
 {
-    return s->cfg.snap.max_load * n->cap - n->conns - (double)n->took;
+    return s->cfg.snap.max_load * n->cap - n->conns - (double)(known ? n->took_known : n->took);
 }
 
 /* Distance of client c to node i: 0 for a client GeoIP does not place
@@ -471,29 +483,48 @@ static double dist_of(const struct sim_client *c, size_t i)
     return c->located ? c->dist[i] : 0.0;
 }
 
-/* What a balancer knowing the true counts would do for client c now:
- * adds each candidate's probability to its ideal (and the watched node's
- * to sec_ideal).  Returns the distance to the nearest usable node, or -1
- * when no node has room. */
-static double ideal_share(struct sim *s, const struct sim_client *c, int sec, int add, size_t *nearest_i)
+/* The distance from client c to the nearest usable node with room (true
+ * or known, as room_of), its index in *nearest_i; -1 when none has room. */
+static double nearest_usable(const struct sim *s, const struct sim_client *c, int known, size_t *nearest_i)
 {
     double nearest = -1;
     for (size_t i = 0; i < s->n_nodes; i++) {
         const struct sim_node *n = &s->nodes[i];
-        if (n->usable && room_now(s, n) >= 1 && (nearest < 0 || dist_of(c, i) < nearest)) {
+        if (n->usable && room_of(s, n, known) >= 1 && (nearest < 0 || dist_of(c, i) < nearest)) {
             nearest = dist_of(c, i);
             *nearest_i = i;
         }
     }
-    if (nearest < 0 || !add)
-        return nearest;
-    long long now = s->t0_unix_ms + (long long)(mono_ms() - s->t0_ms);
+    return nearest;
+}
+
+/* Counts as known the answers of one WSB_CACHE_MS ago and more. */
+static void catch_up(struct sim *s, double now)
+{
+    while (s->log_known < s->n_log && s->log_ms[s->log_known] <= now - (double)s->cfg.cache_ms)
+        s->nodes[s->log_node[s->log_known++]].took_known++;
+}
+
+/* Client c's share of the room, as the fleet can know it now: among the
+ * usable nodes within WSB_NEAR_KM of the nearest with room, each in
+ * proportion to its room times its slow-start factor.  Adds each
+ * candidate's probability to its ideal (and the watched node's to
+ * sec_ideal). */
+static void ideal_share(struct sim *s, const struct sim_client *c, int sec)
+{
+    double now_mono = mono_ms();
+    catch_up(s, now_mono);
+    size_t near_i;
+    double nearest = nearest_usable(s, c, 1, &near_i);
+    if (nearest < 0)
+        return;
+    long long now = s->t0_unix_ms + (long long)(now_mono - s->t0_ms);
     double *w = s->weights, total = 0;
     for (size_t i = 0; i < s->n_nodes; i++) {
         const struct sim_node *n = &s->nodes[i];
         w[i] = 0;
-        if (n->usable && room_now(s, n) >= 1 && dist_of(c, i) <= nearest + s->cfg.snap.near_km + 1e-6)
-            w[i] = room_now(s, n) * slow_start(s, n, now);
+        if (n->usable && room_of(s, n, 1) >= 1 && dist_of(c, i) <= nearest + s->cfg.snap.near_km + 1e-6)
+            w[i] = room_of(s, n, 1) * slow_start(s, n, now);
         total += w[i];
     }
     for (size_t i = 0; i < s->n_nodes && total > 0; i++)
@@ -502,7 +533,24 @@ static double ideal_share(struct sim *s, const struct sim_client *c, int sec, in
         s->sec_ideal[sec] += w[s->watch] / total;
         s->sec_factor[sec] += slow_start(s, &s->nodes[s->watch], now);
     }
-    return nearest;
+}
+
+/* Logs one answer sent to node j at now (monotonic ms). */
+static void log_answer(struct sim *s, size_t j, double now)
+{
+    if (s->n_log == s->cap_log) {
+        s->cap_log = s->cap_log ? 2 * s->cap_log : 65536;
+        double *t = realloc(s->log_ms, s->cap_log * sizeof *t);
+        if (t != NULL)
+            s->log_ms = t;
+        uint32_t *n = realloc(s->log_node, s->cap_log * sizeof *n);
+        if (n != NULL)
+            s->log_node = n;
+        if (t == NULL || n == NULL)
+            die("out of memory");
+    }
+    s->log_ms[s->n_log] = now;
+    s->log_node[s->n_log++] = (uint32_t)j;
 }
 
 /* The value of header name in the CGI head of the answer, or NULL. */
@@ -547,8 +595,9 @@ static void take_answer(struct sim *s, struct sim_conn *c)
             fprintf(stderr, "wsb_sim: an answer names no node of --state: %.300s\n", c->out);
             exit(1);
         }
+        ideal_share(s, cl, sec);
         size_t near_i = 0;
-        double nearest = ideal_share(s, cl, sec, 1, &near_i);
+        double nearest = nearest_usable(s, cl, 0, &near_i);
         if (cl->located) {
             s->placed_located++;
             if (nearest >= 0 && cl->dist[j] <= 1.5 * nearest + 1.0) {
@@ -562,6 +611,7 @@ static void take_answer(struct sim *s, struct sim_conn *c)
         }
         struct sim_node *n = &s->nodes[j];
         n->took++;
+        log_answer(s, j, now);
         if (n->conns + (double)n->took > s->cfg.snap.max_load * n->cap + 1e-9)
             n->overloads++;
         s->placed++;
@@ -571,7 +621,7 @@ static void take_answer(struct sim *s, struct sim_conn *c)
         s->e503++;
         s->sec_503[sec]++;
         size_t near_i;
-        s->turned_away_with_room += ideal_share(s, cl, sec, 0, &near_i) >= 0;
+        s->turned_away_with_room += nearest_usable(s, cl, 0, &near_i) >= 0;
         const char *ra = header(c->out, "Retry-After");
         int r = ra != NULL ? atoi(ra) : 0;
         s->ra_hist[r < 0 ? 0 : r > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : r]++;
@@ -829,8 +879,8 @@ static void report(struct sim *s)
         printf("  %s second by second (its share; the share its room and slow-start factor give it):\n", w->nd.id);
         for (int t = 0; t <= s->last_sec; t++) {
             long p = s->sec_placed[t];
-            if (p == 0)
-                continue;
+            if (p < 50)
+                continue;   /* the tail of the run: too few to say anything */
             double since = (double)(s->t0_unix_ms / 1000 + t) - (double)w->nd.changed_at;
             double share = (double)s->sec_took[(size_t)t * s->n_nodes + (size_t)s->watch] / (double)p;
             int bar = (int)(share * 100 + 0.5);
@@ -950,6 +1000,8 @@ int main(int argc, char **argv)
     free(s.nodes);
     free(s.weights);
     free(s.misses);
+    free(s.log_ms);
+    free(s.log_node);
     free(s.clients);
     free(s.conns);
     free(s.heap);
