@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # sim_short.sh: the short version of `make sim` (tests/sim/run.sh): one
-# real Redis, two real handler pools standing for two web hosts, frozen
-# probe rounds, and tests/tools/wsb_sim driving both pools over kept
-# FastCGI connections.  Asserts the key targets of issue 12 on small runs:
+# real Redis, two real handler pools standing for two web hosts (one
+# process each: see tests/sim/lib.sh), frozen probe rounds, and
+# tests/tools/wsb_sim driving both pools over kept FastCGI connections.  Asserts the key targets of issue 12 on small runs:
 # a burst of 90 % of the room of three nodes sized 1:10 (20,000 / 2,000 /
 # 10,000 at 30 / 30 / 60 %) leaves no node above WSB_MAX_LOAD and gives each
 # node its share of the room within +-10 %, with Redis commands bounded by
@@ -32,7 +32,7 @@ PY
 t_true "London client addresses from the City test database" test -s "$T_DIR/london.txt"
 # shellcheck disable=SC2086
 rec() { sim_node "$1" "$2" "$3" $4 "${5:-}"; }
-procs=$((2 * SIM_WORKERS))
+procs=$SIM_PROCS
 
 # --- a burst of 90 % of the room, faster than one refresh ---
 sim_fleet "$T_DIR/a3.json" "$(rec big 20000 6000 "$LON")" "$(rec small 2000 600 "$LON")" "$(rec mid 10000 6000 "$LON")"

@@ -6,6 +6,9 @@
 # id), and tests/tools/wsb_sim driving both pools over kept FastCGI
 # connections, following every answer as a client connected to its node.
 #
+# Four pools of one process stand for four web hosts by default (see
+# tests/sim/lib.sh for why one process a pool).
+#
 # Scenarios (issue 12): (a) capacities 1:10, bursts of 50 % and 90 % of the
 # candidates' room faster than one refresh, and one beyond the room (spill to
 # the next nearest site, then 503); (b) a node holding 20,000 sessions dies
@@ -16,7 +19,8 @@
 # figures per scenario, then each target as met or missed.
 #
 #   SIM_ONLY="a b"   runs only those scenarios (default: a b c d e f)
-#   SIM_WORKERS=N    processes per pool (default 2)
+#   SIM_POOLS=N      pools, standing for web hosts (default 4, at most 8)
+#   SIM_WORKERS=N    processes per pool (default 1)
 #   SIM_CACHE_MS=MS  WSB_CACHE_MS of the pools (default 1000)
 #   SIM_KEEP=1       keeps the run's folder (driver outputs, logs)
 # Any other WSB_* variable in the environment (WSB_NEAR_KM, ...) reaches the
@@ -39,19 +43,22 @@ cleanup() {
 }
 trap cleanup EXIT
 . "$ROOT/scripts/bench/lib.sh"   # target, fcmp, MET, MISSED
+SIM_POOLS=${SIM_POOLS:-4}
 . "$ROOT/tests/sim/lib.sh"
 for f in "$BUILD/wsb-handler" "$BUILD/tests/wsb_statectl" "$BUILD/tests/wsb_sim"; do
     [ -x "$f" ] || { echo "sim: $f missing: make all unit-bins" >&2; exit 1; }
 done
 D=$SIM_DIR
+# 64 kept connections in all, each with one request in flight.
+SIM_CONNS=$(( (64 + SIM_POOLS - 1) / SIM_POOLS ))
 SIM_ONLY=${SIM_ONLY:-a b c d e f}
 want() { case " $SIM_ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
 echo "== machine"
 echo "  $(nproc) cores, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo)"
-echo "  $(redis-server --version | awk '{print $1, $3}') on a unix socket; 2 pools (2 hosts) x $SIM_WORKERS processes;" \
+echo "  $(redis-server --version | awk '{print $1, $3}') on a unix socket; $SIM_POOLS pools (hosts) x ${SIM_WORKERS:-1} process(es);" \
      "WSB_CACHE_MS=$SIM_CACHE_MS, WSB_MAX_LOAD=${WSB_MAX_LOAD:-0.9}, WSB_NEAR_KM=${WSB_NEAR_KM:-300};" \
-     "driver: 2 x 32 kept FastCGI connections"
+     "driver: $SIM_POOLS x $SIM_CONNS kept FastCGI connections"
 sim_start || exit 1
 
 # Sites (lat lon).  The London clients of the test database are 2.6 km from
