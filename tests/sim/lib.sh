@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: what tests/sim/run.sh (`make sim`) and
 # tests/integration/sim_short.sh share: one private Redis on a unix socket,
 # handler pools standing for web hosts, frozen probe rounds written with
@@ -26,8 +27,7 @@ sim_start() {
     redis-server --port 0 --unixsocket "$SIM_REDIS" --unixsocketperm 700 --save '' --appendonly no \
         --dir "$SIM_DIR" --logfile "$SIM_DIR/redis.log" --daemonize no &
     sim_track $!
-    local i
-    for i in $(seq 100); do redis-cli -s "$SIM_REDIS" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    for _ in $(seq 100); do redis-cli -s "$SIM_REDIS" ping >/dev/null 2>&1 && break; sleep 0.05; done
     redis-cli -s "$SIM_REDIS" ping >/dev/null 2>&1 || { echo "redis did not start" >&2; return 1; }
     export WSB_REDIS_URL="$SIM_URL" WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_CACHE_MS="$SIM_CACHE_MS" \
         WSB_LOG_LEVEL=warn
@@ -46,7 +46,7 @@ sim_start() {
         SIM_SOCKETS="$SIM_SOCKETS${SIM_SOCKETS:+,}$SIM_DIR/pool-$p.sock"
     done
     for p in $names; do
-        for i in $(seq 200); do [ -S "$SIM_DIR/pool-$p.sock" ] && break; sleep 0.05; done
+        for _ in $(seq 200); do [ -S "$SIM_DIR/pool-$p.sock" ] && break; sleep 0.05; done
         [ -S "$SIM_DIR/pool-$p.sock" ] || { echo "pool $p did not start: $(tail -3 "$SIM_DIR/pool-$p.log")" >&2; return 1; }
     done
 }
