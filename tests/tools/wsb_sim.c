@@ -330,7 +330,8 @@ static void load_clients(struct sim *s)
         line[strcspn(line, " \t\r\n#")] = '\0';
         if (line[0] == '\0')
             continue;
-        if (strlen(line) >= sizeof s->clients[0].addr)
+        size_t len = strlen(line);
+        if (len >= sizeof s->clients[0].addr)
             die("--clients: address too long");
         if (s->n_clients == cap) {
             cap = cap ? 2 * cap : 64;
@@ -341,11 +342,11 @@ static void load_clients(struct sim *s)
         }
         struct sim_client *c = &s->clients[s->n_clients++];
         memset(c, 0, sizeof *c);
-        snprintf(c->addr, sizeof c->addr, "%s", line);
+        memcpy(c->addr, line, len + 1);
         build_request(c);
         struct wsb_ip ip;
         struct wsb_client_loc loc;
-        if (geo == NULL || wsb_ip_parse(line, strlen(line), &ip) != WSB_OK || !wsb_geo_lookup(geo, &ip, &loc) ||
+        if (geo == NULL || wsb_ip_parse(line, len, &ip) != WSB_OK || !wsb_geo_lookup(geo, &ip, &loc) ||
             !loc.has_coords)
             continue;
         c->located = 1;
