@@ -39,7 +39,7 @@ ifneq ($(wildcard probe/main.c),)
 PROGRAMS += $(BUILD)/wsb-probe
 endif
 
-.PHONY: all test unit integration asan valgrind deps clean bench bench-peer install unit-bins
+.PHONY: all test unit integration asan valgrind deps clean bench bench-peer install unit-bins sim
 all: $(PROGRAMS)
 
 $(OBJ)/%.o: %.c
@@ -121,5 +121,11 @@ bench-peer: deps all $(BUILD)/tests/wsb_statectl
 
 bench: deps all $(BUILD)/tests/fcgi_const $(BUILD)/tests/bench_decide $(BUILD)/tests/wsb_statectl
 	@BUILD=$(abspath $(BUILD)) scripts/bench/bench.sh
+
+# Two handler pools over one Redis, driven over FastCGI through bursts, a
+# dead node, a recovering one, budgets and clients all over the world (not
+# part of `make test`; tests/integration/sim_short.sh is its short version).
+sim: deps all $(BUILD)/tests/wsb_statectl $(BUILD)/tests/wsb_sim
+	@BUILD=$(abspath $(BUILD)) tests/sim/run.sh
 -include mk/fuzz.mk
 -include mk/ops.mk
