@@ -134,16 +134,21 @@ static double similarity(const struct wsb_snap_node *sn, const struct wsb_client
     return -1.0;
 }
 
-/* The similarity bound of the candidates: the nearest (similarity best)
- * widened by near_km, cos(acos(best) + near), less a rounding margin. */
+/* The similarity bound of the candidates: the nearest (similarity best,
+ * at angle a) widened by half its distance, at least WSB_NEAR_MIN_KM and at
+ * most near_km: cos(a + min(near, max(a / 2, near_min))), less a rounding
+ * margin. */
 static double near_bound(const struct wsb_snapshot *s, double best)
 {
-    double bound = -1.0;
     if (best > 1.0)
         best = 1.0;
-    if (best > -s->near_cos)   /* else acos(best) + near reaches the antipode */
-        bound = best * s->near_cos - sqrt((1.0 - best) * (1.0 + best)) * s->near_sin;
-    return bound - 1e-12;
+    double a = acos(best < -1.0 ? -1.0 : best);
+    double widen = a / 2 > s->near_min_angle ? a / 2 : s->near_min_angle;
+    if (widen > s->near_angle)
+        widen = s->near_angle;
+    if (a + widen >= M_PI)
+        return -1.0 - 1e-12;   /* the band reaches the antipode */
+    return cos(a + widen) - 1e-12;
 }
 
 /* Below every similarity: marks a node without room. */

@@ -21,9 +21,11 @@
  *      distance; otherwise a node in the client's country counts as 0 km
  *      away, one on the client's continent as WSB_SAME_CONTINENT_KM, any
  *      other as the far side of the earth.  A client with no location sees
- *      every node at 0 km.  Candidates are the usable nodes within near_km
- *      (a snapshot parameter) of the nearest usable one: when the nearest
- *      fill up, clients spill to the next nearest;
+ *      every node at 0 km.  Candidates are the usable nodes at most half
+ *      again as far as the nearest usable one (at distance d: within 1.5 d),
+ *      the band being at least WSB_NEAR_MIN_KM and at most near_km (a
+ *      snapshot parameter) wide: d + min(near_km, max(d / 2, 50 km)).  When
+ *      the nearest fill up, clients spill to the next nearest;
  *   5. spread: one candidate is drawn at random, weighted by its room now
  *      times its slow-start factor; a candidate that took its session-start
  *      budget in the last second weighs nothing, and when every candidate
@@ -52,6 +54,7 @@
 
 #define WSB_EARTH_RADIUS_KM 6371.0
 #define WSB_SAME_CONTINENT_KM 2500.0
+#define WSB_NEAR_MIN_KM 50.0           /* the near band is never narrower (unless near_km is) */
 #define WSB_ASSUMED_CAPACITY 10000.0   /* capacity of nodes that have none, when none has one */
 
 /* The balancer error codes of the HTTP contract. */

@@ -894,7 +894,11 @@ const char *wsb_fuzz_select(const uint8_t *data, size_t size)
         if (eligible[i] && sims[i] > best)
             best = sims[i];
     }
-    double angle = acos(best > 1.0 ? 1.0 : best) + p.near_km / WSB_EARTH_RADIUS_KM;
+    /* The band: at most half again the nearest's distance, at least
+     * WSB_NEAR_MIN_KM and at most near_km wide. */
+    double a0 = acos(best > 1.0 ? 1.0 : best < -1.0 ? -1.0 : best);
+    double widen = fmax(a0 / 2, fmin(p.near_km, WSB_NEAR_MIN_KM) / WSB_EARTH_RADIUS_KM);
+    double angle = a0 + fmin(widen, p.near_km / WSB_EARTH_RADIUS_KM);
     double bound = (angle >= M_PI ? -1.0 : cos(angle)) - 1e-9;
     /* Names of the nodes for the checks, as the snapshot owns the strings. */
     char names[SELECT_MAX_NODES][16];

@@ -214,10 +214,11 @@ static void test_body_is_exact(void)
 
 static void test_near_band(void)
 {
-    /* Two nodes 100 km apart and one 1000 km away: the far one never wins. */
+    /* Two nodes 40 km apart (within WSB_NEAR_MIN_KM) and one 1000 km away:
+     * the far one never wins. */
     static const struct spec specs[] = {
         { "a", NODE("A", 50.0, 8.0, "DE", "EU", "[\"v1\"]", "true", 0.5) },
-        { "b", NODE("B", 50.9, 8.0, "DE", "EU", "[\"v1\"]", "true", 0.1) },
+        { "b", NODE("B", 50.36, 8.0, "DE", "EU", "[\"v1\"]", "true", 0.1) },
         { "c", NODE("C", 59.0, 8.0, "NO", "EU", "[\"v1\"]", "true", 0.0) },
     };
     struct wsb_snapshot *s = build(specs, 3, 1, NULL, 0, 0.9);
@@ -231,6 +232,25 @@ static void test_near_band(void)
     }
     /* Headroom 0.8 against 0.4: about two to one, and never all to one. */
     CHECK(seen_a > 50 && seen_b > 150 && seen_b > seen_a, "a %d b %d", seen_a, seen_b);
+    wsb_snapshot_unref(s);
+
+    /* The band is relative: at most half again the nearest's distance.  A
+     * client 200 km from A and 290 km from B shares them (within 1.5 x);
+     * one 100 km from A and 190 km from B does not (B is 1.9 x as far). */
+    static const struct spec pair[] = {
+        { "a", NODE("A", 50.0, 8.0, "DE", "EU", "[\"v1\"]", "true", 0.5) },
+        { "b", NODE("B", 50.0, 9.26, "DE", "EU", "[\"v1\"]", "true", 0.5) },
+    };
+    s = build(pair, 2, 1, NULL, 0, 0.9);
+    struct wsb_client_loc far = at(50.0, 8.0 - 2.797, "DE", "EU"), near = at(50.0, 8.0 - 1.398, "DE", "EU");
+    seen_a = seen_b = 0;
+    for (uint64_t r = 0; r < 300; r++) {
+        const char *id = pick(s, 1, &far, r * 0x9e3779b97f4a7c15ull, &code);
+        seen_b += id && !strcmp(id, "b");
+        id = pick(s, 1, &near, r * 0x9e3779b97f4a7c15ull, &code);
+        CHECK(id && !strcmp(id, "a"), "100 km against 190 km: %s", id ? id : "null");
+    }
+    CHECK(seen_b > 50, "200 km against 290 km: b chosen %d of 300", seen_b);
     wsb_snapshot_unref(s);
 }
 
