@@ -34,7 +34,25 @@ struct wsb_assign {
     size_t mask;                   /* slots has mask + 1 entries */
     uint32_t *read;                /* working memory: the counts read back */
     uint32_t *budgeted;            /* working memory: indexes of the nodes with a budget */
+    struct own_starts *own;        /* this process's written starts, per node of held */
 };
+
+/* What this process wrote to <prefix>starts:<second> for one node, in the
+ * last two seconds it wrote: its part of the fleet's window. */
+struct own_starts {
+    long long sec;                 /* the second of cur; 0 none yet */
+    uint32_t cur, prev;            /* in sec, and in sec - 1 */
+};
+
+/* Moves o to second sec (the counts of older seconds drop out). */
+static void own_roll(struct own_starts *o, long long sec)
+{
+    if (o->sec == sec)
+        return;
+    o->prev = o->sec == sec - 1 ? o->cur : 0;
+    o->cur = 0;
+    o->sec = sec;
+}
 
 void wsb_assign_note(const struct wsb_snapshot *s, const struct wsb_snap_node *n)
 {
@@ -74,7 +92,9 @@ static void forget_held(struct wsb_assign *a)
     free(a->slots);
     free(a->read);
     free(a->budgeted);
+    free(a->own);
     a->pending = a->slots = a->read = a->budgeted = NULL;
+    a->own = NULL;
     a->mask = 0;
 }
 
@@ -128,11 +148,14 @@ static int hold(struct wsb_assign *a, struct wsb_snapshot *s)
     next.slots = calloc(cap, sizeof *next.slots);
     next.read = calloc(n ? n : 1, sizeof *next.read);
     next.budgeted = calloc(n ? n : 1, sizeof *next.budgeted);
-    if (next.pending == NULL || next.slots == NULL || next.read == NULL || next.budgeted == NULL) {
+    next.own = calloc(n ? n : 1, sizeof *next.own);
+    if (next.pending == NULL || next.slots == NULL || next.read == NULL || next.budgeted == NULL ||
+        next.own == NULL) {
         free(next.pending);
         free(next.slots);
         free(next.read);
         free(next.budgeted);
+        free(next.own);
         return WSB_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
@@ -144,9 +167,11 @@ static int hold(struct wsb_assign *a, struct wsb_snapshot *s)
     }
     if (a->held != NULL)
         for (size_t i = 0; i < a->held->n_nodes; i++) {
-            long j = a->pending[i] ? same_node(a->held, i, &next) : -1;
-            if (j >= 0)
+            long j = a->pending[i] || a->own[i].sec ? same_node(a->held, i, &next) : -1;
+            if (j >= 0) {
                 next.pending[j] += a->pending[i];
+                next.own[j] = a->own[i];
+            }
         }
     forget_held(a);
     a->held = wsb_snapshot_ref(s);
@@ -155,6 +180,7 @@ static int hold(struct wsb_assign *a, struct wsb_snapshot *s)
     a->mask = next.mask;
     a->read = next.read;
     a->budgeted = next.budgeted;
+    a->own = next.own;
     return WSB_OK;
 }
 
@@ -213,6 +239,12 @@ static uint32_t count_of(const redisReply *r)
         v = v * 10 + (unsigned long long)(r->str[i] - '0');
     }
     return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* v rounded to a uint32. */
+static uint32_t clamp_u32(double v)
+{
+    return v >= (double)UINT32_MAX ? UINT32_MAX : v <= 0 ? 0 : (uint32_t)(v + 0.5);
 }
 
 /* What one exchange sends: which commands, in which order. */
@@ -294,12 +326,18 @@ static const redisReply *first_error(redisReply **rep, int n)
 static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep, long long now_ms, char *err)
 {
     struct wsb_snapshot *s = a->held;
+    long long sec = now_ms / 1000;
     size_t r = 0;
     for (size_t i = 0; i < s->n_nodes; i++) {
         if (a->pending[i] == 0)
             continue;
-        if (rep[r]->type == REDIS_REPLY_INTEGER)
+        if (rep[r]->type == REDIS_REPLY_INTEGER) {
+            if (rep[r + 1]->type == REDIS_REPLY_INTEGER) {
+                own_roll(&a->own[i], sec);
+                a->own[i].cur += a->pending[i];
+            }
             a->pending[i] = 0;
+        }
         r += 2;
     }
     const redisReply *bad = first_error(rep, x->n_cmds);
@@ -329,12 +367,17 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
         return wsb_fail(err, WSB_EREPLY, "HMGET %s: unexpected reply", x->starts);
     /* The starts of the last second, as a sliding window over two
      * one-second buckets: all of this second's, and of the second before
-     * the part that is still within one second of now. */
+     * the part that is still within one second of now.  The same of this
+     * process's own writes tells its part from the others'. */
     double part = 1.0 - (double)(now_ms % 1000) / 1000.0;
     for (size_t b = 0; b < x->n_budgeted; b++) {
-        double w = (double)count_of(now->element[b]) + part * (double)count_of(before->element[b]);
-        uint32_t v = w >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)(w + 0.5);
-        __atomic_store_n(&s->tally[a->budgeted[b]].window, v, __ATOMIC_RELAXED);
+        uint32_t i = a->budgeted[b];
+        own_roll(&a->own[i], sec);
+        double fleet = (double)count_of(now->element[b]) + part * (double)count_of(before->element[b]);
+        double own = (double)a->own[i].cur + part * (double)a->own[i].prev;
+        double others = fleet > own ? fleet - own : 0;
+        __atomic_store_n(&s->tally[i].window, clamp_u32(others), __ATOMIC_RELAXED);
+        __atomic_store_n(&s->tally[i].own_recent, clamp_u32(own), __ATOMIC_RELAXED);
     }
     __atomic_store_n(&s->window_read_ms, now_ms, __ATOMIC_RELAXED);
     return WSB_OK;

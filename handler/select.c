@@ -113,10 +113,14 @@ double wsb_select_slow_start(const struct wsb_snapshot *s, uint32_t i, long long
 
 double wsb_select_starts(const struct wsb_snapshot *s, uint32_t i, long long now_ms)
 {
+    /* The others' starts of the last second are taken as their rate, so
+     * they stay; this process's own written ones age out over the second
+     * after the read, and its unwritten ones all count. */
     const struct wsb_tally *t = &s->tally[i];
     double age = (double)(now_ms - __atomic_load_n(&s->window_read_ms, __ATOMIC_RELAXED)) / 1000.0;
     double left = age <= 0 ? 1.0 : age >= 1 ? 0.0 : 1.0 - age;
-    return (double)__atomic_load_n(&t->window, __ATOMIC_RELAXED) * left +
+    return (double)__atomic_load_n(&t->window, __ATOMIC_RELAXED) +
+           (double)__atomic_load_n(&t->own_recent, __ATOMIC_RELAXED) * left +
            (double)__atomic_load_n(&t->unflushed, __ATOMIC_RELAXED);
 }
 

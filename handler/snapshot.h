@@ -47,8 +47,10 @@ struct wsb_tally {
     uint32_t fleet;           /* every handler process on every host, as last read
                                  (this process's flushed answers included) */
     uint32_t unflushed;       /* this process's answers since its last flush */
-    uint32_t window;          /* nodes with a budget: fleet-wide starts in the second
-                                 before the last read */
+    uint32_t window;          /* nodes with a budget: the other processes' starts in the
+                                 second before the last read (taken as their rate) */
+    uint32_t own_recent;      /* nodes with a budget: this process's written starts in
+                                 that second (they age out over the next one) */
 };
 
 struct wsb_snapshot {

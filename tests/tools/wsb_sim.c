@@ -507,7 +507,7 @@ static void catch_up(struct sim *s, double now)
 }
 
 /* Client c's share of the room, as the fleet can know it now: among the
- * usable nodes within WSB_NEAR_KM of the nearest with room, each in
+ * usable nodes in the near band of the nearest with room (select.h), each in
  * proportion to its room times its slow-start factor.  Adds each
  * candidate's probability to its ideal (and the watched node's to
  * sec_ideal). */
@@ -520,11 +520,14 @@ static void ideal_share(struct sim *s, const struct sim_client *c, int sec)
     if (nearest < 0)
         return;
     long long now = s->t0_unix_ms + (long long)(now_mono - s->t0_ms);
+    /* The band of select.h: half again the nearest's distance, at least
+     * WSB_NEAR_MIN_KM (unless WSB_NEAR_KM is less), at most WSB_NEAR_KM. */
+    double band = fmin(s->cfg.snap.near_km, fmax(nearest / 2, fmin(s->cfg.snap.near_km, 50.0)));
     double *w = s->weights, total = 0;
     for (size_t i = 0; i < s->n_nodes; i++) {
         const struct sim_node *n = &s->nodes[i];
         w[i] = 0;
-        if (n->usable && room_of(s, n, 1) >= 1 && dist_of(c, i) <= nearest + s->cfg.snap.near_km + 1e-6)
+        if (n->usable && room_of(s, n, 1) >= 1 && dist_of(c, i) <= nearest + band + 1e-6)
             w[i] = room_of(s, n, 1) * slow_start(s, n, now);
         total += w[i];
     }

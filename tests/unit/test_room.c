@@ -293,8 +293,9 @@ static void test_slow_start(void)
 }
 
 /* Budgets: a node that took max_new_per_s starts in the last second weighs
- * nothing; when every candidate did, the answer is 100.  What the fleet
- * took (the window read from Redis) fades over the second after the read. */
+ * nothing; when every candidate did, the answer is 100.  The other
+ * processes' starts (read from Redis) count as their rate; this process's
+ * written ones age out over the second after the read. */
 static void test_budgets(void)
 {
     const char *recs[] = {
@@ -313,14 +314,21 @@ static void test_budgets(void)
 
     const char *alone[] = { recs[0] };
     s = build(alone, 1);
-    s->tally[0].window = 8;   /* the fleet took 8 in the second before the read */
+    s->tally[0].window = 5;       /* the other processes took 5 in the second before the read */
+    s->tally[0].own_recent = 3;   /* and this one 3 */
     s->window_read_ms = NOW_MS;
     memset(got, 0, sizeof got);
     CHECK_INT(draw(s, NULL, 10, 1, NOW_MS, got, 11), 8);
     CHECK_INT(got[0], 2);
-    CHECK(fabs(wsb_select_starts(s, 0, NOW_MS + 500) - (4 + 2)) < 1e-9, "half a second later: %g",
+    /* Half a second later this process's written starts have half aged
+     * out; the others' are taken as a rate and stay. */
+    CHECK(fabs(wsb_select_starts(s, 0, NOW_MS + 500) - (5 + 1.5 + 2)) < 1e-9, "half a second later: %g",
           wsb_select_starts(s, 0, NOW_MS + 500));
-    CHECK(fabs(wsb_select_starts(s, 0, NOW_MS + 1500) - 2) < 1e-9, "the window has passed");
+    CHECK(fabs(wsb_select_starts(s, 0, NOW_MS + 1500) - (5 + 2)) < 1e-9, "a second later: %g",
+          wsb_select_starts(s, 0, NOW_MS + 1500));
+    memset(got, 0, sizeof got);
+    CHECK_INT(draw(s, NULL, 10, 1, NOW_MS + 1500, got, 12), 7);
+    CHECK_INT(got[0], 3);   /* 5 + 2 + 3 = 10 */
     wsb_snapshot_unref(s);
 }
 
