@@ -6,6 +6,7 @@
 #include "log.h"
 #include "status.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +16,18 @@
  * gives no ttl (state written by hand with an id). */
 #define ASSIGNED_TTL_DEFAULT_S 3600
 
+/* The field of <prefix>starts:<second> that counts exchanges (one per
+ * process and refresh), from which a process tells how many share the
+ * budgets.  No node id is empty. */
+#define EXCHANGES_FIELD ""
+
 struct wsb_assign {
     struct wsb_redis_config cfg;   /* as given */
     size_t first;                  /* the address writes go to first: past those that said READONLY */
     struct wsb_redis *redis;       /* over cfg from first on, then the ones before */
     struct wsb_keys keys;
     long retry_ms;
+    long cache_ms;                 /* WSB_CACHE_MS: how often each process exchanges */
     long long next_try_ms;         /* monotonic; no exchange before it after a failure */
     int failing;                   /* the last exchange failed */
     int failures;                  /* exchanges failed in a row */
@@ -69,7 +76,8 @@ static struct wsb_redis *connect_from(const struct wsb_redis_config *cfg, size_t
     return wsb_redis_new(&rot);
 }
 
-struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const struct wsb_keys *k, long retry_ms)
+struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const struct wsb_keys *k, long retry_ms,
+                                  long cache_ms)
 {
     struct wsb_assign *a = calloc(1, sizeof *a);
     if (a == NULL)
@@ -77,6 +85,7 @@ struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const stru
     a->cfg = *cfg;
     a->keys = *k;
     a->retry_ms = retry_ms;
+    a->cache_ms = cache_ms;
     if ((a->redis = connect_from(cfg, 0)) == NULL) {
         free(a);
         return NULL;
@@ -255,21 +264,23 @@ struct exchange {
     int n_cmds;
 };
 
-/* Queues HMGET key <ids of the budgeted nodes>.  WSB_OK or WSB_ENOMEM. */
+/* Queues HMGET key "" <ids of the budgeted nodes>: the exchanges, then
+ * the starts.  WSB_OK or WSB_ENOMEM. */
 static int queue_hmget(redisContext *c, const struct wsb_assign *a, const char *key, size_t n)
 {
-    const char **argv = malloc((n + 2) * sizeof *argv);
-    size_t *lens = malloc((n + 2) * sizeof *lens);
+    const char **argv = malloc((n + 3) * sizeof *argv);
+    size_t *lens = malloc((n + 3) * sizeof *lens);
     int status = WSB_ENOMEM;
     if (argv == NULL || lens == NULL)
         goto cleanup;
     argv[0] = "HMGET";
     argv[1] = key;
+    argv[2] = EXCHANGES_FIELD;
     for (size_t i = 0; i < n; i++)
-        argv[i + 2] = a->held->nodes[a->budgeted[i]].node.id;
-    for (size_t i = 0; i < n + 2; i++)
+        argv[i + 3] = a->held->nodes[a->budgeted[i]].node.id;
+    for (size_t i = 0; i < n + 3; i++)
         lens[i] = strlen(argv[i]);
-    if (redisAppendCommandArgv(c, (int)(n + 2), argv, lens) == REDIS_OK)
+    if (redisAppendCommandArgv(c, (int)(n + 3), argv, lens) == REDIS_OK)
         status = WSB_OK;
 cleanup:
     free(argv);
@@ -291,18 +302,21 @@ static int queue(struct wsb_assign *a, redisContext *c, struct exchange *x)
         x->n_incr++;
     }
     x->n_cmds = (int)(2 * x->n_incr);
-    if (x->n_incr > 0) {
-        if (redisAppendCommand(c, "EXPIRE %s %lld", x->assigned, ttl) != REDIS_OK ||
-            redisAppendCommand(c, "EXPIRE %s %d", x->starts, WSB_STARTS_TTL_S) != REDIS_OK)
-            return WSB_ENOMEM;
-        x->n_cmds += 2;
-    }
-    if (redisAppendCommand(c, "HGETALL %s", x->assigned) != REDIS_OK)
-        return WSB_ENOMEM;
-    x->n_cmds++;
     for (size_t i = 0; i < s->n_nodes; i++)
         if (s->nodes[i].eligible && s->nodes[i].budget > 0)
             a->budgeted[x->n_budgeted++] = (uint32_t)i;
+    /* Every exchange is counted, budgets or not, so that a budget set
+     * later knows at once how many processes share it. */
+    if (redisAppendCommand(c, "HINCRBY %s %s 1", x->starts, EXCHANGES_FIELD) != REDIS_OK)
+        return WSB_ENOMEM;
+    x->n_cmds++;
+    if (redisAppendCommand(c, "EXPIRE %s %lld", x->assigned, ttl) != REDIS_OK ||
+        redisAppendCommand(c, "EXPIRE %s %d", x->starts, WSB_STARTS_TTL_S) != REDIS_OK)
+        return WSB_ENOMEM;
+    x->n_cmds += 2;
+    if (redisAppendCommand(c, "HGETALL %s", x->assigned) != REDIS_OK)
+        return WSB_ENOMEM;
+    x->n_cmds++;
     if (x->n_budgeted > 0) {
         if (queue_hmget(c, a, x->starts, x->n_budgeted) != WSB_OK ||
             queue_hmget(c, a, x->starts_before, x->n_budgeted) != WSB_OK)
@@ -345,8 +359,7 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
         a->refused = 1;
         return wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(a->redis), bad->str);
     }
-    if (x->n_incr > 0)
-        r += 2;
+    r += 3;   /* HINCRBY of the exchanges, the EXPIREs */
     const redisReply *h = rep[r++];
     if (h->type != REDIS_REPLY_ARRAY || h->elements % 2 != 0)
         return wsb_fail(err, WSB_EREPLY, "HGETALL %s: expected a hash, got reply type %d", x->assigned, h->type);
@@ -362,18 +375,24 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
     if (x->n_budgeted == 0)
         return WSB_OK;
     const redisReply *now = rep[r], *before = rep[r + 1];
-    if (now->type != REDIS_REPLY_ARRAY || before->type != REDIS_REPLY_ARRAY || now->elements != x->n_budgeted ||
-        before->elements != x->n_budgeted)
+    if (now->type != REDIS_REPLY_ARRAY || before->type != REDIS_REPLY_ARRAY ||
+        now->elements != x->n_budgeted + 1 || before->elements != x->n_budgeted + 1)
         return wsb_fail(err, WSB_EREPLY, "HMGET %s: unexpected reply", x->starts);
     /* The starts of the last second, as a sliding window over two
      * one-second buckets: all of this second's, and of the second before
      * the part that is still within one second of now.  The same of this
      * process's own writes tells its part from the others'. */
     double part = 1.0 - (double)(now_ms % 1000) / 1000.0;
+    /* How many processes share the budgets: the exchanges of the last
+     * second, each process making 1000 / WSB_CACHE_MS a second. */
+    double exchanges = (double)count_of(now->element[0]) + part * (double)count_of(before->element[0]);
+    double procs = a->cache_ms > 0 ? exchanges * (double)a->cache_ms / 1000.0 : 1;
+    /* Rounded up: a process too many only slows a storm's first second. */
+    __atomic_store_n(&s->processes, clamp_u32(procs < 1 ? 1 : ceil(procs - 0.05)), __ATOMIC_RELAXED);
     for (size_t b = 0; b < x->n_budgeted; b++) {
         uint32_t i = a->budgeted[b];
         own_roll(&a->own[i], sec);
-        double fleet = (double)count_of(now->element[b]) + part * (double)count_of(before->element[b]);
+        double fleet = (double)count_of(now->element[b + 1]) + part * (double)count_of(before->element[b + 1]);
         double own = (double)a->own[i].cur + part * (double)a->own[i].prev;
         double others = fleet > own ? fleet - own : 0;
         __atomic_store_n(&s->tally[i].window, clamp_u32(others), __ATOMIC_RELAXED);

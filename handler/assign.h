@@ -30,10 +30,12 @@ void wsb_assign_note(const struct wsb_snapshot *s, const struct wsb_snap_node *n
 struct wsb_assign;
 
 /* An accounting over Redis config cfg (copied) and the keys k (copied);
- * retry_ms is the least time between attempts after a failure.  NULL on
- * ENOMEM.  Free with wsb_assign_free (NULL accepted), which writes
+ * retry_ms is the least time between attempts after a failure, cache_ms
+ * the refresh interval (WSB_CACHE_MS: how many processes share a budget is
+ * told from the exchanges per second).  NULL on ENOMEM.  Free with wsb_assign_free (NULL accepted), which writes
  * nothing. */
-struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const struct wsb_keys *k, long retry_ms);
+struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const struct wsb_keys *k, long retry_ms,
+                                  long cache_ms);
 void wsb_assign_free(struct wsb_assign *a);
 
 /* Before fresh replaces cur as the process's snapshot (neither shared yet

@@ -95,6 +95,12 @@ double wsb_select_slow_start(const struct wsb_snapshot *s, uint32_t i, long long
 double wsb_select_starts(const struct wsb_snapshot *s, uint32_t i, long long now_ms);
 double wsb_select_weight(const struct wsb_snapshot *s, uint32_t i, long long now_ms);
 
+/* Whether node i is over its session-start budget at now_ms: the fleet's
+ * starts of the last second reached it, or this process's own reached its
+ * part of it (an even share among the processes, or its share of the last
+ * second's starts if more).  0 for a node without a budget. */
+int wsb_select_over_budget(const struct wsb_snapshot *s, uint32_t i, long long now_ms);
+
 /* The code of a version that some nodes list, n_eligible of them
  * eligible and n_online online: WSB_SELECT_OK when some node is
  * eligible, else WSB_NO_SERVERS_AVAILABLE when some is online, else

@@ -48,7 +48,7 @@ struct wsb_tally {
                                  (this process's flushed answers included) */
     uint32_t unflushed;       /* this process's answers since its last flush */
     uint32_t window;          /* nodes with a budget: the other processes' starts in the
-                                 second before the last read (taken as their rate) */
+                                 second before the last read */
     uint32_t own_recent;      /* nodes with a budget: this process's written starts in
                                  that second (they age out over the next one) */
 };
@@ -68,6 +68,8 @@ struct wsb_snapshot {
     size_t n_online, n_eligible, n_draining, n_overloaded;
     struct wsb_tally *tally;  /* n_nodes entries, zeroed at build; see above */
     long long window_read_ms; /* unix ms of the read that set the windows (__atomic) */
+    uint32_t processes;       /* handler processes sharing the budgets, as last read (__atomic;
+                                 0 before the first read: taken as 1) */
     char round_id[WSB_MAX_ROUND_ID + 1]; /* "" when the round has none: no accounting */
     long long round_ttl;      /* the round's ttl, s (0 unknown) */
     size_t n_budgeted;        /* eligible nodes with a budget */

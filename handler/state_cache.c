@@ -51,7 +51,7 @@ struct wsb_state_cache *wsb_state_cache_new(const struct wsb_handler_config *cfg
         return NULL;
     c->cfg = cfg;
     c->redis = wsb_redis_new(&cfg->redis);
-    c->assign = wsb_assign_new(&cfg->redis, &cfg->keys, cfg->retry_ms);
+    c->assign = wsb_assign_new(&cfg->redis, &cfg->keys, cfg->retry_ms, cfg->cache_ms);
     if (c->redis == NULL || c->assign == NULL) {
         wsb_redis_free(c->redis);
         wsb_assign_free(c->assign);

@@ -293,9 +293,8 @@ static void test_slow_start(void)
 }
 
 /* Budgets: a node that took max_new_per_s starts in the last second weighs
- * nothing; when every candidate did, the answer is 100.  The other
- * processes' starts (read from Redis) count as their rate; this process's
- * written ones age out over the second after the read. */
+ * nothing; when every candidate did, the answer is 100.  The starts read
+ * from Redis age out over the second after the read. */
 static void test_budgets(void)
 {
     const char *recs[] = {
@@ -320,15 +319,34 @@ static void test_budgets(void)
     memset(got, 0, sizeof got);
     CHECK_INT(draw(s, NULL, 10, 1, NOW_MS, got, 11), 8);
     CHECK_INT(got[0], 2);
-    /* Half a second later this process's written starts have half aged
-     * out; the others' are taken as a rate and stay. */
-    CHECK(fabs(wsb_select_starts(s, 0, NOW_MS + 500) - (5 + 1.5 + 2)) < 1e-9, "half a second later: %g",
+    /* Half a second later the starts read have half aged out; a second
+     * later all of them, and only this process's unwritten ones count. */
+    CHECK(fabs(wsb_select_starts(s, 0, NOW_MS + 500) - (4 + 2)) < 1e-9, "half a second later: %g",
           wsb_select_starts(s, 0, NOW_MS + 500));
-    CHECK(fabs(wsb_select_starts(s, 0, NOW_MS + 1500) - (5 + 2)) < 1e-9, "a second later: %g",
+    CHECK(fabs(wsb_select_starts(s, 0, NOW_MS + 1500) - 2) < 1e-9, "a second later: %g",
           wsb_select_starts(s, 0, NOW_MS + 1500));
     memset(got, 0, sizeof got);
-    CHECK_INT(draw(s, NULL, 10, 1, NOW_MS + 1500, got, 12), 7);
-    CHECK_INT(got[0], 3);   /* 5 + 2 + 3 = 10 */
+    CHECK_INT(draw(s, NULL, 10, 1, NOW_MS + 1500, got, 12), 2);
+    CHECK_INT(got[0], 8);   /* 2 + 8 = 10 */
+    wsb_snapshot_unref(s);
+
+    /* Four processes share the budget, and the counts show none of this
+     * one's starts yet (a storm's first second): an even share, 10 / 4. */
+    s = build(alone, 1);
+    s->processes = 4;
+    memset(got, 0, sizeof got);
+    CHECK_INT(draw(s, NULL, 10, 1, NOW_MS, got, 13), 7);
+    CHECK_INT(got[0], 3);
+    CHECK(wsb_select_over_budget(s, 0, NOW_MS), "over its part");
+    /* Once the counts show it took 3 of the fleet's last 5 starts, its
+     * part is 3/5 of the budget; still within the fleet's 10. */
+    s->tally[0].unflushed = 0;
+    s->tally[0].window = 2;
+    s->tally[0].own_recent = 3;
+    s->window_read_ms = NOW_MS;
+    memset(got, 0, sizeof got);
+    CHECK_INT(draw(s, NULL, 10, 1, NOW_MS, got, 14), 7);
+    CHECK_INT(got[0], 3);   /* 3 + 3 = 6 = 10 x 3/5 */
     wsb_snapshot_unref(s);
 }
 
