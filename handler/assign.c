@@ -195,6 +195,9 @@ static int hold(struct wsb_assign *a, struct wsb_snapshot *s)
 
 void wsb_assign_adopt(const struct wsb_snapshot *cur, struct wsb_snapshot *fresh)
 {
+    /* How many processes share the budgets is the fleet's, not the round's. */
+    if (cur != NULL)
+        fresh->processes = __atomic_load_n(&cur->processes, __ATOMIC_RELAXED);
     if (cur == NULL || cur->tally == NULL || fresh->tally == NULL || fresh->round_id[0] == '\0' ||
         strcmp(cur->round_id, fresh->round_id) != 0)
         return;

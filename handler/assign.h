@@ -40,7 +40,8 @@ void wsb_assign_free(struct wsb_assign *a);
 
 /* Before fresh replaces cur as the process's snapshot (neither shared yet
  * by fresh): gives fresh the counts cur knows when both belong to the same
- * round, so that no request sees a node emptier than it is.  Cannot fail. */
+ * round, so that no request sees a node emptier than it is, and the number
+ * of processes sharing the budgets in any case.  Cannot fail. */
 void wsb_assign_adopt(const struct wsb_snapshot *cur, struct wsb_snapshot *fresh);
 
 /* One exchange with Redis, at a refresh: takes the answers counted in

@@ -366,8 +366,10 @@ static void test_adopt(void)
     CHECK_INT(s2->tally[index_of(s2, "a")].fleet, 7);
     CHECK_INT(s2->tally[index_of(s2, "b")].fleet, 3);
     snprintf(s3->round_id, sizeof s3->round_id, "2");
+    s1->processes = 6;
     wsb_assign_adopt(s1, s3);
     CHECK_INT(s3->tally[0].fleet, 0);
+    CHECK_INT(s3->processes, 6);   /* the fleet's, whatever the round */
     wsb_snapshot_unref(s1);
     wsb_snapshot_unref(s2);
     wsb_snapshot_unref(s3);
