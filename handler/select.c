@@ -142,18 +142,27 @@ static double similarity(const struct wsb_snap_node *sn, const struct wsb_client
 /* The similarity bound of the candidates: the nearest (similarity best,
  * at angle a) widened by half its distance, at least WSB_NEAR_MIN_KM and at
  * most near_km: cos(a + min(near, max(a / 2, near_min))), less a rounding
- * margin. */
+ * margin.  Without acos: the half angle's cosine decides which widening
+ * applies, and cos(a + w) = cos a cos w - sin a sin w. */
 static double near_bound(const struct wsb_snapshot *s, double best)
 {
-    if (best > 1.0)
-        best = 1.0;
-    double a = acos(best < -1.0 ? -1.0 : best);
-    double widen = a / 2 > s->near_min_angle ? a / 2 : s->near_min_angle;
-    if (widen > s->near_angle)
-        widen = s->near_angle;
-    if (a + widen >= M_PI)
-        return -1.0 - 1e-12;   /* the band reaches the antipode */
-    return cos(a + widen) - 1e-12;
+    double c = best > 1.0 ? 1.0 : best < -1.0 ? -1.0 : best;
+    double sa = sqrt(1.0 - c * c);
+    double ch = sqrt((1.0 + c) / 2);   /* cos(a / 2) */
+    double cw, sw;                     /* cos and sin of the widening w */
+    if (ch >= s->near_min_cos) {       /* a / 2 <= near_min */
+        cw = s->near_min_cos;
+        sw = s->near_min_sin;
+    } else if (ch <= s->near_cos) {    /* a / 2 >= near */
+        cw = s->near_cos;
+        sw = s->near_sin;
+    } else {
+        cw = ch;
+        sw = sqrt((1.0 - c) / 2);
+    }
+    if (c <= -cw)                      /* a + w >= pi: the band reaches the antipode */
+        return -1.0 - 1e-12;
+    return c * cw - sa * sw - 1e-12;
 }
 
 /* Below every similarity: marks a node without room. */

@@ -314,8 +314,11 @@ int wsb_snapshot_build(struct wsb_node *nodes, size_t n, int live, char *const *
     s->live = live;
     s->n_skipped = n_skipped;
     s->near_km = p->near_km;
-    s->near_angle = p->near_km / WSB_EARTH_RADIUS_KM;
-    s->near_min_angle = (p->near_km < WSB_NEAR_MIN_KM ? p->near_km : WSB_NEAR_MIN_KM) / WSB_EARTH_RADIUS_KM;
+    s->near_cos = cos(p->near_km / WSB_EARTH_RADIUS_KM);
+    s->near_sin = sin(p->near_km / WSB_EARTH_RADIUS_KM);
+    double near_min = (p->near_km < WSB_NEAR_MIN_KM ? p->near_km : WSB_NEAR_MIN_KM) / WSB_EARTH_RADIUS_KM;
+    s->near_min_cos = cos(near_min);
+    s->near_min_sin = sin(near_min);
     s->slow_start_min = p->slow_start_min > 0 ? p->slow_start_min : 0.1;
     s->slow_start_aggression = p->slow_start_aggression > 0 ? p->slow_start_aggression : 1.0;
     if (take_nodes(s, nodes, n, &drains, p, prev) != WSB_OK || list_versions(s) != WSB_OK ||

@@ -62,8 +62,8 @@ struct wsb_snapshot {
     size_t max_eligible;      /* largest versions[i].n: size of a select scratch */
     int live;                 /* the probe's round key was present */
     double near_km;           /* width of the "about as close" band */
-    double near_angle;        /* near_km as a central angle */
-    double near_min_angle;    /* WSB_NEAR_MIN_KM as a central angle, at most near_angle */
+    double near_cos, near_sin; /* of near_km as a central angle */
+    double near_min_cos, near_min_sin; /* of WSB_NEAR_MIN_KM (at most near_km) as one */
     size_t n_skipped;         /* records the reader skipped as malformed */
     size_t n_online, n_eligible, n_draining, n_overloaded;
     struct wsb_tally *tally;  /* n_nodes entries, zeroed at build; see above */
