@@ -16,9 +16,11 @@
  * gives no ttl (state written by hand with an id). */
 #define ASSIGNED_TTL_DEFAULT_S 3600
 
-/* The field of <prefix>starts:<second> that counts exchanges (one per
- * process and refresh), from which a process tells how many share the
- * budgets.  No node id is empty. */
+/* The field of <prefix>starts:<second> that counts the processes: each
+ * exchange of a process that exchanges every WSB_CACHE_MS adds WSB_CACHE_MS
+ * (so 1000 a second per process, whatever its WSB_CACHE_MS; a CGI process
+ * adds 0), from which a process tells how many share the budgets.  No node
+ * id is empty. */
 #define EXCHANGES_FIELD ""
 
 struct wsb_assign {
@@ -28,6 +30,7 @@ struct wsb_assign {
     struct wsb_keys keys;
     long retry_ms;
     long cache_ms;                 /* WSB_CACHE_MS: how often each process exchanges */
+    int periodic;                  /* it exchanges every cache_ms (a refresher runs) */
     long long next_try_ms;         /* monotonic; no exchange before it after a failure */
     int failing;                   /* the last exchange failed */
     int failures;                  /* exchanges failed in a row */
@@ -193,26 +196,34 @@ static int hold(struct wsb_assign *a, struct wsb_snapshot *s)
     return WSB_OK;
 }
 
+void wsb_assign_set_periodic(struct wsb_assign *a, int periodic)
+{
+    a->periodic = periodic;
+}
+
 void wsb_assign_adopt(const struct wsb_snapshot *cur, struct wsb_snapshot *fresh)
 {
-    /* How many processes share the budgets is the fleet's, not the round's. */
-    if (cur != NULL)
-        fresh->processes = __atomic_load_n(&cur->processes, __ATOMIC_RELAXED);
-    if (cur == NULL || cur->tally == NULL || fresh->tally == NULL || fresh->round_id[0] == '\0' ||
-        strcmp(cur->round_id, fresh->round_id) != 0)
+    if (cur == NULL || cur->tally == NULL || fresh->tally == NULL)
         return;
+    /* How many processes share the budgets, and the starts of the last
+     * second, are the fleet's, whatever the round; what was assigned since
+     * the check belongs to one round. */
+    fresh->processes = __atomic_load_n(&cur->processes, __ATOMIC_RELAXED);
+    fresh->window_read_ms = __atomic_load_n(&cur->window_read_ms, __ATOMIC_RELAXED);
+    int same_round = fresh->round_id[0] != '\0' && strcmp(cur->round_id, fresh->round_id) == 0;
     for (size_t i = 0; i < fresh->n_nodes; i++) {
         const char *id = fresh->nodes[i].node.id;
         size_t j = i;
         if (j >= cur->n_nodes || strcmp(cur->nodes[j].node.id, id) != 0)
             for (j = 0; j < cur->n_nodes && strcmp(cur->nodes[j].node.id, id) != 0; j++)
                 ;
-        if (j < cur->n_nodes) {
+        if (j >= cur->n_nodes)
+            continue;
+        if (same_round)
             fresh->tally[i].fleet = __atomic_load_n(&cur->tally[j].fleet, __ATOMIC_RELAXED);
-            fresh->tally[i].window = __atomic_load_n(&cur->tally[j].window, __ATOMIC_RELAXED);
-        }
+        fresh->tally[i].window = __atomic_load_n(&cur->tally[j].window, __ATOMIC_RELAXED);
+        fresh->tally[i].own_recent = __atomic_load_n(&cur->tally[j].own_recent, __ATOMIC_RELAXED);
     }
-    fresh->window_read_ms = __atomic_load_n(&cur->window_read_ms, __ATOMIC_RELAXED);
 }
 
 /* Moves the answers counted in s since the last exchange into the pending
@@ -228,8 +239,10 @@ static void harvest(struct wsb_assign *a, struct wsb_snapshot *s)
         long j = s == h ? (long)i : same_node(s, i, a);
         if (j < 0)
             continue;
-        a->pending[j] += d;
-        __atomic_add_fetch(&h->tally[j].fleet, d, __ATOMIC_RELAXED);
+        a->pending[j] = a->pending[j] > UINT32_MAX - d ? UINT32_MAX : a->pending[j] + d;
+        /* The refresher is the only writer of fleet: a plain add, saturated. */
+        uint32_t f = __atomic_load_n(&h->tally[j].fleet, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->tally[j].fleet, f > UINT32_MAX - d ? UINT32_MAX : f + d, __ATOMIC_RELAXED);
     }
 }
 
@@ -248,7 +261,8 @@ static uint32_t count_of(const redisReply *r)
     for (size_t i = 0; i < r->len; i++) {
         if (r->str[i] < '0' || r->str[i] > '9')
             return 0;
-        v = v * 10 + (unsigned long long)(r->str[i] - '0');
+        if (v <= UINT32_MAX)   /* past it the count is clamped: never wraps */
+            v = v * 10 + (unsigned long long)(r->str[i] - '0');
     }
     return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
@@ -310,7 +324,8 @@ static int queue(struct wsb_assign *a, redisContext *c, struct exchange *x)
             a->budgeted[x->n_budgeted++] = (uint32_t)i;
     /* Every exchange is counted, budgets or not, so that a budget set
      * later knows at once how many processes share it. */
-    if (redisAppendCommand(c, "HINCRBY %s %s 1", x->starts, EXCHANGES_FIELD) != REDIS_OK)
+    if (redisAppendCommand(c, "HINCRBY %s %s %ld", x->starts, EXCHANGES_FIELD, a->periodic ? a->cache_ms : 0L) !=
+        REDIS_OK)
         return WSB_ENOMEM;
     x->n_cmds++;
     if (redisAppendCommand(c, "EXPIRE %s %lld", x->assigned, ttl) != REDIS_OK ||
@@ -338,6 +353,15 @@ static const redisReply *first_error(redisReply **rep, int n)
     return NULL;
 }
 
+/* WSB_OK when bad (a write's error reply) is NULL, else the refusal. */
+static int refused(struct wsb_assign *a, const redisReply *bad, char *err)
+{
+    if (bad == NULL)
+        return WSB_OK;
+    a->refused = 1;
+    return wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(a->redis), bad->str);
+}
+
 /* Takes the replies: the pending counts that Redis added are cleared, the
  * fleet counts and windows read back go into the held snapshot's tally. */
 static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep, long long now_ms, char *err)
@@ -357,13 +381,14 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
         }
         r += 2;
     }
-    const redisReply *bad = first_error(rep, x->n_cmds);
-    if (bad != NULL) {
-        a->refused = 1;
-        return wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(a->redis), bad->str);
-    }
     r += 3;   /* HINCRBY of the exchanges, the EXPIREs */
+    /* A write refused (NOPERM, READONLY, a count edited into something
+     * HINCRBY cannot add to) does not keep the counts from being read: it
+     * fails the exchange once they are. */
+    const redisReply *bad = first_error(rep, (int)r);
     const redisReply *h = rep[r++];
+    if (h->type == REDIS_REPLY_ERROR)
+        return refused(a, h, err);
     if (h->type != REDIS_REPLY_ARRAY || h->elements % 2 != 0)
         return wsb_fail(err, WSB_EREPLY, "HGETALL %s: expected a hash, got reply type %d", x->assigned, h->type);
     memset(a->read, 0, s->n_nodes * sizeof *a->read);
@@ -376,8 +401,10 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
     for (size_t i = 0; i < s->n_nodes; i++)
         __atomic_store_n(&s->tally[i].fleet, a->read[i], __ATOMIC_RELAXED);
     if (x->n_budgeted == 0)
-        return WSB_OK;
+        return refused(a, bad, err);
     const redisReply *now = rep[r], *before = rep[r + 1];
+    if (now->type == REDIS_REPLY_ERROR || before->type == REDIS_REPLY_ERROR)
+        return refused(a, now->type == REDIS_REPLY_ERROR ? now : before, err);
     if (now->type != REDIS_REPLY_ARRAY || before->type != REDIS_REPLY_ARRAY ||
         now->elements != x->n_budgeted + 1 || before->elements != x->n_budgeted + 1)
         return wsb_fail(err, WSB_EREPLY, "HMGET %s: unexpected reply", x->starts);
@@ -389,7 +416,7 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
     /* How many processes share the budgets: the exchanges of the last
      * second, each process making 1000 / WSB_CACHE_MS a second. */
     double exchanges = (double)count_of(now->element[0]) + part * (double)count_of(before->element[0]);
-    double procs = a->cache_ms > 0 ? exchanges * (double)a->cache_ms / 1000.0 : 1;
+    double procs = exchanges / 1000.0;
     /* Rounded up: a process too many only slows a storm's first second. */
     __atomic_store_n(&s->processes, clamp_u32(procs < 1 ? 1 : ceil(procs - 0.05)), __ATOMIC_RELAXED);
     for (size_t b = 0; b < x->n_budgeted; b++) {
@@ -402,12 +429,12 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
         __atomic_store_n(&s->tally[i].own_recent, clamp_u32(own), __ATOMIC_RELAXED);
     }
     __atomic_store_n(&s->window_read_ms, now_ms, __ATOMIC_RELAXED);
-    return WSB_OK;
+    return refused(a, bad, err);
 }
 
-/* Sends one exchange and takes its replies.  On READONLY (a replica)
- * the next exchange goes to the next address. */
-static int send_exchange(struct wsb_assign *a, long long now_ms, char *err)
+/* Sends one exchange and takes its replies; *readonly says whether the
+ * address answered READONLY (a replica). */
+static int send_once(struct wsb_assign *a, long long now_ms, int *readonly, char *err)
 {
     struct exchange x;
     memset(&x, 0, sizeof x);
@@ -429,18 +456,33 @@ static int send_exchange(struct wsb_assign *a, long long now_ms, char *err)
     int status = wsb_redis_get_replies(a->redis, c, rep, x.n_cmds, NULL, err);
     if (status == WSB_OK)
         status = take(a, &x, rep, now_ms, err);
-    if (status != WSB_OK && strstr(err, "READONLY") != NULL && a->cfg.n > 1) {
-        struct wsb_redis *next = connect_from(&a->cfg, (a->first + 1) % a->cfg.n);
-        if (next != NULL) {
-            wsb_redis_free(a->redis);
-            a->redis = next;
-            a->first = (a->first + 1) % a->cfg.n;
-        }
-    }
+    *readonly = status != WSB_OK && strstr(err, "READONLY") != NULL;
     for (int i = 0; i < x.n_cmds; i++)
         if (rep[i] != NULL)
             freeReplyObject(rep[i]);
     free(rep);
+    return status;
+}
+
+/* One exchange, at the first address of WSB_REDIS_URL that takes writes:
+ * past a replica (READONLY) at once, on the next address, each tried once
+ * (nothing was added where the writes were refused, so nothing counts
+ * twice). */
+static int send_exchange(struct wsb_assign *a, long long now_ms, char *err)
+{
+    int readonly = 0, status = WSB_EREDIS;
+    for (size_t tries = 0; tries < a->cfg.n; tries++) {
+        status = send_once(a, now_ms, &readonly, err);
+        if (!readonly || a->cfg.n < 2)
+            break;
+        struct wsb_redis *next = connect_from(&a->cfg, (a->first + 1) % a->cfg.n);
+        if (next == NULL)
+            break;
+        wsb_redis_free(a->redis);
+        a->redis = next;
+        a->first = (a->first + 1) % a->cfg.n;
+        a->refused = 0;
+    }
     return status;
 }
 

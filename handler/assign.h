@@ -38,10 +38,16 @@ struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const stru
                                   long cache_ms);
 void wsb_assign_free(struct wsb_assign *a);
 
+/* Says whether the process exchanges every WSB_CACHE_MS (a refresher
+ * runs), so that it counts as one of the processes sharing the budgets; a
+ * CGI process does not.  0 until called.  Cannot fail. */
+void wsb_assign_set_periodic(struct wsb_assign *a, int periodic);
+
 /* Before fresh replaces cur as the process's snapshot (neither shared yet
  * by fresh): gives fresh the counts cur knows when both belong to the same
- * round, so that no request sees a node emptier than it is, and the number
- * of processes sharing the budgets in any case.  Cannot fail. */
+ * round, so that no request sees a node emptier than it is, and in any
+ * case the starts of the last second and the number of processes sharing
+ * the budgets.  Cannot fail. */
 void wsb_assign_adopt(const struct wsb_snapshot *cur, struct wsb_snapshot *fresh);
 
 /* One exchange with Redis, at a refresh: takes the answers counted in

@@ -3,6 +3,7 @@
 #include "cgi.h"
 #include "status.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,7 +39,13 @@ int wsb_cgi_serve(struct wsb_handler *h)
         /* The answer ends at the end of standard output: close it, so that
          * the web server sends it on while this process tells Redis whom
          * it sent where. */
-        close(STDOUT_FILENO);
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, STDOUT_FILENO);   /* not closed: no socket may become fd 1 */
+            close(null);
+        } else {
+            close(STDOUT_FILENO);
+        }
         wsb_state_cache_flush(h->cache);
     }
     free(r);

@@ -427,8 +427,12 @@ int wsb_state_cache_start_refresher(struct wsb_state_cache *c)
     if (c->refresher_running || c->cfg->cache_ms == 0)
         return WSB_OK;
     c->refresher_stop = 0;
-    if (pthread_create(&c->refresher, NULL, refresher_main, c) != 0)
+    /* Set before the thread runs its first exchange. */
+    wsb_assign_set_periodic(c->assign, 1);
+    if (pthread_create(&c->refresher, NULL, refresher_main, c) != 0) {
+        wsb_assign_set_periodic(c->assign, 0);
         return WSB_ESYS;
+    }
     pthread_mutex_lock(&c->snap_lock);
     c->refresher_running = 1;
     pthread_mutex_unlock(&c->snap_lock);

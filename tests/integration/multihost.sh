@@ -74,6 +74,8 @@ t_true "the handler reads the replica, not the primary" \
     bash -c "redis-cli -p $REPLICA_PORT CLIENT LIST | grep -q . && ! redis-cli -p $PRIMARY_PORT INFO commandstats | grep -q 'cmdstat_watch'"
 t_true "  ... and counts its answers on the primary (the replica answers READONLY)" \
     bash -c "[ \$(redis-cli -p $PRIMARY_PORT KEYS 'wsb:assigned:*' | wc -l) -ge 1 ]"
+t_true "  ... moving past the replica at once, without a warning" \
+    bash -c "! grep -q 'assignment accounting' '$T_DIR/pool.log'"
 
 # London fails: the next round moves the London client, through the replica.
 standin close
