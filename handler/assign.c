@@ -32,7 +32,6 @@ struct wsb_assign {
     long cache_ms;                 /* WSB_CACHE_MS: how often each process exchanges */
     int periodic;                  /* it exchanges every cache_ms (a refresher runs) */
     long long next_try_ms;         /* monotonic; no exchange before it after a failure */
-    int failing;                   /* the last exchange failed */
     int failures;                  /* exchanges failed in a row */
     int logged;                    /* the failure was logged */
     int refused;                   /* the last failure was Redis's answer (NOPERM, READONLY, ...) */
@@ -495,7 +494,7 @@ int wsb_assign_exchange(struct wsb_assign *a, struct wsb_snapshot *retired, stru
         return wsb_fail(err, WSB_ENOMEM, "out of memory");
     /* Counts that could not be written in their own round would land,
      * late and all at once, in a round that measured them already. */
-    if (!same_round && a->failing)
+    if (!same_round && a->failures > 0)
         memset(a->pending, 0, cur->n_nodes * sizeof *a->pending);
     if (retired != NULL && retired != cur && retired->tally != NULL)
         harvest(a, retired);
@@ -515,7 +514,6 @@ int wsb_assign_exchange(struct wsb_assign *a, struct wsb_snapshot *retired, stru
     int status = send_exchange(a, now_ms, err);
     if (status != WSB_OK) {
         a->next_try_ms = wsb_now_ms() + a->retry_ms;
-        a->failing = 1;
         a->failures++;
         /* Redis refusing the counts is logged at once.  Redis gone is
          * logged by the state's read at the next refresh; only when the
@@ -530,7 +528,7 @@ int wsb_assign_exchange(struct wsb_assign *a, struct wsb_snapshot *retired, stru
     } else {
         if (a->logged)
             wsb_log_info("assignment accounting: redis %s takes the counts again", wsb_redis_current(a->redis));
-        a->failing = a->failures = a->logged = 0;
+        a->failures = a->logged = 0;
     }
     return status;
 }

@@ -111,6 +111,14 @@ double wsb_select_slow_start(const struct wsb_snapshot *s, uint32_t i, long long
     return f > s->slow_start_min ? f : s->slow_start_min;
 }
 
+/* The part of the starts read at the last exchange still within one
+ * second of now_ms: they age out linearly over the second after the read. */
+static double window_left(const struct wsb_snapshot *s, long long now_ms)
+{
+    double age = (double)(now_ms - __atomic_load_n(&s->window_read_ms, __ATOMIC_RELAXED)) / 1000.0;
+    return age <= 0 ? 1.0 : age >= 1 ? 0.0 : 1.0 - age;
+}
+
 double wsb_select_starts(const struct wsb_snapshot *s, uint32_t i, long long now_ms)
 {
     /* The fleet's starts of the second before the read age out over the
@@ -118,10 +126,8 @@ double wsb_select_starts(const struct wsb_snapshot *s, uint32_t i, long long now
      * the others' as a steady rate instead made every process stop and
      * start together: make sim saw 2.2 x the budget against 1.3 x.) */
     const struct wsb_tally *t = &s->tally[i];
-    double age = (double)(now_ms - __atomic_load_n(&s->window_read_ms, __ATOMIC_RELAXED)) / 1000.0;
-    double left = age <= 0 ? 1.0 : age >= 1 ? 0.0 : 1.0 - age;
     return ((double)__atomic_load_n(&t->window, __ATOMIC_RELAXED) +
-            (double)__atomic_load_n(&t->own_recent, __ATOMIC_RELAXED)) * left +
+            (double)__atomic_load_n(&t->own_recent, __ATOMIC_RELAXED)) * window_left(s, now_ms) +
            (double)__atomic_load_n(&t->unflushed, __ATOMIC_RELAXED);
 }
 
@@ -274,9 +280,7 @@ int wsb_select_over_budget(const struct wsb_snapshot *s, uint32_t i, long long n
     double share = 1.0 / (double)(procs > 0 ? procs : 1);
     if (others + own > 0 && own / (others + own) > share)
         share = own / (others + own);
-    double age = (double)(now_ms - __atomic_load_n(&s->window_read_ms, __ATOMIC_RELAXED)) / 1000.0;
-    double left = age <= 0 ? 1.0 : age >= 1 ? 0.0 : 1.0 - age;
-    double mine = own * left + (double)__atomic_load_n(&t->unflushed, __ATOMIC_RELAXED);
+    double mine = own * window_left(s, now_ms) + (double)__atomic_load_n(&t->unflushed, __ATOMIC_RELAXED);
     return mine >= budget * share;
 }
 
