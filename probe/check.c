@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/x509_vfy.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,13 @@ enum wsb_outcome wsb_check_outcome_of_curl(int curl_code, long os_errno)
         case ENFILE: return WSB_OUT_PROBE_NO_FD;
         case ENOMEM:
         case ENOBUFS: return WSB_OUT_PROBE_NO_MEMORY;
+        /* Said by the probe host itself, before any packet left: out of
+         * local ports, a local firewall, no route of its own, no IPv6. */
+        case EADDRNOTAVAIL:
+        case EACCES:
+        case EPERM:
+        case ENETUNREACH:
+        case EAFNOSUPPORT: return WSB_OUT_PROBE_NETWORK;
         default: return WSB_OUT_UNREACHABLE;
         }
     case CURLE_OPERATION_TIMEDOUT:
@@ -97,6 +105,20 @@ enum wsb_outcome wsb_check_outcome_of_curl(int curl_code, long os_errno)
         return WSB_OUT_PROBE_ERROR;
     default:
         return WSB_OUT_FAILED;
+    }
+}
+
+enum wsb_outcome wsb_check_verify_outcome(long verify_result)
+{
+    switch (verify_result) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        return WSB_OUT_TLS_UNTRUSTED;
+    default:
+        return WSB_OUT_TLS_VERIFY;
     }
 }
 
@@ -377,7 +399,16 @@ static enum wsb_outcome transport_outcome(struct xfer *x, CURLcode rc, long time
         snprintf(detail, WSB_DETAIL_LEN, "socket: %s", strerror(x->local_errno));
         return WSB_OUT_PROBE_NO_MEMORY;
     }
+    if (x->local_errno != 0) {
+        snprintf(detail, WSB_DETAIL_LEN, "socket: %s", strerror(x->local_errno));
+        return WSB_OUT_PROBE_NETWORK;
+    }
     enum wsb_outcome o = wsb_check_outcome_of_curl(rc, os_errno);
+    if (o == WSB_OUT_TLS_VERIFY) {
+        long verify = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+        o = wsb_check_verify_outcome(verify);
+    }
     if (o == WSB_OUT_TIMEOUT) {
         curl_off_t connect_us = 0;
         curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);

@@ -10,6 +10,7 @@ static const char *const outcome_names[WSB_OUT_COUNT] = {
     [WSB_OUT_TIMEOUT] = "timeout",
     [WSB_OUT_DNS] = "dns",
     [WSB_OUT_TLS_VERIFY] = "tls_verify",
+    [WSB_OUT_TLS_UNTRUSTED] = "tls_untrusted",
     [WSB_OUT_TLS_ERROR] = "tls_error",
     [WSB_OUT_CLOSED] = "closed",
     [WSB_OUT_BAD_RESPONSE] = "bad_response",
@@ -23,6 +24,7 @@ static const char *const outcome_names[WSB_OUT_COUNT] = {
     [WSB_OUT_PROBE_NO_FD] = "probe_no_fd",
     [WSB_OUT_PROBE_NO_MEMORY] = "probe_no_memory",
     [WSB_OUT_PROBE_ERROR] = "probe_error",
+    [WSB_OUT_PROBE_NETWORK] = "probe_network",
 };
 
 const char *wsb_outcome_name(enum wsb_outcome o)
@@ -45,7 +47,13 @@ int wsb_outcome_from_name(const char *name, enum wsb_outcome *out)
 
 int wsb_outcome_is_probe_fault(enum wsb_outcome o)
 {
-    return o == WSB_OUT_PROBE_NO_FD || o == WSB_OUT_PROBE_NO_MEMORY || o == WSB_OUT_PROBE_ERROR;
+    return o == WSB_OUT_PROBE_NO_FD || o == WSB_OUT_PROBE_NO_MEMORY || o == WSB_OUT_PROBE_ERROR ||
+           o == WSB_OUT_PROBE_NETWORK;
+}
+
+int wsb_outcome_is_local_looking(enum wsb_outcome o)
+{
+    return o == WSB_OUT_DNS || o == WSB_OUT_TLS_UNTRUSTED;
 }
 
 int wsb_outcome_is_report(enum wsb_outcome o)

@@ -6,8 +6,9 @@
  *   - WSB_OUT_OK:            the node answered as it should;
  *   - node failures:         the node is at fault (refused, timeout, ...);
  *   - probe faults:          the probe itself could not check (no file
- *                            descriptor, no memory, libcurl broken): the node
- *                            keeps its previous state, the probe logs it;
+ *                            descriptor, no memory, libcurl broken, its own
+ *                            network refused the connection): the node keeps
+ *                            its previous state, the probe logs it;
  *   - report outcomes:       what became of the load report (none, bad_report,
  *                            ...); they never change a node's health. */
 #ifndef WSB_OUTCOME_H
@@ -20,7 +21,9 @@ enum wsb_outcome {
     WSB_OUT_UNREACHABLE,     /* "unreachable": no route, host or network down */
     WSB_OUT_TIMEOUT,         /* "timeout": no connection or answer in timeout_ms */
     WSB_OUT_DNS,             /* "dns": the host name did not resolve */
-    WSB_OUT_TLS_VERIFY,      /* "tls_verify": certificate not trusted or wrong name */
+    WSB_OUT_TLS_VERIFY,      /* "tls_verify": certificate expired, not for this name, revoked, ... */
+    WSB_OUT_TLS_UNTRUSTED,   /* "tls_untrusted": the chain leads to no CA of ca_file (unknown
+                              * issuer, self-signed): the node's or the probe's bundle's */
     WSB_OUT_TLS_ERROR,       /* "tls_error": TLS handshake failed otherwise */
     WSB_OUT_CLOSED,          /* "closed": connection closed or reset before an answer */
     WSB_OUT_BAD_RESPONSE,    /* "bad_response": the answer is not HTTP */
@@ -36,6 +39,8 @@ enum wsb_outcome {
     WSB_OUT_PROBE_NO_FD,     /* "probe_no_fd": out of file descriptors (EMFILE, ENFILE) */
     WSB_OUT_PROBE_NO_MEMORY, /* "probe_no_memory": out of memory (ENOMEM, ENOBUFS) */
     WSB_OUT_PROBE_ERROR,     /* "probe_error": the probe's own setup failed (libcurl, ca_file) */
+    WSB_OUT_PROBE_NETWORK,   /* "probe_network": the probe host's own network said no
+                              * (EADDRNOTAVAIL, EACCES, EPERM, ENETUNREACH, EAFNOSUPPORT) */
     WSB_OUT_COUNT
 };
 
@@ -48,6 +53,11 @@ int wsb_outcome_from_name(const char *name, enum wsb_outcome *out);
 
 /* 1 when the outcome is the probe's own fault, not the node's. */
 int wsb_outcome_is_probe_fault(enum wsb_outcome o);
+
+/* 1 when a failure with this outcome may as well be the probe host's as
+ * the node's (dns, tls_untrusted): one such failure is the node's, but
+ * nearly every check of a round failing so is the probe's (fault.h). */
+int wsb_outcome_is_local_looking(enum wsb_outcome o);
 
 /* 1 for the outcomes of a load report (no_report .. report_failed). */
 int wsb_outcome_is_report(enum wsb_outcome o);
