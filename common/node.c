@@ -185,6 +185,7 @@ enum field_kind {
     FIELD_LABEL,      /* char *: the location (wsb_location_check) */
     FIELD_CODE,       /* char[3]: a two-letter code, upper-cased; left out when "" */
     FIELD_OUTCOME,    /* char[WSB_OUTCOME_LEN]: an outcome name, "none" when "" */
+    FIELD_RECENT,     /* char[WSB_RECENT_LEN + 1]: '+' and '-'; left out when "" */
     FIELD_REAL,       /* double; written only when its known flag is set */
     FIELD_COUNT,      /* long long */
     FIELD_STREAK,     /* unsigned */
@@ -227,6 +228,7 @@ static const struct record_field FIELDS[] = {
     { "last_error", FIELD_OUTCOME, 0, 0, 0, 0, 0, AT(last_error), NO_FLAG },
     { "ok_streak", FIELD_STREAK, 0, 0, 0, 0, 1e9, AT(ok_streak), NO_FLAG },
     { "fail_streak", FIELD_STREAK, 0, 0, 0, 0, 1e9, AT(fail_streak), NO_FLAG },
+    { "recent", FIELD_RECENT, 0, 0, 0, 0, 0, AT(recent), NO_FLAG },
 };
 
 #define N_FIELDS (sizeof FIELDS / sizeof FIELDS[0])
@@ -243,7 +245,7 @@ static void *field_of(struct wsb_node *n, const struct record_field *f)
 
 static int is_text(enum field_kind k)
 {
-    return k == FIELD_URL || k == FIELD_LABEL || k == FIELD_CODE || k == FIELD_OUTCOME;
+    return k == FIELD_URL || k == FIELD_LABEL || k == FIELD_CODE || k == FIELD_OUTCOME || k == FIELD_RECENT;
 }
 
 /* Checks a text value as its field asks; WSB_OK or WSB_EINVAL with
@@ -257,6 +259,8 @@ static int text_check(const struct record_field *f, const char *s, char *err)
         return wsb_fail(err, WSB_EINVAL, "%s: %s", f->name, why);
     if (f->kind == FIELD_CODE && !code2_ok(s, 0))
         return wsb_fail(err, WSB_EINVAL, "%s: must be a two-letter code", f->name);
+    if (f->kind == FIELD_RECENT && (strlen(s) > WSB_RECENT_LEN || s[strspn(s, "+-")] != '\0'))
+        return wsb_fail(err, WSB_EINVAL, "%s: must be at most %d of '+' and '-'", f->name, WSB_RECENT_LEN);
     return WSB_OK;
 }
 
@@ -294,6 +298,10 @@ static int encode_field(cJSON *o, const struct record_field *f, const struct wsb
         break;
     case FIELD_OUTCOME:
         added = cJSON_AddStringToObject(o, f->name, ((const char *)p)[0] ? (const char *)p : "none");
+        break;
+    case FIELD_RECENT:
+        if (((const char *)p)[0] != '\0')
+            added = cJSON_AddStringToObject(o, f->name, p);
         break;
     case FIELD_REAL:
         if (f->known == NO_FLAG || *(const int *)((const char *)n + f->known))
@@ -444,7 +452,9 @@ static int keep_texts(const char *const text[N_FIELDS], const char *id, size_t i
         else if (f->kind == FIELD_CODE) {
             p[0] = (char)(text[i][0] & ~0x20);
             p[1] = (char)(text[i][1] & ~0x20);
-        } else
+        } else if (f->kind == FIELD_RECENT)
+            snprintf(p, WSB_RECENT_LEN + 1, "%s", text[i]);
+        else
             snprintf(p, WSB_OUTCOME_LEN, "%s", text[i]);
     }
     out->id = dup_n(id, idlen);

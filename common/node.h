@@ -15,6 +15,7 @@
 #define WSB_MAX_LOCATION 128       /* bytes in a location label */
 #define WSB_MAX_RECORD 8192        /* bytes in one encoded record */
 #define WSB_OUTCOME_LEN 32
+#define WSB_RECENT_LEN 64          /* checks a record remembers (flap damping) */
 
 struct wsb_node {
     char *id;                      /* owned; [A-Za-z0-9._:-]{1,64} */
@@ -38,6 +39,8 @@ struct wsb_node {
     long long max_new_per_s;       /* session-start budget, clients/s; -1 or 0: none */
     char last_error[WSB_OUTCOME_LEN]; /* outcome name of the last check, "ok" */
     unsigned ok_streak, fail_streak;  /* hysteresis counters */
+    char recent[WSB_RECENT_LEN + 1];  /* the last checks, newest first: '+' passed,
+                                       * '-' failed ("" none; flap damping) */
     char *raw;                     /* owned; the record bytes this node was decoded
                                     * from (NUL-terminated), NULL for a node that
                                     * did not come from a record (the probe's) */

@@ -12,8 +12,32 @@ static unsigned bump(unsigned v)
     return v < WSB_STREAK_MAX ? v + 1 : v;
 }
 
-enum wsb_health_change wsb_health_step(const struct wsb_health *prev, enum wsb_outcome check, unsigned rise,
-                                       unsigned fall, long long now, struct wsb_health *next)
+unsigned wsb_health_recent_failures(const char *recent, unsigned window)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < window && recent[i] != '\0'; i++)
+        n += recent[i] == '-';
+    return n;
+}
+
+/* Puts this check's mark in front of the previous ones, keeping `keep`. */
+static void remember(char recent[WSB_RECENT_LEN + 1], const char *before, int ok, unsigned keep)
+{
+    char was[WSB_RECENT_LEN + 1];
+    snprintf(was, sizeof was, "%s", before);
+    if (keep < 1)
+        keep = 1;
+    if (keep > WSB_RECENT_LEN)
+        keep = WSB_RECENT_LEN;
+    recent[0] = ok ? '+' : '-';
+    size_t i = 1;
+    for (; i < keep && was[i - 1] != '\0'; i++)
+        recent[i] = was[i - 1];
+    recent[i] = '\0';
+}
+
+enum wsb_health_change wsb_health_step(const struct wsb_health *prev, enum wsb_outcome check,
+                                       const struct wsb_health_policy *pol, long long now, struct wsb_health *next)
 {
     int ok = check == WSB_OUT_OK;
     if (wsb_outcome_is_probe_fault(check)) {
@@ -21,8 +45,7 @@ enum wsb_health_change wsb_health_step(const struct wsb_health *prev, enum wsb_o
             *next = *prev;
             return WSB_HEALTH_KEPT;
         }
-        next->online = 0;
-        next->ok_streak = next->fail_streak = 0;
+        memset(next, 0, sizeof *next);
         next->changed_at = now;
         return WSB_HEALTH_KEPT;
     }
@@ -31,13 +54,15 @@ enum wsb_health_change wsb_health_step(const struct wsb_health *prev, enum wsb_o
         next->ok_streak = ok ? 1 : 0;
         next->fail_streak = ok ? 0 : 1;
         next->changed_at = now;
+        remember(next->recent, "", ok, pol->flap_checks);
         return ok ? WSB_HEALTH_FIRST_UP : WSB_HEALTH_FIRST_DOWN;
     }
     *next = *prev;
+    remember(next->recent, prev->recent, ok, pol->flap_checks);
     if (ok) {
         next->ok_streak = bump(prev->ok_streak);
         next->fail_streak = 0;
-        if (!prev->online && next->ok_streak >= rise) {
+        if (!prev->online && next->ok_streak >= pol->rise) {
             next->online = 1;
             next->changed_at = now;
             return WSB_HEALTH_UP;
@@ -45,7 +70,9 @@ enum wsb_health_change wsb_health_step(const struct wsb_health *prev, enum wsb_o
     } else {
         next->fail_streak = bump(prev->fail_streak);
         next->ok_streak = 0;
-        if (prev->online && next->fail_streak >= fall) {
+        int flapping = pol->flap_failures > 0 &&
+                       wsb_health_recent_failures(next->recent, pol->flap_checks) >= pol->flap_failures;
+        if (prev->online && (next->fail_streak >= pol->fall || flapping)) {
             next->online = 0;
             next->changed_at = now;
             return WSB_HEALTH_DOWN;
@@ -98,14 +125,18 @@ int wsb_health_record(const struct wsb_inv_node *inv, const struct wsb_node *pre
         before.ok_streak = prev->ok_streak;
         before.fail_streak = prev->fail_streak;
         before.changed_at = prev->changed_at;
+        snprintf(before.recent, sizeof before.recent, "%s", prev->recent);
     }
-    *change = wsb_health_step(prev ? &before : NULL, res->check, inv->check.rise, inv->check.fall, now, &after);
+    const struct wsb_health_policy pol = { inv->check.rise, inv->check.fall, inv->check.flap_checks,
+                                           inv->check.flap_failures };
+    *change = wsb_health_step(prev ? &before : NULL, res->check, &pol, now, &after);
     if (*change == WSB_HEALTH_KEPT && prev == NULL && was_online)
         *change = WSB_HEALTH_DOWN;   /* kept too long: given up */
     out->online = after.online;
     out->ok_streak = after.ok_streak;
     out->fail_streak = after.fail_streak;
     out->changed_at = after.changed_at;
+    memcpy(out->recent, after.recent, sizeof out->recent);
 
     if (wsb_outcome_is_probe_fault(res->check)) {
         /* Nothing was learnt about the node: keep what the last round said. */

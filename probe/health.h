@@ -3,8 +3,10 @@
  * no I/O, no clock (the caller passes "now").
  *
  * Policy (README "Health and hysteresis"):
- *   - a node with history goes offline after `fall` failed checks in a row
- *     and back online after `rise` successes in a row;
+ *   - a node with history goes offline after `fall` failed checks in a row,
+ *     or when flapping: at a failed check that makes flap_failures failures
+ *     among its last flap_checks checks (`recent` in its record); it comes
+ *     back online after `rise` successes in a row;
  *   - a node without history (new, its endpoint changed, or the state had
  *     expired) takes the result of its first check: online on a success,
  *     offline on a failure;
@@ -26,6 +28,14 @@ struct wsb_health {
     int online;
     unsigned ok_streak, fail_streak;
     long long changed_at;   /* unix seconds of the last online change */
+    char recent[WSB_RECENT_LEN + 1];   /* the last checks, newest first ('+', '-') */
+};
+
+/* When a node changes state: a check spec's rise, fall and flap damping
+ * (flap_failures 0: none). */
+struct wsb_health_policy {
+    unsigned rise, fall;
+    unsigned flap_checks, flap_failures;
 };
 
 enum wsb_health_change {
@@ -38,8 +48,11 @@ enum wsb_health_change {
 };
 
 /* Applies one check outcome to prev (NULL: no history) into *next. */
-enum wsb_health_change wsb_health_step(const struct wsb_health *prev, enum wsb_outcome check, unsigned rise,
-                                       unsigned fall, long long now, struct wsb_health *next);
+enum wsb_health_change wsb_health_step(const struct wsb_health *prev, enum wsb_outcome check,
+                                       const struct wsb_health_policy *pol, long long now, struct wsb_health *next);
+
+/* The failed checks among the first `window` of recent ('-' count). */
+unsigned wsb_health_recent_failures(const char *recent, unsigned window);
 
 /* Builds the record of inventory node inv for this round into *out (which
  * the caller releases with wsb_node_clear).  prev is the node's record of

@@ -24,10 +24,10 @@ struct parse_ctx {
 
 /* Check settings as one object states them (defaults.check or a node's). */
 struct check_part {
-    int has_type, has_timeout, has_rise, has_fall;
+    int has_type, has_timeout, has_rise, has_fall, has_flap_checks, has_flap_failures;
     enum wsb_check_type type;
     long timeout_ms;
-    unsigned rise, fall;
+    unsigned rise, fall, flap_checks, flap_failures;
     const char *url;      /* borrowed from the JSON tree */
     const char *address;
 };
@@ -42,14 +42,17 @@ struct defaults {
     struct check_part check;
 };
 
-static const char *const TOP_KEYS[] = { "allow_insecure_ws", "ca_file", "defaults", "nodes", NULL };
+static const char *const TOP_KEYS[] = { "allow_insecure_ws", "ca_file", "canary", "defaults", "nodes", NULL };
 static const char *const DEFAULTS_KEYS[] = { "versions", "capacity", "check", "location", "country", "continent",
                                              "slow_start_s", "max_new_per_s", NULL };
-static const char *const DEFAULT_CHECK_KEYS[] = { "type", "timeout_ms", "rise", "fall", NULL };
+static const char *const DEFAULT_CHECK_KEYS[] = { "type", "timeout_ms", "rise", "fall", "flap_checks",
+                                                   "flap_failures", NULL };
 static const char *const NODE_KEYS[] = { "id", "endpoint", "location", "latitude", "longitude", "country",
                                          "continent", "versions", "capacity", "check", "status_url", "drain",
                                          "slow_start_s", "max_new_per_s", NULL };
-static const char *const NODE_CHECK_KEYS[] = { "type", "timeout_ms", "rise", "fall", "url", "address", NULL };
+static const char *const NODE_CHECK_KEYS[] = { "type", "timeout_ms", "rise", "fall", "flap_checks", "flap_failures",
+                                                "url", "address", NULL };
+static const char *const CANARY_KEYS[] = { "type", "timeout_ms", "url", "address", NULL };
 static const char *const CONTINENTS[] = { "AF", "AN", "AS", "EU", "NA", "OC", "SA", NULL };
 
 const char *wsb_check_type_name(enum wsb_check_type t)
@@ -249,6 +252,18 @@ static int get_check(struct parse_ctx *c, const cJSON *o, const char *place, int
         p->has_fall = 1;
         p->fall = (unsigned)v;
     }
+    if ((status = get_whole(c, chk, cplace, "flap_checks", 1, WSB_FLAP_CHECKS_MAX, &present, &v)) != WSB_OK)
+        return status;
+    if (present) {
+        p->has_flap_checks = 1;
+        p->flap_checks = (unsigned)v;
+    }
+    if ((status = get_whole(c, chk, cplace, "flap_failures", 0, WSB_FLAP_CHECKS_MAX, &present, &v)) != WSB_OK)
+        return status;
+    if (present) {
+        p->has_flap_failures = 1;
+        p->flap_failures = (unsigned)v;
+    }
     if (per_node) {
         if ((status = got(c, wsb_json_string(chk, cplace, "url", 0, &p->url, c->why))) != WSB_OK ||
             (status = got(c, wsb_json_string(chk, cplace, "address", 0, &p->address, c->why))) != WSB_OK)
@@ -274,6 +289,14 @@ static void merge_check(struct check_part *into, const struct check_part *over)
     if (over->has_fall) {
         into->has_fall = 1;
         into->fall = over->fall;
+    }
+    if (over->has_flap_checks) {
+        into->has_flap_checks = 1;
+        into->flap_checks = over->flap_checks;
+    }
+    if (over->has_flap_failures) {
+        into->has_flap_failures = 1;
+        into->flap_failures = over->flap_failures;
     }
     into->url = over->url;
     into->address = over->address;
@@ -307,6 +330,34 @@ static int parse_defaults(struct parse_ctx *c, const cJSON *root, struct default
     return WSB_OK;
 }
 
+/* Flap damping from the merged settings (README "Health and
+ * hysteresis"): by default a node fails out at fall + 1 (at least 4)
+ * failures among its last max(10, 2 x that) checks; flap_failures 0 turns
+ * it off, and a set value must exceed fall (else it is only a smaller
+ * fall) and fit in flap_checks. */
+static int resolve_flap(struct parse_ctx *c, const char *place, const struct check_part *p, struct wsb_check_spec *out)
+{
+    char where[PLACE_LEN];
+    unsigned failures = p->has_flap_failures ? p->flap_failures : (p->fall + 1 > 4 ? p->fall + 1 : 4);
+    unsigned checks = p->has_flap_checks ? p->flap_checks : (2 * failures > 10 ? 2 * failures : 10);
+    if (checks > WSB_FLAP_CHECKS_MAX)
+        checks = WSB_FLAP_CHECKS_MAX;
+    if (!p->has_flap_failures && failures > checks)
+        failures = checks;
+    if (failures != 0 && failures <= p->fall) {
+        if (p->has_flap_failures)
+            return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "flap_failures"),
+                           "%u must be greater than fall (%u), or 0 to turn flap damping off", failures, p->fall);
+        failures = 0;   /* fall reaches flap_checks: consecutive failures are the only rule */
+    }
+    if (failures > checks)
+        return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, "flap_failures"),
+                       "%u failures cannot happen in flap_checks (%u) checks", failures, checks);
+    out->flap_checks = checks;
+    out->flap_failures = failures;
+    return WSB_OK;
+}
+
 /* Sets the check's target and shown strings from the merged settings. */
 static int resolve_check(struct parse_ctx *c, const char *place, const struct check_part *p, const char *endpoint,
                          int allow_ws, struct wsb_check_spec *out)
@@ -317,6 +368,8 @@ static int resolve_check(struct parse_ctx *c, const char *place, const struct ch
     out->timeout_ms = p->timeout_ms;
     out->rise = p->rise;
     out->fall = p->fall;
+    if (resolve_flap(c, place, p, out) != WSB_OK)
+        return WSB_EINVAL;
     switch (p->type) {
     case WSB_CHECK_WEBSOCKET: {
         if (p->address != NULL)
@@ -495,6 +548,9 @@ void wsb_inventory_free(struct wsb_inventory *inv)
     for (size_t i = 0; i < inv->n; i++)
         inv_node_free(&inv->nodes[i]);
     free(inv->nodes);
+    if (inv->canary != NULL)
+        inv_node_free(inv->canary);
+    free(inv->canary);
     free(inv->ca_file);
     memset(inv, 0, sizeof *inv);
 }
@@ -588,6 +644,54 @@ static int parse_top(struct parse_ctx *c, const cJSON *root, struct wsb_inventor
     return WSB_OK;
 }
 
+/* The optional canary: a target of the probe's own network that must
+ * answer for a round to count (README "Probe faults").  Parsed as a node
+ * named "canary" whose check says where it is. */
+static int parse_canary(struct parse_ctx *c, const cJSON *root, struct wsb_inventory *inv)
+{
+    const cJSON *o;
+    int status = got(c, wsb_json_object(root, "", "canary", 0, &o, c->why)), present;
+    if (status != WSB_OK || o == NULL)
+        return status;
+    if ((status = check_keys(c, o, "canary", CANARY_KEYS)) != WSB_OK)
+        return status;
+    struct check_part p;
+    memset(&p, 0, sizeof p);
+    p.type = WSB_CHECK_TCP;
+    p.timeout_ms = 2000;
+    p.rise = p.fall = 1;
+    p.has_flap_failures = 1;   /* flap_failures 0: not a node, no damping */
+    const char *type;
+    long long v;
+    if ((status = got(c, wsb_json_string(o, "canary", "type", 0, &type, c->why))) != WSB_OK ||
+        (status = get_whole(c, o, "canary", "timeout_ms", WSB_CHECK_TIMEOUT_MIN, WSB_CHECK_TIMEOUT_MAX, &present,
+                            &v)) != WSB_OK ||
+        (status = got(c, wsb_json_string(o, "canary", "url", 0, &p.url, c->why))) != WSB_OK ||
+        (status = got(c, wsb_json_string(o, "canary", "address", 0, &p.address, c->why))) != WSB_OK)
+        return status;
+    if (present)
+        p.timeout_ms = (long)v;
+    if (type != NULL && strcmp(type, "http") == 0)
+        p.type = WSB_CHECK_HTTP;
+    else if (type != NULL && strcmp(type, "websocket") == 0)
+        p.type = WSB_CHECK_WEBSOCKET;
+    else if (type != NULL && strcmp(type, "tcp") != 0)
+        return fail_at(c, WSB_EINVAL, "canary.type", "must be \"tcp\", \"http\" or \"websocket\"");
+    if (p.type == WSB_CHECK_TCP ? p.address == NULL : p.url == NULL)
+        return fail_at(c, WSB_EINVAL, p.type == WSB_CHECK_TCP ? "canary.address" : "canary.url",
+                       "missing: the canary needs %s", p.type == WSB_CHECK_TCP ? "a host:port" : "a URL");
+    if ((inv->canary = calloc(1, sizeof *inv->canary)) == NULL)
+        return fail_at(c, WSB_ENOMEM, NULL, "out of memory");
+    struct wsb_inv_node *n = inv->canary;
+    wsb_node_init(&n->node);
+    n->capacity = -1;
+    if ((status = resolve_check(c, "canary", &p, NULL, 1, &n->check)) != WSB_OK)
+        return status;
+    if ((n->node.id = strdup("canary")) == NULL)
+        return fail_at(c, WSB_ENOMEM, NULL, "out of memory");
+    return WSB_OK;
+}
+
 /* The node list, each node over the defaults, then the ids' uniqueness. */
 static int parse_nodes(struct parse_ctx *c, const cJSON *root, const struct defaults *d, struct wsb_inventory *inv)
 {
@@ -637,7 +741,8 @@ int wsb_inventory_parse(const char *name, const char *text, size_t len, struct w
     cJSON *root = parse_json(&c, text, len);
     if (root == NULL)
         return WSB_EINVAL;
-    if ((status = parse_top(&c, root, &inv, &d)) != WSB_OK || (status = parse_nodes(&c, root, &d, &inv)) != WSB_OK)
+    if ((status = parse_top(&c, root, &inv, &d)) != WSB_OK || (status = parse_canary(&c, root, &inv)) != WSB_OK ||
+        (status = parse_nodes(&c, root, &d, &inv)) != WSB_OK)
         goto cleanup;
     *out = inv;
     memset(&inv, 0, sizeof inv);

@@ -17,6 +17,7 @@
 #define WSB_CHECK_TIMEOUT_MIN 50      /* ms */
 #define WSB_CHECK_TIMEOUT_MAX 120000  /* ms */
 #define WSB_CHECK_COUNT_MAX 100       /* largest rise or fall */
+#define WSB_FLAP_CHECKS_MAX 64        /* largest flap_checks: the checks a record remembers */
 #define WSB_SLOW_START_MAX_S 86400    /* largest slow_start_s */
 #define WSB_MAX_NEW_PER_S_MAX 1000000000 /* largest max_new_per_s */
 
@@ -29,6 +30,8 @@ struct wsb_check_spec {
     enum wsb_check_type type;
     long timeout_ms;
     unsigned rise, fall;
+    unsigned flap_checks;     /* flap damping: offline at flap_failures failures */
+    unsigned flap_failures;   /* among the last flap_checks checks; 0: off */
     char *target;     /* owned: what libcurl is given.  websocket: the check
                        * URL mapped to http(s)://; http: check.url; tcp:
                        * "http://host:port/" (connect only) */
@@ -50,6 +53,9 @@ struct wsb_inventory {
     char *ca_file;            /* owned; NULL: libcurl's default CA bundle */
     size_t n;
     struct wsb_inv_node *nodes;
+    struct wsb_inv_node *canary; /* owned; NULL when none: a target that must
+                                  * answer for a round to count (its id is
+                                  * "canary", only its check is set) */
     long max_timeout_ms;      /* largest check timeout, 0 with no nodes */
 };
 

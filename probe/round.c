@@ -111,6 +111,10 @@ static void log_node(const struct wsb_inv_node *inv, const struct wsb_node *prev
     case WSB_HEALTH_DOWN:
         if (wsb_outcome_is_probe_fault(res->check))
             wsb_log_warn("node %s: online -> offline (no check for too long: probe fault %s)", id, why);
+        else if (now->fail_streak < inv->check.fall)
+            wsb_log_warn("node %s: online -> offline (flapping: %u of its last %u checks failed; this one: %s)", id,
+                         wsb_health_recent_failures(now->recent, inv->check.flap_checks), inv->check.flap_checks,
+                         why);
         else
             wsb_log_warn("node %s: online -> offline (%s, %u failures in a row)", id, why, now->fail_streak);
         break;

@@ -4,89 +4,91 @@
 #include "status.h"
 #include "t.h"
 
+static const struct wsb_health_policy P23 = { 2, 3, 0, 0 }, P11 = { 1, 1, 0, 0 }, P21 = { 2, 1, 0, 0 };
+
 static struct wsb_health H(int online, unsigned ok, unsigned fail, long long changed)
 {
-    struct wsb_health h = { online, ok, fail, changed };
+    struct wsb_health h = { online, ok, fail, changed, "" };
     return h;
 }
 
 static void test_first_check(void)
 {
     struct wsb_health next;
-    CHECK_INT(wsb_health_step(NULL, WSB_OUT_OK, 2, 3, 100, &next), WSB_HEALTH_FIRST_UP);
+    CHECK_INT(wsb_health_step(NULL, WSB_OUT_OK, &P23, 100, &next), WSB_HEALTH_FIRST_UP);
     CHECK(next.online == 1 && next.ok_streak == 1 && next.fail_streak == 0 && next.changed_at == 100, "first ok");
-    CHECK_INT(wsb_health_step(NULL, WSB_OUT_TIMEOUT, 2, 3, 100, &next), WSB_HEALTH_FIRST_DOWN);
+    CHECK_INT(wsb_health_step(NULL, WSB_OUT_TIMEOUT, &P23, 100, &next), WSB_HEALTH_FIRST_DOWN);
     CHECK(next.online == 0 && next.ok_streak == 0 && next.fail_streak == 1 && next.changed_at == 100, "first fail");
 }
 
 static void test_fall(void)
 {
     struct wsb_health h = H(1, 7, 0, 10), next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_REFUSED, 2, 3, 100, &next), WSB_HEALTH_SAME);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_REFUSED, &P23, 100, &next), WSB_HEALTH_SAME);
     CHECK(next.online == 1 && next.fail_streak == 1 && next.ok_streak == 0 && next.changed_at == 10, "1 of 3");
     h = next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, 2, 3, 110, &next), WSB_HEALTH_SAME);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, &P23, 110, &next), WSB_HEALTH_SAME);
     CHECK(next.online == 1 && next.fail_streak == 2, "2 of 3");
     h = next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_BAD_STATUS, 2, 3, 120, &next), WSB_HEALTH_DOWN);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_BAD_STATUS, &P23, 120, &next), WSB_HEALTH_DOWN);
     CHECK(next.online == 0 && next.fail_streak == 3 && next.changed_at == 120, "offline at 3");
     h = next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, 2, 3, 130, &next), WSB_HEALTH_SAME);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, &P23, 130, &next), WSB_HEALTH_SAME);
     CHECK(next.online == 0 && next.fail_streak == 4 && next.changed_at == 120, "stays offline");
 }
 
 static void test_success_breaks_failures(void)
 {
     struct wsb_health h = H(1, 0, 2, 10), next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, 2, 3, 100, &next), WSB_HEALTH_SAME);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, &P23, 100, &next), WSB_HEALTH_SAME);
     CHECK(next.online == 1 && next.fail_streak == 0 && next.ok_streak == 1, "reset");
     h = next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, 2, 3, 110, &next), WSB_HEALTH_SAME);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, &P23, 110, &next), WSB_HEALTH_SAME);
     CHECK(next.online == 1 && next.fail_streak == 1, "counting again from 1");
 }
 
 static void test_rise(void)
 {
     struct wsb_health h = H(0, 0, 5, 10), next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, 2, 3, 100, &next), WSB_HEALTH_SAME);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, &P23, 100, &next), WSB_HEALTH_SAME);
     CHECK(next.online == 0 && next.ok_streak == 1 && next.fail_streak == 0, "1 of 2");
     h = next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, 2, 3, 110, &next), WSB_HEALTH_SAME);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, &P23, 110, &next), WSB_HEALTH_SAME);
     CHECK(next.online == 0 && next.ok_streak == 0 && next.fail_streak == 1, "failure resets the rise");
     h = next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, 2, 3, 120, &next), WSB_HEALTH_SAME);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, &P23, 120, &next), WSB_HEALTH_SAME);
     h = next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, 2, 3, 130, &next), WSB_HEALTH_UP);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, &P23, 130, &next), WSB_HEALTH_UP);
     CHECK(next.online == 1 && next.ok_streak == 2 && next.changed_at == 130, "online at 2");
 }
 
 static void test_rise_fall_one(void)
 {
     struct wsb_health h = H(1, 3, 0, 10), next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, 1, 1, 100, &next), WSB_HEALTH_DOWN);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_TIMEOUT, &P11, 100, &next), WSB_HEALTH_DOWN);
     h = next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, 1, 1, 110, &next), WSB_HEALTH_UP);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, &P11, 110, &next), WSB_HEALTH_UP);
 }
 
 static void test_probe_fault(void)
 {
     struct wsb_health h = H(1, 4, 0, 10), next;
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_PROBE_NO_FD, 2, 1, 100, &next), WSB_HEALTH_KEPT);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_PROBE_NO_FD, &P21, 100, &next), WSB_HEALTH_KEPT);
     CHECK(next.online == 1 && next.ok_streak == 4 && next.fail_streak == 0 && next.changed_at == 10, "kept");
     h = H(0, 0, 3, 10);
-    CHECK_INT(wsb_health_step(&h, WSB_OUT_PROBE_NO_MEMORY, 1, 1, 100, &next), WSB_HEALTH_KEPT);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_PROBE_NO_MEMORY, &P11, 100, &next), WSB_HEALTH_KEPT);
     CHECK(next.online == 0 && next.fail_streak == 3, "kept offline");
-    CHECK_INT(wsb_health_step(NULL, WSB_OUT_PROBE_ERROR, 1, 1, 100, &next), WSB_HEALTH_KEPT);
+    CHECK_INT(wsb_health_step(NULL, WSB_OUT_PROBE_ERROR, &P11, 100, &next), WSB_HEALTH_KEPT);
     CHECK(next.online == 0 && next.ok_streak == 0 && next.fail_streak == 0, "no history: offline");
 }
 
 static void test_streak_saturates(void)
 {
     struct wsb_health h = H(1, WSB_STREAK_MAX, 0, 10), next;
-    wsb_health_step(&h, WSB_OUT_OK, 2, 3, 100, &next);
+    wsb_health_step(&h, WSB_OUT_OK, &P23, 100, &next);
     CHECK_INT(next.ok_streak, WSB_STREAK_MAX);
     h = H(0, 0, WSB_STREAK_MAX, 10);
-    wsb_health_step(&h, WSB_OUT_DNS, 2, 3, 100, &next);
+    wsb_health_step(&h, WSB_OUT_DNS, &P23, 100, &next);
     CHECK_INT(next.fail_streak, WSB_STREAK_MAX);
 }
 
@@ -288,6 +290,96 @@ static void test_record_history(void)
     inv_node_free(&in);
 }
 
+/* A node that fails every other check never has fall (3) failures in a
+ * row; flap damping (4 of the last 10) takes it offline at its fourth
+ * failure, it comes back after rise (2) successes in a row, and the next
+ * failure while the window still holds 3 more takes it off again. */
+static void test_flapping(void)
+{
+    const struct wsb_health_policy pol = { 2, 3, 10, 4 };
+    struct wsb_health h, next;
+    CHECK_INT(wsb_health_step(NULL, WSB_OUT_OK, &pol, 0, &h), WSB_HEALTH_FIRST_UP);
+    int went_down_at = -1;
+    for (int i = 1; i <= 12 && went_down_at < 0; i++) {
+        enum wsb_health_change ch = wsb_health_step(&h, i % 2 ? WSB_OUT_TIMEOUT : WSB_OUT_OK, &pol, i, &next);
+        h = next;
+        if (ch == WSB_HEALTH_DOWN)
+            went_down_at = i;
+        CHECK(h.fail_streak < 3, "check %d: never 3 failures in a row", i);
+    }
+    CHECK_INT(went_down_at, 7);   /* failures at checks 1, 3, 5, 7 */
+    CHECK_STR(h.recent, "-+-+-+-+");
+    CHECK_INT(wsb_health_recent_failures(h.recent, 10), 4);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, &pol, 8, &next), WSB_HEALTH_SAME);
+    h = next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_OK, &pol, 9, &next), WSB_HEALTH_UP);
+    h = next;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_REFUSED, &pol, 10, &next), WSB_HEALTH_DOWN);
+    h = next;
+    CHECK_INT(h.fail_streak, 1);
+
+    /* The window forgets: ten good checks later one failure is only one. */
+    for (int i = 11; i <= 30; i++) {
+        wsb_health_step(&h, WSB_OUT_OK, &pol, i, &next);
+        h = next;
+    }
+    CHECK_STR(h.recent, "++++++++++");
+    CHECK_INT(h.online, 1);
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_REFUSED, &pol, 31, &next), WSB_HEALTH_SAME);
+
+    /* Off (flap_failures 0): the same node stays online. */
+    const struct wsb_health_policy off = { 2, 3, 10, 0 };
+    wsb_health_step(NULL, WSB_OUT_OK, &off, 0, &h);
+    for (int i = 1; i <= 20; i++) {
+        CHECK_INT(wsb_health_step(&h, i % 2 ? WSB_OUT_TIMEOUT : WSB_OUT_OK, &off, i, &next), WSB_HEALTH_SAME);
+        h = next;
+    }
+    CHECK_INT(h.online, 1);
+    /* A probe fault adds nothing to the window. */
+    struct wsb_health kept;
+    CHECK_INT(wsb_health_step(&h, WSB_OUT_PROBE_NETWORK, &pol, 40, &kept), WSB_HEALTH_KEPT);
+    CHECK_STR(kept.recent, h.recent);
+}
+
+/* The window survives in the record, as the previous round's record is
+ * all a cron run has. */
+static void test_record_recent(void)
+{
+    struct wsb_inv_node in;
+    inv_node(&in, "wss://eu-1.example/ws");
+    in.check.fall = 3;
+    in.check.flap_checks = 6;
+    in.check.flap_failures = 4;
+    struct wsb_node prev;
+    wsb_node_init(&prev);
+    prev.endpoint = strdup("wss://eu-1.example/ws");
+    prev.online = 1;
+    prev.ok_streak = 1;
+    prev.checked_at = 990;
+    snprintf(prev.recent, sizeof prev.recent, "+-+--+-+");
+    struct wsb_node out;
+    enum wsb_health_change ch;
+    struct wsb_check_result res = result(WSB_OUT_TIMEOUT, WSB_OUT_NO_REPORT, -1);
+    CHECK_INT(wsb_health_record(&in, &prev, &res, 1000, 180, &out, &ch), WSB_OK);
+    CHECK_INT(ch, WSB_HEALTH_DOWN);
+    CHECK_STR(out.recent, "-+-+--");   /* kept to flap_checks */
+    char *json = NULL;
+    char err[WSB_ERRLEN];
+    CHECK_INT(wsb_node_encode(&out, &json, err), WSB_OK);
+    CHECK(json != NULL && strstr(json, "\"recent\":\"-+-+--\"") != NULL, "%s", json ? json : "");
+    struct wsb_node back;
+    CHECK_INT(wsb_node_decode("eu-1", 4, json, strlen(json), &back, err), WSB_OK);
+    CHECK_STR(back.recent, "-+-+--");
+    wsb_node_clear(&back);
+    const char *bad = "{\"endpoint\":\"wss://a/\",\"location\":\"x\",\"versions\":[\"v1\"],\"recent\":\"+x\"}";
+    CHECK_INT(wsb_node_decode("eu-1", 4, bad, strlen(bad), &back, err), WSB_EINVAL);
+    CHECK(strstr(err, "recent") != NULL, "%s", err);
+    free(json);
+    wsb_node_clear(&out);
+    wsb_node_clear(&prev);
+    inv_node_free(&in);
+}
+
 int main(void)
 {
     T_RUN(test_first_check);
@@ -299,5 +391,7 @@ int main(void)
     T_RUN(test_streak_saturates);
     T_RUN(test_record_first);
     T_RUN(test_record_history);
+    T_RUN(test_flapping);
+    T_RUN(test_record_recent);
     return t_done("test_probe_health");
 }
