@@ -183,26 +183,43 @@ static int decode_admin(const redisReply *h, struct wsb_state *out, char *err)
     return WSB_OK;
 }
 
-/* The round's id and ttl from HMGET <round> id ttl; a field that is
- * missing or malformed is left empty (no accounting, or no ttl). */
+/* A decimal of at most 18 digits from a reply, or -1. */
+static long long reply_number(const redisReply *v)
+{
+    if (!is_string(v) || v->len == 0 || v->len > 18)
+        return -1;
+    long long n = 0;
+    for (size_t i = 0; i < v->len; i++) {
+        if (v->str[i] < '0' || v->str[i] > '9')
+            return -1;
+        n = n * 10 + (v->str[i] - '0');
+    }
+    return n;
+}
+
+/* The round's fields from HMGET <round> id ttl at fault fault_at; a field
+ * that is missing or malformed is left empty (no accounting, no ttl, ...). */
 static void round_fields(const redisReply *h, struct wsb_state *out)
 {
     if (h->type == REDIS_REPLY_ERROR)
         snprintf(out->round_err, sizeof out->round_err, "HMGET: %.160s", h->str);
-    if (h->type != REDIS_REPLY_ARRAY || h->elements != 2)
+    if (h->type != REDIS_REPLY_ARRAY || h->elements != 5)
         return;
-    const redisReply *id = h->element[0], *ttl = h->element[1];
+    const redisReply *id = h->element[0], *fault = h->element[3];
     if (is_string(id) && wsb_round_id_ok(id->str, id->len)) {
         memcpy(out->round_id, id->str, id->len);
         out->round_id[id->len] = '\0';
     }
-    if (is_string(ttl) && ttl->len > 0 && ttl->len < 10) {
-        long long v = 0;
-        size_t i = 0;
-        while (i < ttl->len && ttl->str[i] >= '0' && ttl->str[i] <= '9')
-            v = v * 10 + (ttl->str[i++] - '0');
-        if (i == ttl->len)
-            out->round_ttl = v;
+    long long ttl = reply_number(h->element[1]), at = reply_number(h->element[2]);
+    out->round_ttl = ttl > 0 && ttl < 1000000000 ? ttl : 0;
+    out->round_at = at > 0 ? at : 0;
+    if (is_string(fault) && fault->len > 0) {
+        size_t n = fault->len < sizeof out->fault - 1 ? fault->len : sizeof out->fault - 1;
+        for (size_t i = 0; i < n; i++)   /* shown in logs: printable ASCII only */
+            out->fault[i] = fault->str[i] >= 0x20 && fault->str[i] < 0x7f ? fault->str[i] : '?';
+        out->fault[n] = '\0';
+        long long fat = reply_number(h->element[4]);
+        out->fault_at = fat > 0 ? fat : 0;
     }
 }
 
@@ -220,7 +237,7 @@ int wsb_state_read_on(struct wsb_redis *r, redisContext *c, const struct wsb_key
         redisAppendCommand(c, "HGETALL %s", k->nodes) != REDIS_OK ||
         redisAppendCommand(c, "HGETALL %s", k->admin) != REDIS_OK ||
         redisAppendCommand(c, "EXISTS %s", k->round) != REDIS_OK ||
-        redisAppendCommand(c, "HMGET %s id ttl", k->round) != REDIS_OK) {
+        redisAppendCommand(c, "HMGET %s id ttl at fault fault_at", k->round) != REDIS_OK) {
         wsb_fail(err, WSB_ENOMEM, "redis %s: cannot queue commands", wsb_redis_current(r));
         wsb_redis_drop(r);
         status = WSB_ENOMEM;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #define WSB_MAX_NODES 100000
+#define WSB_FAULT_LEN 256          /* bytes kept of a round's "fault", with the NUL */
 
 /* The state as read from Redis.  Owned by the caller: release with
  * wsb_state_clear (which accepts a zeroed or cleared struct). */
@@ -27,6 +28,10 @@ struct wsb_state {
     long long round_ttl;           /* the round's "ttl" in seconds, 0 when not given */
     char round_err[WSB_ERRLEN];    /* why the round's id could not be read ("" when it was
                                     * or when there is none): Redis refused HMGET */
+    long long round_at;            /* the round's "at" (unix seconds), 0 when not given */
+    char fault[WSB_FAULT_LEN];     /* the round's "fault": why the probe's later rounds were
+                                    * not counted ("" none: README "Probe faults") */
+    long long fault_at;            /* the round's "fault_at" (unix seconds), 0 when none */
     size_t n_skipped;              /* malformed records left out */
     char skip_reason[WSB_ERRLEN];  /* the first of them: "node eu-1: endpoint: ..." */
     size_t n_reused;               /* of the n nodes, copied from a memo, not decoded */

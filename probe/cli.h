@@ -16,7 +16,7 @@ enum wsb_probe_exit {
     WSB_EXIT_DONE = 0,          /* round(s) written, whatever the nodes' health; or lock held elsewhere */
     WSB_EXIT_RUNTIME = 1,       /* Redis unreachable or failing, lock lost */
     WSB_EXIT_USAGE = 2,         /* bad arguments, environment or inventory */
-    WSB_EXIT_PROBE_FAULT = 3    /* rounds written, but some checks could not run (probe's own fault) */
+    WSB_EXIT_PROBE_FAULT = 3    /* some checks could not run, or a round was judged the probe's fault (fault.h) */
 };
 
 /* The command line as given.  Strings point into argv (or the

@@ -2,6 +2,7 @@
 #include "round.h"
 #include "carry.h"
 #include "clock.h"
+#include "fault.h"
 #include "health.h"
 #include "lock.h"
 #include "log.h"
@@ -281,9 +282,57 @@ static int write_round(const struct wsb_round_ctx *c, struct round_work *w, stru
         .draining = st->draining, .probe = c->probe_id,
     };
     struct wsb_round_carry carry = { .prev_id = w->prev.round_id, .counts = counts };
-    status = wsb_state_write_round(c->redis, c->keys, w->records, c->inv->n, &sum, &carry, c->ttl_s, err);
+    struct wsb_round_fence fence = { .lock_token = c->lock_token, .round_id = w->prev.round_id };
+    status = wsb_state_write_round(c->redis, c->keys, w->records, c->inv->n, &sum, &carry, &fence, c->ttl_s, err);
     free(counts);
     return status;
+}
+
+/* Checks the canary, when there is one, into st->fault.  WSB_OK, or
+ * WSB_ENOMEM/WSB_ESYS when the check could not start (err). */
+static int check_canary(const struct wsb_round_ctx *c, struct wsb_round_stats *st, char *err)
+{
+    const struct wsb_inventory *inv = c->inv;
+    if (inv->canary == NULL)
+        return WSB_OK;
+    struct wsb_inventory one = { .allow_insecure_ws = 1, .ca_file = inv->ca_file, .n = 1, .nodes = inv->canary,
+                                 .max_timeout_ms = inv->canary->check.timeout_ms };
+    struct wsb_check_result r;
+    int status = wsb_check_all(&one, &c->check, &r, err);
+    if (status != WSB_OK)
+        return status;
+    wsb_fault_canary(inv->canary, &r, &st->fault);
+    return WSB_OK;
+}
+
+/* A round judged a probe fault: nothing of it is counted.  Says so in one
+ * loud line and marks the live round (wsb_state_mark_fault).  Returns
+ * WSB_OK, or WSB_EBUSY when the lock turned out to be another's. */
+static int skip_round(const struct wsb_round_ctx *c, const struct round_work *w, struct wsb_round_stats *st,
+                      char *err)
+{
+    char why[WSB_ERRLEN];
+    if (w->prev.live && w->prev.round_at > 0) {
+        long long age = w->now - w->prev.round_at;
+        long long left = w->prev.round_ttl > 0 ? w->prev.round_ttl - age : -1;
+        if (left >= 0)
+            wsb_log_error("probe fault: %s: this round is not counted; the nodes keep the verdicts of the last "
+                          "counted round (%lld s old, expiring in %lld s unless a round is counted)",
+                          st->fault.cause, age, left);
+        else
+            wsb_log_error("probe fault: %s: this round is not counted; the nodes keep the verdicts of the last "
+                          "counted round (%lld s old) until it expires", st->fault.cause, age);
+    } else {
+        wsb_log_error("probe fault: %s: this round is not counted; there are no verdicts to keep (the state %s)",
+                      st->fault.cause, w->prev.live ? "has no round time" : "has expired or was never written");
+    }
+    st->nodes = c->inv->n;
+    int status = wsb_state_mark_fault(c->redis, c->keys, c->lock_token, st->fault.cause, w->now, why);
+    if (status == WSB_EBUSY)
+        return wsb_fail(err, WSB_EBUSY, "lost the probe lock %s (another probe took over?)", c->keys->lock);
+    if (status != WSB_OK)
+        wsb_log_warn("could not mark the round as a probe fault: %s", why);
+    return WSB_OK;
 }
 
 int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, char *err)
@@ -301,8 +350,17 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
         return status;
     if ((status = work_prepare(c, &w)) != WSB_OK)
         goto cleanup;
-    if (wsb_check_all(inv, &c->check, w.results, why) != WSB_OK)
-        wsb_log_error("probe fault: the checks could not run: %s", why);
+    if (check_canary(c, st, why) != WSB_OK)
+        wsb_log_error("probe fault: the canary's check could not run: %s", why);
+    if (!st->fault.fault) {
+        if (wsb_check_all(inv, &c->check, w.results, why) != WSB_OK)
+            wsb_log_error("probe fault: the checks could not run: %s", why);
+        wsb_fault_judge(inv, w.results, &st->fault);
+    }
+    if (st->fault.fault) {
+        status = skip_round(c, &w, st, err);
+        goto cleanup;
+    }
     if ((status = build_records(c, &w, st)) != WSB_OK || (status = log_removed(inv, &w.prev)) != WSB_OK)
         goto cleanup;
     if (st->probe_faults > 0)

@@ -5,6 +5,7 @@
 #define WSB_PROBE_ROUND_H
 
 #include "check.h"
+#include "fault.h"
 #include "inventory.h"
 #include "redis.h"
 #include "state_read.h"
@@ -26,6 +27,8 @@ struct wsb_round_ctx {
 struct wsb_round_stats {
     size_t nodes, up, down, draining;
     size_t probe_faults;                      /* checks the probe itself could not run */
+    struct wsb_round_fault fault;             /* the round as a whole was the probe's fault:
+                                               * nothing of it was written (fault.h) */
     char probe_fault[WSB_ERRLEN];             /* the first of them, for the log */
     long long duration_ms;
 };
@@ -37,7 +40,8 @@ struct wsb_round_stats {
 int wsb_round_keep_lock(const struct wsb_round_ctx *c, char *err);
 
 /* Runs one round.  Returns WSB_OK when the round was written (nodes may be
- * down, and st->probe_faults may be non-zero), WSB_EBUSY when the lock was
+ * down, and st->probe_faults may be non-zero) or judged a probe fault as a
+ * whole (st->fault.fault: not written, the live round marked), WSB_EBUSY when the lock was
  * lost, or WSB_EREDIS/WSB_EREPLY/WSB_ENOMEM/WSB_EINVAL with the reason in
  * err; on error nothing was written and the previous round stays whole. */
 int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, char *err);

@@ -139,6 +139,9 @@ static void report_inventory(const char *path, const struct wsb_inventory *inv)
     }
     printf("%s: %zu nodes ok (websocket %zu, http %zu, tcp %zu; %zu with status_url; %zu draining)\n", path,
            inv->n, counts[0], counts[1], counts[2], reports, drained);
+    if (inv->canary != NULL)
+        printf("%s: canary %s %s (a round counts only when it answers)\n", path,
+               wsb_check_type_name(inv->canary->check.type), inv->canary->check.shown);
 }
 
 /* How many transfers run at once, and how long a round, the state and
@@ -166,7 +169,7 @@ static void plan_rounds(const struct wsb_probe_options *o, const struct wsb_inve
     if ((size_t)p->max_parallel < transfers)
         wsb_log_warn("checking %zu transfers %ld at a time (descriptor limit %ld): a round may take up to "
                      "%ld x the timeout", transfers, p->max_parallel, fd_limit, batches);
-    p->round_budget_ms = inv->max_timeout_ms * batches + 10000;
+    p->round_budget_ms = inv->max_timeout_ms * batches + (inv->canary ? inv->canary->check.timeout_ms : 0) + 10000;
     p->ttl_s = o->ttl_s ? o->ttl_s : (3 * o->interval_s > TTL_FLOOR_S ? 3 * o->interval_s : TTL_FLOOR_S);
     p->lock_ttl_ms = p->round_budget_ms + o->interval_s * 1000;
     if (p->ttl_s * 1000 < p->round_budget_ms)
@@ -227,6 +230,8 @@ static int run_rounds(const struct wsb_probe_options *o, const struct wsb_round_
         if (status != WSB_OK) {
             wsb_log_error("round not written: %s", err);
             failures++;
+        } else if (st.fault.fault) {
+            faults++;   /* logged by the round, loudly */
         } else {
             faults += st.probe_faults > 0;
             wsb_log(o->interval_s ? WSB_LOG_DEBUG : WSB_LOG_INFO,

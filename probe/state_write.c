@@ -174,6 +174,9 @@ static int queue_round(redisContext *c, const struct wsb_keys *k, const struct w
 /* The first error inside EXEC's answer, or WSB_OK. */
 static int exec_status(struct wsb_redis *r, const redisReply *rr, char *err)
 {
+    if (rr->type == REDIS_REPLY_NIL)
+        return wsb_fail(err, WSB_EBUSY, "the probe lock or the round changed while this round was written "
+                                        "(another probe?); round not written");
     if (rr->type != REDIS_REPLY_ARRAY)
         return wsb_fail(err, WSB_EREPLY, "redis %s: EXEC did not run the round", wsb_redis_current(r));
     for (size_t j = 0; j < rr->elements; j++)
@@ -206,9 +209,64 @@ static int collect_replies(struct wsb_redis *r, redisContext *c, size_t queued, 
     return status;
 }
 
+/* The round id a reply holds, as wsb_state_read reads it: "" when absent
+ * or malformed. */
+static void reply_round_id(const redisReply *rr, char out[WSB_MAX_ROUND_ID + 1])
+{
+    out[0] = '\0';
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 1 || rr->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const redisReply *id = rr->element[0];
+    if (wsb_round_id_ok(id->str, id->len)) {
+        memcpy(out, id->str, id->len);
+        out[id->len] = '\0';
+    }
+}
+
+/* Watches the lock and the round and checks the fence; on WSB_OK the
+ * watch stays for the transaction, else it is dropped (UNWATCH) and err
+ * says why.  Returns WSB_OK, WSB_EBUSY or WSB_EREDIS. */
+static int fence_check(struct wsb_redis *r, redisContext *c, const struct wsb_keys *k,
+                       const struct wsb_round_fence *fence, char *err)
+{
+    redisReply *rep[3] = { NULL, NULL, NULL };
+    if (redisAppendCommand(c, "WATCH %s %s", k->lock, k->round) != REDIS_OK ||
+        redisAppendCommand(c, "GET %s", k->lock) != REDIS_OK ||
+        redisAppendCommand(c, "HMGET %s id", k->round) != REDIS_OK) {
+        wsb_redis_drop(r);
+        return wsb_fail(err, WSB_ENOMEM, "out of memory queueing the fence");
+    }
+    int status = wsb_redis_get_replies(r, c, rep, 3, NULL, err);
+    if (status == WSB_OK && rep[0]->type == REDIS_REPLY_ERROR)
+        status = wsb_fail(err, WSB_EREDIS, "redis %s: WATCH: %.160s", wsb_redis_current(r), rep[0]->str);
+    char now_id[WSB_MAX_ROUND_ID + 1];
+    if (status == WSB_OK && fence->lock_token != NULL &&
+        (rep[1]->type != REDIS_REPLY_STRING || strcmp(rep[1]->str, fence->lock_token) != 0))
+        status = wsb_fail(err, WSB_EBUSY, "the probe lock %s is %s%.80s now; round not written", k->lock,
+                          rep[1]->type == REDIS_REPLY_STRING ? "held by " : "free",
+                          rep[1]->type == REDIS_REPLY_STRING ? rep[1]->str : "");
+    if (status == WSB_OK) {
+        reply_round_id(rep[2], now_id);
+        const char *was = fence->round_id ? fence->round_id : "";
+        if (strcmp(now_id, was) != 0)
+            status = wsb_fail(err, WSB_EBUSY, "round %s was written since this round began (from round %s): this "
+                                              "round is older; not written", now_id[0] ? now_id : "(none)",
+                              was[0] ? was : "(none)");
+    }
+    for (int i = 0; i < 3; i++)
+        if (rep[i] != NULL)
+            freeReplyObject(rep[i]);
+    if (status == WSB_EBUSY) {
+        redisReply *u = wsb_redis_command(r, NULL, "UNWATCH");
+        if (u != NULL)
+            freeReplyObject(u);
+    }
+    return status;
+}
+
 int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const struct wsb_node *nodes,
                           size_t n, const struct wsb_round_summary *sum, const struct wsb_round_carry *carry,
-                          int ttl_s, char *err)
+                          const struct wsb_round_fence *fence, int ttl_s, char *err)
 {
     int status = WSB_ENOMEM;
     char **records = NULL;
@@ -225,6 +283,8 @@ int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const s
         status = WSB_EREDIS;
         goto cleanup;
     }
+    if (fence != NULL && (status = fence_check(r, c, k, fence, err)) != WSB_OK)
+        goto cleanup;
     if ((status = queue_round(c, k, nodes, records, n, sum, carry, ttl_s, &queued)) != WSB_OK)
         goto cleanup;
     status = collect_replies(r, c, queued, err);
@@ -239,6 +299,25 @@ cleanup:
             free(records[i]);
     free(records);
     return status;
+}
+
+static const char *const MARK_FAULT_LUA =
+    "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end "
+    "if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end "
+    "redis.call('HSET', KEYS[2], 'fault', ARGV[2], 'fault_at', ARGV[3]) return 1";
+
+int wsb_state_mark_fault(struct wsb_redis *r, const struct wsb_keys *k, const char *lock_token, const char *cause,
+                         long long at, char *err)
+{
+    redisReply *reply = wsb_redis_command(r, err, "EVAL %s 2 %s %s %s %s %lld", MARK_FAULT_LUA, k->lock, k->round,
+                                          lock_token ? lock_token : "", cause, at);
+    if (reply == NULL)
+        return WSB_EREDIS;
+    int lost = reply->type == REDIS_REPLY_INTEGER && reply->integer < 0;
+    freeReplyObject(reply);
+    if (lost)
+        return wsb_fail(err, WSB_EBUSY, "the probe lock %s is another's now", k->lock);
+    return WSB_OK;
 }
 
 int wsb_state_set_drain(struct wsb_redis *r, const struct wsb_keys *k, const char *id, int drain,

@@ -29,6 +29,17 @@ struct wsb_round_carry {
                                     * round's <prefix>assigned key; NULL: none */
 };
 
+/* What a round's write is fenced by (README "Several probe hosts"): it
+ * lands only while lock_token holds <prefix>lock (NULL: not checked) and
+ * the round key still names the round this one was computed from
+ * (round_id, "" when there was none or it had no id): a probe that was
+ * paused past its lock, or lost it, never writes an older round over a
+ * newer one.  Both are watched (WATCH) through the write.  Borrowed. */
+struct wsb_round_fence {
+    const char *lock_token;
+    const char *round_id;
+};
+
 /* Replaces the whole node hash with nodes[0..n) and the round summary
  * (expiring after ttl_s seconds) in one MULTI/EXEC.  With carry (may be
  * NULL: the assignment keys are not touched), the same transaction deletes
@@ -37,11 +48,21 @@ struct wsb_round_carry {
  * WSB_OK.  On error WSB_EINVAL (a node fails its checks), WSB_ETOOBIG,
  * WSB_EREDIS, WSB_EREPLY or WSB_ENOMEM is returned with a reason in err,
  * and Redis is unaltered: nothing was sent, or the transaction was
- * discarded, so the previous round stays whole.  nodes and carry stay the
- * caller's. */
+ * discarded, so the previous round stays whole.  With fence (may be NULL)
+ * the write lands only as the fence says; WSB_EBUSY with the reason in err
+ * when it did not.  nodes, carry and fence stay the caller's. */
 int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const struct wsb_node *nodes,
                           size_t n, const struct wsb_round_summary *sum, const struct wsb_round_carry *carry,
-                          int ttl_s, char *err);
+                          const struct wsb_round_fence *fence, int ttl_s, char *err);
+
+/* Marks the live round as judged by a probe fault since at (unix seconds):
+ * HSET <prefix>round fault <cause> fault_at <at>, which handlers and
+ * --check show.  Only while lock_token (NULL: not checked) holds the lock
+ * and the round key exists (an expired state stays expired; the TTL is
+ * not touched); one EVAL.  Returns WSB_OK (marked, or nothing to mark),
+ * WSB_EBUSY when the lock is another's, or WSB_EREDIS with err. */
+int wsb_state_mark_fault(struct wsb_redis *r, const struct wsb_keys *k, const char *lock_token, const char *cause,
+                         long long at, char *err);
 
 /* Drains (drain=1) or undrains a node at run time through <prefix>admin.
  * Returns WSB_OK; on error WSB_EINVAL (a bad id: nothing sent) or

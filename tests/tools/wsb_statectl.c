@@ -85,7 +85,7 @@ static int cmd_write(struct wsb_redis *r, const struct wsb_keys *k, const char *
         sum.draining += nodes[j].drain != 0;
     }
     char err[WSB_ERRLEN];
-    if (wsb_state_write_round(r, k, nodes, n, &sum, NULL, ttl, err) != WSB_OK) {   /* no carry */
+    if (wsb_state_write_round(r, k, nodes, n, &sum, NULL, NULL, ttl, err) != WSB_OK) {   /* no carry */
         fprintf(stderr, "wsb_statectl: %s\n", err);
         goto cleanup;
     }

@@ -177,7 +177,7 @@ static int write_round(struct wsb_redis *r, const struct wsb_keys *k, size_t cou
      * (tests/unit/test_room.c and tests/integration/assign_fleet.sh test it). */
     struct wsb_round_summary sum = { .id = -1, .at = 1763800000, .nodes = count, .up = count, .probe = "test:1" };
     char err[WSB_ERRLEN];
-    int status = wsb_state_write_round(r, k, nodes, count, &sum, NULL, 3600, err);
+    int status = wsb_state_write_round(r, k, nodes, count, &sum, NULL, NULL, 3600, err);
     if (status != WSB_OK)
         fprintf(stderr, "write_round: %s\n", err);
     for (size_t i = 0; i < count; i++)
