@@ -5,7 +5,9 @@
 #include "wskey.h"
 
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <openssl/x509_vfy.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,11 +54,12 @@ enum wsb_outcome wsb_check_outcome_of_curl(int curl_code, long os_errno)
         case ENOMEM:
         case ENOBUFS: return WSB_OUT_PROBE_NO_MEMORY;
         /* Said by the probe host itself, before any packet left: out of
-         * local ports, a local firewall, no route of its own, no IPv6. */
+         * local ports, a local firewall, no IPv6.  (ENETUNREACH may be a
+         * router's answer as well as a missing route of the probe's own:
+         * transport_outcome asks the routing table.) */
         case EADDRNOTAVAIL:
         case EACCES:
         case EPERM:
-        case ENETUNREACH:
         case EAFNOSUPPORT: return WSB_OUT_PROBE_NETWORK;
         default: return WSB_OUT_UNREACHABLE;
         }
@@ -385,6 +388,36 @@ cleanup:
     return status;
 }
 
+/* 1 when the probe host itself has no route to ip (a UDP connect asks
+ * the routing table and sends nothing), 0 when it has one or cannot tell. */
+static int no_route_of_own(const char *ip)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (ip == NULL || ip[0] == '\0')
+        return 0;
+    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(9);
+        len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(9);
+        len = sizeof *v6;
+    } else {
+        return 0;
+    }
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int missing = connect(fd, (struct sockaddr *)&ss, len) != 0 && (errno == ENETUNREACH || errno == EHOSTUNREACH);
+    close(fd);
+    return missing;
+}
+
 /* The outcome of a transfer that ended with rc, when libcurl's own code
  * is what counts; fills detail. */
 static enum wsb_outcome transport_outcome(struct xfer *x, CURLcode rc, long timeout_ms, char *detail)
@@ -404,6 +437,14 @@ static enum wsb_outcome transport_outcome(struct xfer *x, CURLcode rc, long time
         return WSB_OUT_PROBE_NETWORK;
     }
     enum wsb_outcome o = wsb_check_outcome_of_curl(rc, os_errno);
+    if (o == WSB_OUT_UNREACHABLE && os_errno == ENETUNREACH) {
+        char *ip = NULL;
+        curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_IP, &ip);
+        if (no_route_of_own(ip)) {
+            snprintf(detail, WSB_DETAIL_LEN, "connect: the probe host has no route to %.60s", ip);
+            return WSB_OUT_PROBE_NETWORK;
+        }
+    }
     if (o == WSB_OUT_TLS_VERIFY) {
         long verify = 0;
         curl_easy_getinfo(x->easy, CURLINFO_SSL_VERIFYRESULT, &verify);

@@ -61,6 +61,21 @@ static void test_curl_mapping(void)
     CHECK_INT(wsb_check_outcome_of_curl(CURLE_COULDNT_CONNECT, ENETUNREACH), WSB_OUT_UNREACHABLE);
     CHECK_INT(wsb_check_outcome_of_curl(CURLE_COULDNT_CONNECT, ETIMEDOUT), WSB_OUT_TIMEOUT);
     CHECK_INT(wsb_check_outcome_of_curl(CURLE_COULDNT_CONNECT, EMFILE), WSB_OUT_PROBE_NO_FD);
+    CHECK_INT(wsb_check_outcome_of_curl(CURLE_COULDNT_CONNECT, EADDRNOTAVAIL), WSB_OUT_PROBE_NETWORK);
+    CHECK_INT(wsb_check_outcome_of_curl(CURLE_COULDNT_CONNECT, EACCES), WSB_OUT_PROBE_NETWORK);
+    CHECK_INT(wsb_check_outcome_of_curl(CURLE_COULDNT_CONNECT, EPERM), WSB_OUT_PROBE_NETWORK);
+    CHECK(wsb_outcome_is_probe_fault(WSB_OUT_PROBE_NETWORK), "probe_network is the probe's");
+    CHECK(wsb_outcome_is_local_looking(WSB_OUT_DNS) && wsb_outcome_is_local_looking(WSB_OUT_TLS_UNTRUSTED),
+          "dns and tls_untrusted look local");
+    CHECK(!wsb_outcome_is_local_looking(WSB_OUT_REFUSED) && !wsb_outcome_is_local_looking(WSB_OUT_TIMEOUT) &&
+              !wsb_outcome_is_local_looking(WSB_OUT_TLS_VERIFY),
+          "refused, timeout and tls_verify are the node's");
+    CHECK_INT(wsb_check_verify_outcome(20), WSB_OUT_TLS_UNTRUSTED);   /* unable to get local issuer */
+    CHECK_INT(wsb_check_verify_outcome(19), WSB_OUT_TLS_UNTRUSTED);   /* self-signed in chain */
+    CHECK_INT(wsb_check_verify_outcome(18), WSB_OUT_TLS_UNTRUSTED);   /* self-signed leaf */
+    CHECK_INT(wsb_check_verify_outcome(10), WSB_OUT_TLS_VERIFY);      /* expired: the node's */
+    CHECK_INT(wsb_check_verify_outcome(62), WSB_OUT_TLS_VERIFY);      /* wrong host name */
+    CHECK_INT(wsb_check_verify_outcome(0), WSB_OUT_TLS_VERIFY);
     CHECK_INT(wsb_check_outcome_of_curl(CURLE_COULDNT_CONNECT, ENFILE), WSB_OUT_PROBE_NO_FD);
     CHECK_INT(wsb_check_outcome_of_curl(CURLE_COULDNT_CONNECT, ENOBUFS), WSB_OUT_PROBE_NO_MEMORY);
     CHECK_INT(wsb_check_outcome_of_curl(CURLE_OPERATION_TIMEDOUT, 0), WSB_OUT_TIMEOUT);
