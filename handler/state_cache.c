@@ -36,6 +36,7 @@ struct wsb_state_cache {
     int watching;                   /* 0 until the first good read: a CGI process reads once, never watches */
     int watch_warned;               /* the refusal was logged */
     int round_id_warned;            /* a refused read of the round's id was logged */
+    char fault_seen[WSB_FAULT_LEN]; /* the probe fault last logged ("" none) */
     long long full_read_due_ms;     /* a full read from then on, changed or not */
     /* The background refresher (FastCGI modes). */
     pthread_t refresher;
@@ -174,6 +175,23 @@ static int read_full(struct wsb_state_cache *c, struct refresh *r, struct wsb_st
     return status;
 }
 
+/* Logs once when the probe starts or stops reporting a fault on the live
+ * round (README "When nodes are down: the all-down policy"). */
+static void note_fault(struct wsb_state_cache *c, const struct wsb_state *st)
+{
+    const char *now = st->live ? st->fault : "";
+    if (strcmp(now, c->fault_seen) == 0)
+        return;
+    if (now[0] != '\0') {
+        long long age = st->round_at > 0 ? (long long)time(NULL) - st->round_at : -1;
+        wsb_log_warn("state: the probe reports a fault (%s); answering from the last counted round (%lld s old) "
+                     "until it expires", now, age);
+    } else if (st->live) {
+        wsb_log_info("state: the probe counts rounds again (the fault has cleared)");
+    }
+    snprintf(c->fault_seen, sizeof c->fault_seen, "%s", now);
+}
+
 /* Step 3: the snapshot of a good read (which it consumes). */
 static int build(struct wsb_state_cache *c, struct refresh *r, struct wsb_state *st, struct wsb_snapshot **out)
 {
@@ -189,6 +207,7 @@ static int build(struct wsb_state_cache *c, struct refresh *r, struct wsb_state 
                      wsb_redis_current(c->redis), st->round_err, c->cfg->prefix, c->cfg->prefix);
         c->round_id_warned = 1;
     }
+    note_fault(c, st);
     int status = wsb_snapshot_build(st->nodes, st->n, st->live, st->drain_ids, st->n_drain, skipped, &c->cfg->snap,
                                     c->snap, out);
     if (status != WSB_OK) {
