@@ -211,7 +211,8 @@ static int take_lock(struct wsb_redis *r, const struct wsb_keys *keys, const cha
 
 /* Runs the rounds, on the grid start + k * interval: a round that ran late
  * is followed at once by the next, and none starts after --for.  Returns
- * the exit status; *locked becomes 0 when the lock was lost. */
+ * the exit status; *locked becomes 0 when another probe holds the lock now.  (A release
+ * only ever removes this probe's own token, so a lock it took again is released.) */
 static int run_rounds(const struct wsb_probe_options *o, const struct wsb_round_ctx *ctx, int *locked)
 {
     char err[WSB_ERRLEN];
@@ -222,8 +223,7 @@ static int run_rounds(const struct wsb_probe_options *o, const struct wsb_round_
         int status = wsb_round_run(ctx, &st, err);
         rounds++;
         if (status == WSB_EBUSY) {
-            wsb_log_error("%s", err);
-            *locked = 0;
+            wsb_log_error("%s", err);   /* the lock is released if this probe took it again */
             rc = WSB_EXIT_RUNTIME;
             break;
         }
