@@ -1,6 +1,7 @@
 /* redis.c: Redis connections with failover over the configured addresses,
  * and through Redis Sentinel to the current primary or a healthy replica. */
 #include "redis.h"
+#include "clock.h"
 #include "log.h"
 #include "status.h"
 
@@ -13,6 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How long a connection to the primary taken for want of a healthy replica
+ * (?role=replica) is kept before the sentinels are asked again. */
+#define PRIMARY_FALLBACK_MS 10000
+
 struct wsb_redis {
     struct wsb_redis_config cfg;
     redisContext *ctx;
@@ -22,6 +27,7 @@ struct wsb_redis {
     char current[300];
     unsigned seed;                 /* for choosing among healthy replicas */
     int on_primary_fallback;       /* "no replica is up" was logged; cleared when one is again */
+    long long fallback_until_ms;   /* monotonic; ctx is such a primary until then, 0 when not */
 };
 
 struct wsb_redis *wsb_redis_new(const struct wsb_redis_config *cfg)
@@ -41,6 +47,7 @@ void wsb_redis_drop(struct wsb_redis *r)
         r->ctx = NULL;
     }
     r->stale = 0;
+    r->fallback_until_ms = 0;
     r->gen = 0;
     r->current[0] = '\0';
 }
@@ -296,7 +303,7 @@ static int check_role(redisContext *c, int want_primary, char *why)
  * context with the node's description in current (size len), or NULL
  * with each sentinel's reason in why. */
 static redisContext *connect_sentinel(struct wsb_redis *r, const struct wsb_redis_addr *a, char *current, size_t len,
-                                      char *why)
+                                      int *fallback_out, char *why)
 {
     char all[WSB_ERRLEN] = "", w[WSB_ERRLEN], who[300], node_text[300];
     size_t used = 0;
@@ -351,12 +358,13 @@ static redisContext *connect_sentinel(struct wsb_redis *r, const struct wsb_redi
             continue;
         }
         if (fallback && !r->on_primary_fallback)
-            wsb_log_warn("redis sentinel %s: no replica to read (%s); reading from the primary %s until one is "
-                         "healthy", a->master, no_replica, node_text);
+            wsb_log_warn("redis sentinel %s: no replica to read (%s); reading from the primary %s, asking again "
+                         "every %d s", a->master, no_replica, node_text, PRIMARY_FALLBACK_MS / 1000);
         else if (!fallback && a->role == WSB_REDIS_ROLE_REPLICA && r->on_primary_fallback)
             wsb_log_info("redis sentinel %s: reading from the replica %s again", a->master, node_text);
         if (a->role == WSB_REDIS_ROLE_REPLICA)
             r->on_primary_fallback = fallback;
+        *fallback_out = fallback;
         snprintf(current, len, "%.200s (sentinel %s %s)", node_text, a->master, want_primary ? "primary" : "replica");
     }
     if (c == NULL)
@@ -375,8 +383,9 @@ redisContext *wsb_redis_get(struct wsb_redis *r, char *err)
     for (size_t i = 0; i < r->cfg.n; i++) {
         const struct wsb_redis_addr *a = &r->cfg.addrs[i];
         redisContext *c;
+        int fallback = 0;
         if (a->is_sentinel) {
-            c = connect_sentinel(r, a, addr, sizeof addr, why);
+            c = connect_sentinel(r, a, addr, sizeof addr, &fallback, why);
             snprintf(who, sizeof who, "redis sentinel %s", a->master);
         } else {
             c = connect_one(a, r->cfg.connect_timeout_ms, r->cfg.command_timeout_ms, why);
@@ -386,6 +395,7 @@ redisContext *wsb_redis_get(struct wsb_redis *r, char *err)
         if (c != NULL) {
             r->ctx = c;
             r->stale = 0;
+            r->fallback_until_ms = fallback ? wsb_now_ms() + PRIMARY_FALLBACK_MS : 0;
             r->gen = ++r->last_gen;
             snprintf(r->current, sizeof r->current, "%s", addr);
             return c;
@@ -413,8 +423,17 @@ static int failover_error(const redisReply *reply)
     return 0;
 }
 
+/* At the end of an exchange: a primary read for want of a replica is
+ * replaced once its time is up (the next get asks the sentinels again). */
+static void note_exchange(struct wsb_redis *r)
+{
+    if (r->ctx != NULL && r->fallback_until_ms != 0 && wsb_now_ms() >= r->fallback_until_ms)
+        r->stale = 1;
+}
+
 int wsb_redis_note_reply(struct wsb_redis *r, const redisReply *reply)
 {
+    note_exchange(r);
     int hit = failover_error(reply);
     if (!hit && reply != NULL && reply->type == REDIS_REPLY_ARRAY)
         for (size_t i = 0; i < reply->elements && !hit; i++)
@@ -444,6 +463,7 @@ redisReply *wsb_redis_command(struct wsb_redis *r, char *err, const char *fmt, .
         freeReplyObject(reply);
         return NULL;
     }
+    note_exchange(r);
     return reply;
 }
 

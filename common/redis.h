@@ -7,7 +7,8 @@
  * are asked in order (without AUTH, with the same timeouts) for the
  * primary (SENTINEL get-master-addr-by-name) or a healthy replica
  * (SENTINEL replicas: not s_down, o_down or disconnected, master link ok;
- * else the primary, logged once); the answer is connected to with the
+ * else the primary, logged once, and for 10 s: then the sentinels are
+ * asked again); the answer is connected to with the
  * URL's user, password and db, and checked with ROLE (a primary must say
  * "master": a sentinel may still name a demoted one), else the next
  * sentinel is asked.  A failover is followed by reconnecting: after an
@@ -77,7 +78,8 @@ int wsb_redis_get_replies(struct wsb_redis *r, redisContext *c, redisReply **rep
  * replies itself with redisGetReply, as a MULTI/EXEC writer does; NULL
  * accepted): an error reply READONLY (a demoted primary), MASTERDOWN (a
  * replica that lost its primary) or LOADING, at the top or inside an
- * EXEC's answer, marks the connection stale: wsb_redis_connected and
+ * EXEC's answer, marks the connection stale (as does the end of the 10 s
+ * that a primary is read for want of a healthy replica): wsb_redis_connected and
  * wsb_redis_generation say none is open, the context stays valid for the
  * replies still to read, and the next wsb_redis_get drops it and connects
  * afresh (asking the sentinels again).  Returns 1 when it marked the
