@@ -1,12 +1,18 @@
-/* redis_url.c: Redis URLs, the failover list and the password file. */
+/* redis_url.c: Redis URLs (redis://, unix://, redis-sentinel://), the
+ * failover list and the password file. */
 #include "redis_url.h"
 #include "hostport.h"
 #include "status.h"
 #include "strlist.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+
+#define SENTINEL_SCHEME "redis-sentinel://"
+#define SENTINEL_DEFAULT_PORT 26379
 
 static int parse_int(const char *s, size_t len, long lo, long hi, long *out)
 {
@@ -132,6 +138,156 @@ static int parse_tcp(const char *p, struct wsb_redis_addr *a, char *err)
     return WSB_OK;
 }
 
+/* Whether c may be part of a master name: what `sentinel monitor NAME`
+ * takes in practice, and nothing that needs escaping in a URL or a log. */
+static int master_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+}
+
+/* Whether the host of a sentinel (len bytes, brackets gone) is a name or
+ * an address: letters, digits, '.', '-', '_'; or an IPv6 address when it
+ * was bracketed. */
+static int sentinel_host_ok(const char *h, size_t len, int bracketed)
+{
+    if (bracketed) {
+        char text[INET6_ADDRSTRLEN];
+        struct in6_addr a6;
+        if (len >= sizeof text)
+            return 0;
+        memcpy(text, h, len);
+        text[len] = '\0';
+        return inet_pton(AF_INET6, text, &a6) == 1;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (!master_name_char(h[i]) && !(h[i] == ':'))   /* ':' only in an IPv6 address (hostport checks) */
+            return 0;
+    return 1;
+}
+
+/* The sentinels host[:port],... in p (len bytes) into a. */
+static int parse_sentinel_hosts(const char *p, size_t len, struct wsb_redis_addr *a, char *err)
+{
+    char why[WSB_ERRLEN];
+    const char *end = p + len;
+    if (len == 0)
+        return wsb_fail(err, WSB_EINVAL, "redis-sentinel:// names no sentinel (redis-sentinel://host:26379/mymaster)");
+    while (p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        size_t n = a->n_sentinels + 1;
+        if (stop == p)
+            return wsb_fail(err, WSB_EINVAL, "sentinel %zu: empty host", n);
+        if (a->n_sentinels == WSB_REDIS_MAX_SENTINELS)
+            return wsb_fail(err, WSB_EINVAL, "more than %d sentinels", WSB_REDIS_MAX_SENTINELS);
+        struct wsb_hostport hp;
+        if (wsb_hostport_split(p, (size_t)(stop - p), &hp, why) != WSB_OK)
+            return wsb_fail(err, WSB_EINVAL, "sentinel %zu: %s", n, why);
+        struct wsb_redis_sentinel *s = &a->sentinels[a->n_sentinels];
+        if (hp.host_len == 0)
+            return wsb_fail(err, WSB_EINVAL, "sentinel %zu: has no host", n);
+        if (hp.host_len >= sizeof s->host)
+            return wsb_fail(err, WSB_EINVAL, "sentinel %zu: host is longer than %zu bytes", n, sizeof s->host - 1);
+        if (!sentinel_host_ok(hp.host, hp.host_len, hp.bracketed))
+            return wsb_fail(err, WSB_EINVAL,
+                            "sentinel %zu: a host is a name of letters, digits, '.', '-', '_', or an address "
+                            "(IPv6 in brackets)", n);
+        memcpy(s->host, hp.host, hp.host_len);
+        s->host[hp.host_len] = '\0';
+        s->port = hp.port != 0 ? (int)hp.port : SENTINEL_DEFAULT_PORT;
+        a->n_sentinels++;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    return WSB_OK;
+}
+
+/* ?db=N&role=master|replica (q after the '?'). */
+static int parse_sentinel_query(const char *q, struct wsb_redis_addr *a, char *err)
+{
+    int have_db = 0, have_role = 0;
+    long v;
+    while (*q != '\0') {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', len);
+        size_t klen = eq ? (size_t)(eq - q) : len;
+        const char *val = eq ? eq + 1 : q + len;
+        size_t vlen = eq ? len - klen - 1 : 0;   /* eq is checked below */
+        if (len == 0)
+            return wsb_fail(err, WSB_EINVAL, "empty parameter after the master name ('&&' or a trailing '&')");
+        if (eq == NULL)
+            return wsb_fail(err, WSB_EINVAL, "parameter '%.*s' has no value (?db=N&role=master|replica)",
+                            (int)(klen > 20 ? 20 : klen), q);
+        if (klen == 2 && memcmp(q, "db", 2) == 0) {
+            if (have_db++)
+                return wsb_fail(err, WSB_EINVAL, "db is given twice");
+            if (parse_int(val, vlen, 0, 65535, &v) != WSB_OK)
+                return wsb_fail(err, WSB_EINVAL, "db must be a number 0..65535 (?db=N)");
+            a->db = (int)v;
+        } else if (klen == 4 && memcmp(q, "role", 4) == 0) {
+            if (have_role++)
+                return wsb_fail(err, WSB_EINVAL, "role is given twice");
+            if (vlen == 6 && memcmp(val, "master", 6) == 0)
+                a->role = WSB_REDIS_ROLE_MASTER;
+            else if (vlen == 7 && memcmp(val, "replica", 7) == 0)
+                a->role = WSB_REDIS_ROLE_REPLICA;
+            else
+                return wsb_fail(err, WSB_EINVAL, "role must be master or replica");
+        } else {
+            return wsb_fail(err, WSB_EINVAL, "unknown parameter '%.*s' after the master name (only db and role)",
+                            (int)(klen > 20 ? 20 : klen), q);
+        }
+        q += len;
+        if (*q == '&' && *++q == '\0')
+            return wsb_fail(err, WSB_EINVAL, "empty parameter after the master name ('&&' or a trailing '&')");
+    }
+    return WSB_OK;
+}
+
+/* redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/master[?db=N&role=R],
+ * the text after the scheme in p. */
+static int parse_sentinel(const char *p, struct wsb_redis_addr *a, char *err)
+{
+    const char *slash = strchr(p, '/');
+    if (slash == NULL || slash[1] == '\0' || slash[1] == '?')
+        return wsb_fail(err, WSB_EINVAL,
+                        "redis-sentinel:// needs /mastername after the sentinels (redis-sentinel://host:26379/mymaster)");
+    const char *at = NULL;
+    for (const char *s = p; s < slash; s++)
+        if (*s == '@')
+            at = s;
+    if (at != NULL) {
+        if (parse_userinfo(p, at, a, err) != WSB_OK)
+            return WSB_EINVAL;
+        p = at + 1;
+    }
+    if (parse_sentinel_hosts(p, (size_t)(slash - p), a, err) != WSB_OK)
+        return WSB_EINVAL;
+    const char *name = slash + 1;
+    size_t nlen = strcspn(name, "?");
+    for (size_t i = 0; i < nlen; i++) {
+        if (name[i] == '/')
+            return wsb_fail(err, WSB_EINVAL,
+                            "the database goes in ?db=N, not after the master name (redis-sentinel://host:26379/mymaster?db=0)");
+        if (!master_name_char(name[i]))
+            return wsb_fail(err, WSB_EINVAL, "master name may hold only letters, digits, '.', '_' and '-'");
+    }
+    if (nlen > WSB_REDIS_MASTER_NAME_MAX)
+        return wsb_fail(err, WSB_EINVAL, "master name is longer than %d bytes", WSB_REDIS_MASTER_NAME_MAX);
+    memcpy(a->master, name, nlen);
+    a->master[nlen] = '\0';
+    a->is_sentinel = 1;
+    if (name[nlen] == '?') {
+        if (name[nlen + 1] == '\0')
+            return wsb_fail(err, WSB_EINVAL, "nothing after the '?' (?db=N&role=master|replica)");
+        return parse_sentinel_query(name + nlen + 1, a, err);
+    }
+    return WSB_OK;
+}
+
 int wsb_redis_url_parse(const char *url, struct wsb_redis_addr *out, char *err)
 {
     struct wsb_redis_addr a;
@@ -140,10 +296,12 @@ int wsb_redis_url_parse(const char *url, struct wsb_redis_addr *out, char *err)
     a.port = 6379;
     if (strncmp(url, "unix://", 7) == 0)
         status = parse_unix(url + 7, &a, err);
+    else if (strncmp(url, SENTINEL_SCHEME, strlen(SENTINEL_SCHEME)) == 0)
+        status = parse_sentinel(url + strlen(SENTINEL_SCHEME), &a, err);
     else if (strncmp(url, "rediss://", 9) == 0)
         status = wsb_fail(err, WSB_EINVAL, "rediss:// (TLS) is not supported; use a local replica or a unix socket");
     else if (strncmp(url, "redis://", 8) != 0)
-        status = wsb_fail(err, WSB_EINVAL, "must start with redis:// or unix://");
+        status = wsb_fail(err, WSB_EINVAL, "must start with redis://, unix:// or redis-sentinel://");
     else
         status = parse_tcp(url + 8, &a, err);
     if (status == WSB_OK)
@@ -182,7 +340,7 @@ cleanup:
 /* One entry of the list (len bytes at s) into cfg->addrs[cfg->n]. */
 static int parse_one(const char *s, size_t len, int several, struct wsb_redis_config *cfg, char *err)
 {
-    char one[1024], why[WSB_ERRLEN];
+    char one[2048], why[WSB_ERRLEN];
     if (len == 0)
         return wsb_fail(err, WSB_EINVAL, "empty address in the list");
     if (len >= sizeof one)
@@ -200,27 +358,92 @@ static int parse_one(const char *s, size_t len, int several, struct wsb_redis_co
     return WSB_OK;
 }
 
+/* Whether the piece (len bytes at s) names a scheme ("...://"). */
+static int has_scheme(const char *s, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++)
+        if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/')
+            return 1;
+    return 0;
+}
+
+/* A redis-sentinel:// piece (len bytes at s) joined with the pieces
+ * after it that have no scheme (its further sentinels) into buf (size
+ * cap); the walk it advances past them.  Returns the length, or 0 when
+ * it does not fit. */
+static size_t join_sentinel(const char *s, size_t len, struct wsb_list_iter *it, char *buf, size_t cap,
+                            int *after_name)
+{
+    size_t used = 0;
+    *after_name = 0;
+    if (len >= cap)
+        return 0;
+    memcpy(buf, s, len);
+    used = len;
+    for (;;) {
+        struct wsb_list_iter peek = *it;
+        const char *p;
+        size_t plen;
+        if (!wsb_list_next(&peek, &p, &plen) || has_scheme(p, plen))
+            break;
+        /* A sentinel after the /mastername cannot be one of this URL's
+         * (an empty piece there is the list's: "empty address"). */
+        if (memchr(buf + strlen(SENTINEL_SCHEME), '/', used - strlen(SENTINEL_SCHEME)) != NULL) {
+            *after_name = plen > 0;
+            break;
+        }
+        if (used + 1 + plen >= cap)
+            return 0;
+        buf[used++] = ',';
+        memcpy(buf + used, p, plen);
+        used += plen;
+        *it = peek;
+    }
+    buf[used] = '\0';
+    return used;
+}
+
 int wsb_redis_config_parse(const char *urls, const char *password_file, int connect_timeout_ms,
                            int command_timeout_ms, struct wsb_redis_config *cfg, char *err)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->connect_timeout_ms = connect_timeout_ms;
     cfg->command_timeout_ms = command_timeout_ms;
-    int several = strchr(urls, ',') != NULL;
+    int several = strchr(urls, ',') != NULL, status = WSB_OK;
     struct wsb_list_iter it;
     const char *s;
     size_t len;
+    char joined[2048];
     wsb_list_begin(&it, urls, ',');
     if (wsb_list_done(&it))
         return wsb_fail(err, WSB_EINVAL, "empty address in the list");
     while (wsb_list_next(&it, &s, &len)) {
-        int status = parse_one(s, len, several, cfg, err);
+        size_t sl = strlen(SENTINEL_SCHEME);
+        if (len > sl && strncmp(s, SENTINEL_SCHEME, sl) == 0) {
+            int after_name;
+            size_t jl = join_sentinel(s, len, &it, joined, sizeof joined, &after_name);
+            if (jl == 0) {
+                status = wsb_fail(err, WSB_EINVAL, "address %zu is too long", cfg->n + 1);
+                break;
+            }
+            status = parse_one(joined, jl, several, cfg, err);
+            if (status == WSB_OK && after_name)
+                status = wsb_fail(err, WSB_EINVAL,
+                                  "address %zu: a piece without '://' follows the master name of a redis-sentinel "
+                                  "URL: its sentinels go before the /mastername (redis-sentinel://h1:26379,"
+                                  "h2:26379/mymaster)", cfg->n);
+        } else {
+            status = parse_one(s, len, several, cfg, err);
+        }
         if (status != WSB_OK)
-            return status;
+            break;
     }
+    memset(joined, 0, sizeof joined);
+    if (status != WSB_OK)
+        return status;
     if (password_file != NULL && password_file[0] != '\0') {
         char pw[256];
-        int status = read_password_file(password_file, pw, sizeof pw, err);
+        status = read_password_file(password_file, pw, sizeof pw, err);
         if (status != WSB_OK)
             return status;
         for (size_t i = 0; i < cfg->n; i++)
@@ -232,10 +455,42 @@ int wsb_redis_config_parse(const char *urls, const char *password_file, int conn
 
 void wsb_redis_addr_format(const struct wsb_redis_addr *a, char *buf, size_t len)
 {
-    if (a->is_unix)
+    if (len == 0)
+        return;
+    if (a->is_sentinel) {
+        int n = snprintf(buf, len, "sentinel %s%s (", a->master, a->role == WSB_REDIS_ROLE_REPLICA ? " replica" : "");
+        for (size_t i = 0; i < a->n_sentinels && n >= 0 && (size_t)n < len; i++) {
+            const struct wsb_redis_sentinel *s = &a->sentinels[i];
+            int bracket = strchr(s->host, ':') != NULL;
+            n += snprintf(buf + n, len - (size_t)n, "%s%s%s%s:%d", i ? "," : "", bracket ? "[" : "", s->host,
+                          bracket ? "]" : "", s->port);
+        }
+        if (n >= 0 && (size_t)n < len)
+            snprintf(buf + n, len - (size_t)n, ")/%d", a->db);
+    } else if (a->is_unix) {
         snprintf(buf, len, "unix:%s/%d", a->path, a->db);
-    else if (strchr(a->host, ':') != NULL)
+    } else if (strchr(a->host, ':') != NULL) {
         snprintf(buf, len, "[%s]:%d/%d", a->host, a->port, a->db);
-    else
+    } else {
         snprintf(buf, len, "%s:%d/%d", a->host, a->port, a->db);
+    }
+}
+
+void wsb_redis_config_for_writes(const struct wsb_redis_config *in, struct wsb_redis_config *out)
+{
+    *out = *in;
+    for (size_t i = 0; i < out->n; i++)
+        if (out->addrs[i].is_sentinel)
+            out->addrs[i].role = WSB_REDIS_ROLE_MASTER;
+}
+
+const char *wsb_redis_role_name(enum wsb_redis_role role)
+{
+    switch (role) {
+    case WSB_REDIS_ROLE_MASTER:
+        return "master";
+    case WSB_REDIS_ROLE_REPLICA:
+        return "replica";
+    }
+    return "?";
 }

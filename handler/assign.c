@@ -24,7 +24,7 @@
 #define EXCHANGES_FIELD ""
 
 struct wsb_assign {
-    struct wsb_redis_config cfg;   /* as given */
+    struct wsb_redis_config cfg;   /* as given, with sentinel addresses led to the primary */
     size_t first;                  /* the address writes go to first: past those that said READONLY */
     struct wsb_redis *redis;       /* over cfg from first on, then the ones before */
     struct wsb_keys keys;
@@ -84,11 +84,13 @@ struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const stru
     struct wsb_assign *a = calloc(1, sizeof *a);
     if (a == NULL)
         return NULL;
-    a->cfg = *cfg;
+    /* The counts are written: a sentinel address read from a replica
+     * (role=replica) writes them to the primary. */
+    wsb_redis_config_for_writes(cfg, &a->cfg);
     a->keys = *k;
     a->retry_ms = retry_ms;
     a->cache_ms = cache_ms;
-    if ((a->redis = connect_from(cfg, 0)) == NULL) {
+    if ((a->redis = connect_from(&a->cfg, 0)) == NULL) {
         free(a);
         return NULL;
     }
