@@ -29,7 +29,8 @@ void wsb_assign_note(const struct wsb_snapshot *s, const struct wsb_snap_node *n
 
 struct wsb_assign;
 
-/* An accounting over Redis config cfg (copied) and the keys k (copied);
+/* An accounting over Redis config cfg (copied, with every sentinel address
+ * turned to the primary: the counts are writes) and the keys k (copied);
  * retry_ms is the least time between attempts after a failure, cache_ms
  * the refresh interval (WSB_CACHE_MS: how many processes share a budget is
  * told from the exchanges per second).  NULL on ENOMEM.  Free with wsb_assign_free (NULL accepted), which writes

@@ -43,12 +43,16 @@ static int redis_setup(const struct wsb_probe_options *o, struct wsb_redis_confi
     const char *what = o->redis_url ? "--redis" : "WSB_REDIS_URL";
     if (url == NULL)
         url = WSB_DEFAULT_REDIS;
+    struct wsb_redis_config given;
     int status = wsb_redis_config_parse(url, wsb_env("WSB_REDIS_PASSWORD_FILE"), (int)connect_ms,
-                                        (int)command_ms, cfg, why);
+                                        (int)command_ms, &given, why);
     if (status != WSB_OK) {
         wsb_log_error("%s: %s", status == WSB_EIO ? "WSB_REDIS_PASSWORD_FILE" : what, why);
         return -1;
     }
+    /* The probe writes: through Sentinel it always wants the primary. */
+    wsb_redis_config_for_writes(&given, cfg);
+    memset(&given, 0, sizeof given);
     const char *prefix = o->prefix ? o->prefix : wsb_env("WSB_KEY_PREFIX");
     if (prefix == NULL)
         prefix = "wsb:";

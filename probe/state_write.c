@@ -200,6 +200,7 @@ static int collect_replies(struct wsb_redis *r, redisContext *c, size_t queued, 
             return status;
         }
         redisReply *rr = reply;
+        wsb_redis_note_reply(r, rr);   /* READONLY after a failover: re-resolve next time */
         if (status == WSB_OK && rr->type == REDIS_REPLY_ERROR)
             status = wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rr->str);
         else if (status == WSB_OK && i == queued - 1)
