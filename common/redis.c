@@ -396,6 +396,8 @@ redisContext *wsb_redis_get(struct wsb_redis *r, char *err)
             r->ctx = c;
             r->stale = 0;
             r->fallback_until_ms = fallback ? wsb_now_ms() + PRIMARY_FALLBACK_MS : 0;
+            if (r->last_gen == 0 && used > 0)   /* later reconnects are the callers' to tell */
+                wsb_log_warn("redis %s: in use, as the addresses before it failed (%s)", addr, all);
             r->gen = ++r->last_gen;
             snprintf(r->current, sizeof r->current, "%s", addr);
             return c;

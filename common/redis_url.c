@@ -64,10 +64,31 @@ static int unescape(const char *s, size_t len, char *out, size_t outlen)
     return WSB_OK;
 }
 
-/* unix:///path[?db=N], the text after "unix://" in path. */
-static int parse_unix(const char *path, struct wsb_redis_addr *a, char *err)
+/* One "key=value" of a unix URL's query (len bytes): db or user. */
+static int unix_param(const char *p, size_t len, struct wsb_redis_addr *a, int *seen, char *err)
 {
     long v;
+    if (len > 3 && strncmp(p, "db=", 3) == 0 && !(*seen & 1)) {
+        if (parse_int(p + 3, len - 3, 0, 65535, &v) != WSB_OK)
+            return wsb_fail(err, WSB_EINVAL, "unix://: db must be a number 0..65535");
+        a->db = (int)v;
+        *seen |= 1;
+        return WSB_OK;
+    }
+    if (len > 5 && strncmp(p, "user=", 5) == 0 && !(*seen & 2)) {
+        if (unescape(p + 5, len - 5, a->user, sizeof a->user) != WSB_OK || a->user[0] == '\0')
+            return wsb_fail(err, WSB_EINVAL, "unix://: bad user name");
+        *seen |= 2;
+        return WSB_OK;
+    }
+    return wsb_fail(err, WSB_EINVAL, "after the socket path only ?db=N (0..65535) and &user=NAME are understood, "
+                                     "each once");
+}
+
+/* unix:///path[?db=N][&user=NAME], the text after "unix://" in path (the
+ * password, as for every address, comes from WSB_REDIS_PASSWORD_FILE). */
+static int parse_unix(const char *path, struct wsb_redis_addr *a, char *err)
+{
     const char *q = strchr(path, '?');
     size_t plen = q ? (size_t)(q - path) : strlen(path);
     if (plen == 0 || path[0] != '/')
@@ -76,10 +97,13 @@ static int parse_unix(const char *path, struct wsb_redis_addr *a, char *err)
         return wsb_fail(err, WSB_EINVAL, "socket path is longer than %zu bytes", sizeof a->path - 1);
     memcpy(a->path, path, plen);
     a->is_unix = 1;
-    if (q != NULL) {
-        if (strncmp(q, "?db=", 4) != 0 || parse_int(q + 4, strlen(q + 4), 0, 65535, &v) != WSB_OK)
-            return wsb_fail(err, WSB_EINVAL, "after the socket path only ?db=N (0..65535) is understood");
-        a->db = (int)v;
+    int seen = 0;
+    for (const char *p = q ? q + 1 : NULL; p != NULL;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (unix_param(p, len, a, &seen, err) != WSB_OK)
+            return WSB_EINVAL;
+        p = amp ? amp + 1 : NULL;
     }
     return WSB_OK;
 }

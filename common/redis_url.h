@@ -57,7 +57,8 @@ struct wsb_redis_config {
 };
 
 /* Parses one URL: redis://[[user]:password@]host[:port][/db] (host may be
- * [v6]), unix:///path/redis.sock[?db=N], or
+ * [v6]), unix:///path/redis.sock[?db=N][&user=NAME] (the ACL user; its
+ * password comes from the password file), or
  * redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/master[?db=N&role=master|replica]
  * (sentinel port 26379 unless given; hosts may be [v6]).  Returns WSB_OK; on error
  * WSB_EINVAL is returned with a reason in err that never contains the

@@ -21,12 +21,16 @@ static void usage(FILE *f)
             "  --interval S       a round every S seconds (1..3600) ...\n"
             "  --for T            ... for T seconds (rounds start while less than T s\n"
             "                     have passed); without --for, until SIGTERM\n"
-            "  --redis URL        redis://[[user]:pass@]host[:port][/db] or\n"
-            "                     unix:///path[?db=N], comma-separated for failover\n"
+            "  --redis URL        redis://[[user]:pass@]host[:port][/db],\n"
+            "                     unix:///path[?db=N&user=U] or\n"
+            "                     redis-sentinel://h1:26379,h2:26379/master[?db=N],\n"
+            "                     comma-separated for failover\n"
             "                     (default: $WSB_REDIS_URL, else " WSB_DEFAULT_REDIS ")\n"
             "  --prefix P         key prefix (default: $WSB_KEY_PREFIX, else wsb:)\n"
             "  --ttl S            state lifetime in seconds (default: max(180, 3 x interval))\n"
             "  --max-parallel N   transfers at once (default: from the file descriptor limit)\n"
+            "  --min-gap S        do nothing when the last round (any probe's) is younger\n"
+            "                     than S seconds (several probe hosts on timers)\n"
             "  --log-level L      error, warn, info (default) or debug\n"
             "  --check-inventory  validate the inventory and exit\n"
             "  drain ID           drain node ID at run time (kept by later rounds)\n"
@@ -34,8 +38,9 @@ static void usage(FILE *f)
             "  --help, --version\n"
             "\n"
             "Exit status: 0 done (whatever the nodes' health, or another probe holds the\n"
-            "lock), 1 Redis unreachable or failing, 2 bad arguments or inventory, 3 done\n"
-            "but some checks could not run for a fault of the probe itself.\n"
+            "lock, or --min-gap), 1 Redis unreachable or failing, the lock lost or the\n"
+            "round fenced off, 2 bad arguments or inventory, 3 a probe fault: some checks\n"
+            "could not run, or a round was judged the probe's own fault and not counted.\n"
             "Environment: WSB_REDIS_URL, WSB_REDIS_PASSWORD_FILE, WSB_KEY_PREFIX,\n"
             "WSB_REDIS_CONNECT_TIMEOUT_MS, WSB_REDIS_TIMEOUT_MS, WSB_LOG_LEVEL.\n");
 }
@@ -73,6 +78,9 @@ static int take_arg(const char *a, const char *v, struct wsb_probe_options *o, i
             return -1;
     } else if (strcmp(a, "--ttl") == 0) {
         if (wsb_arg_long("wsb-probe", a, v, 1, 86400 * 30, &o->ttl_s) != 0)
+            return -1;
+    } else if (strcmp(a, "--min-gap") == 0) {
+        if (wsb_arg_long("wsb-probe", a, v, 1, 86400, &o->min_gap_s) != 0)
             return -1;
     } else if (strcmp(a, "--max-parallel") == 0) {
         if (wsb_arg_long("wsb-probe", a, v, 1, 1000000, &o->max_parallel) != 0)

@@ -33,6 +33,7 @@ struct wsb_probe_options {
     long for_s;               /* 0: no limit */
     long ttl_s;               /* 0: default */
     long max_parallel;        /* 0: default */
+    long min_gap_s;           /* 0: none; else skip a run while the last round is younger */
     enum wsb_log_level level;
 };
 

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -213,6 +214,27 @@ static int take_lock(struct wsb_redis *r, const struct wsb_keys *keys, const cha
     return status;
 }
 
+/* --min-gap: 1 when the live round is younger than gap_s seconds (then
+ * logged: this run does nothing), 0 when it is older, absent, or cannot be
+ * read (then the run goes on: a round too many is harmless). */
+static int round_is_fresh(struct wsb_redis *r, const struct wsb_keys *keys, long gap_s)
+{
+    char err[WSB_ERRLEN];
+    redisReply *h = wsb_redis_command(r, err, "HMGET %s at probe", keys->round);
+    int fresh = 0;
+    if (h != NULL && h->type == REDIS_REPLY_ARRAY && h->elements == 2 && h->element[0]->type == REDIS_REPLY_STRING) {
+        long long at = atoll(h->element[0]->str), age = (long long)time(NULL) - at;
+        if (at > 0 && age >= 0 && age < gap_s) {
+            fresh = 1;
+            wsb_log_info("the last round (by %.100s) is %lld s old, under --min-gap %ld s: not running",
+                         h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str : "?", age, gap_s);
+        }
+    }
+    if (h != NULL)
+        freeReplyObject(h);
+    return fresh;
+}
+
 /* Runs the rounds, on the grid start + k * interval: a round that ran late
  * is followed at once by the next, and none starts after --for.  Returns
  * the exit status; *locked becomes 0 when another probe holds the lock now.  (A release
@@ -306,6 +328,10 @@ int wsb_run_probe(const struct wsb_probe_options *o)
         goto cleanup;
     }
     locked = 1;
+    if (o->min_gap_s > 0 && round_is_fresh(r, &keys, o->min_gap_s)) {
+        rc = WSB_EXIT_DONE;
+        goto cleanup;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         wsb_log_error("probe fault: libcurl could not be initialised");
         goto cleanup;

@@ -70,6 +70,19 @@ t_eq "lock taken by another: the round stays" "$newer" "$(t_rcli HGET wsb:round 
 t_eq "lock taken by another: its lock stays" other-host:1:feed "$(t_rcli GET wsb:lock)"
 t_rcli DEL wsb:lock >/dev/null
 
+# ---- --min-gap: a second probe host on an unaligned timer does nothing
+# while the last round (any probe's) is younger than the gap
+p_probe --inventory "$T_DIR/inv.json" --once
+before=$(t_rcli HGET wsb:round id)
+p_probe --inventory "$T_DIR/inv.json" --once --min-gap 30
+t_eq "min-gap: a fresh round: exit 0" 0 "$P_RC"
+t_match "min-gap: said" "info: the last round \(by [^)]+:[0-9]+\) is [0-9]+ s old, under --min-gap 30 s: not running" "$P_ERR"
+t_eq "min-gap: nothing written" "$before" "$(t_rcli HGET wsb:round id)"
+t_eq "min-gap: the lock is released" 0 "$(t_rcli EXISTS wsb:lock)"
+sleep 1.1
+p_probe --inventory "$T_DIR/inv.json" --once --min-gap 1
+t_true "min-gap: an older round: written" test "$(t_rcli HGET wsb:round id)" -gt "$before"
+
 # ---- flap damping: a node that fails every other check
 t_rcli FLUSHALL >/dev/null
 cat > "$T_DIR/flap.json" <<JSON

@@ -224,6 +224,12 @@ static void test_redis_urls(void)
     CHECK(wsb_redis_url_parse("unix:///run/redis/redis.sock?db=5", &a, err) == WSB_OK, "%s", err);
     CHECK(a.is_unix && !strcmp(a.path, "/run/redis/redis.sock") && a.db == 5, "unix");
     CHECK(wsb_redis_url_parse("unix://relative.sock", &a, err) == WSB_EINVAL, "relative");
+    CHECK(wsb_redis_url_parse("unix:///run/r.sock?user=wsb-handler&db=2", &a, err) == WSB_OK, "%s", err);
+    CHECK(a.is_unix && !strcmp(a.user, "wsb-handler") && a.db == 2, "unix with a user");
+    CHECK(wsb_redis_url_parse("unix:///run/r.sock?db=1&db=2", &a, err) == WSB_EINVAL && strstr(err, "each once"),
+          "%s", err);
+    CHECK(wsb_redis_url_parse("unix:///run/r.sock?user=", &a, err) == WSB_EINVAL && strstr(err, "user"), "%s", err);
+    CHECK(wsb_redis_url_parse("unix:///run/r.sock?password=x", &a, err) == WSB_EINVAL, "no password in a unix URL");
     CHECK(wsb_redis_url_parse("http://x", &a, err) == WSB_EINVAL && strstr(err, "redis://"), "%s", err);
     CHECK(wsb_redis_url_parse("redis://x:0", &a, err) == WSB_EINVAL && strstr(err, "port"), "%s", err);
     CHECK(wsb_redis_url_parse("redis://x:99999", &a, err) == WSB_EINVAL, "port range");
