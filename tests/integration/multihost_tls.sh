@@ -180,7 +180,7 @@ round() {
 
 # --- the handler pool on the web host: the replica's socket, then the primary through the tunnel ---
 SOCK="$T_DIR/handler.sock"
-HENV=("WSB_REDIS_URL=unix://$T_DIR/replica.sock,redis://wsb-handler@127.0.0.1:$WEB_TUNNEL/0"
+HENV=("WSB_REDIS_URL=unix://$T_DIR/replica.sock?user=wsb-handler,redis://wsb-handler@127.0.0.1:$WEB_TUNNEL/0"
       "WSB_REDIS_PASSWORD_FILE=$T_DIR/handler.redis-password"
       "WSB_GEOIP_DB=$GEOIP_DIR/GeoLite2-City-Test.mmdb"
       "WSB_TRUSTED_PROXIES=127.0.0.1/32" "WSB_ALLOW_INSECURE_WS=1" "WSB_CACHE_MS=100" "WSB_STALE_MAX_MS=10000"
@@ -195,10 +195,12 @@ t_true "probe round 1 through stunnel (written to the primary, seen on the repli
 t_match "the round names the probe" "^$(hostname):[0-9]+$" "$(radm HGET wsb:round probe)"
 settle
 t_match "London client, through the replica: the London node's endpoint" "\"ws://127.0.0.1:$LON_PORT/ws\"" "$(from $LONDON)"
-t_true "the handler reads the replica's socket (as its default user, with the handler's password)" \
-    bash -c "REDISCLI_AUTH=$APW redis-cli -s $T_DIR/replica.sock --user admin CLIENT LIST | grep -q 'flags=U .*user=default'"
-t_true "  ... not the primary (no WATCH there)" \
-    bash -c "! REDISCLI_AUTH=$APW redis-cli -s $T_DIR/primary.sock --user admin INFO commandstats | grep -q cmdstat_watch"
+t_true "the handler reads the replica's socket (as wsb-handler, named in its unix:// URL)" \
+    bash -c "REDISCLI_AUTH=$APW redis-cli -s $T_DIR/replica.sock --user admin CLIENT LIST | grep -q 'flags=U .*user=wsb-handler'"
+t_true "  ... and watches the state there (its change detection)" \
+    bash -c "REDISCLI_AUTH=$APW redis-cli -s $T_DIR/replica.sock --user admin INFO commandstats | grep -q cmdstat_watch"
+t_true "  ... not on the primary (no WATCH from wsb-handler there; its counts go there)" \
+    bash -c "! REDISCLI_AUTH=$APW redis-cli -s $T_DIR/primary.sock --user admin CLIENT LIST | grep 'user=wsb-handler' | grep -q 'cmd=watch'"
 for _ in $(seq 10); do from $LONDON >/dev/null; done
 settle
 t_true "  ... and its counts reach the primary through the web host's tunnel" \
