@@ -36,7 +36,7 @@ struct wsb_state_cache {
     int watching;                   /* 0 until the first good read: a CGI process reads once, never watches */
     int watch_warned;               /* the refusal was logged */
     int round_id_warned;            /* a refused read of the round's id was logged */
-    char fault_seen[WSB_FAULT_LEN]; /* the probe fault last logged ("" none) */
+    long long fault_seen_at;        /* the fault_at of the probe fault last logged (0 none) */
     long long full_read_due_ms;     /* a full read from then on, changed or not */
     /* The background refresher (FastCGI modes). */
     pthread_t refresher;
@@ -176,20 +176,22 @@ static int read_full(struct wsb_state_cache *c, struct refresh *r, struct wsb_st
 }
 
 /* Logs once when the probe starts or stops reporting a fault on the live
- * round (README "When nodes are down: the all-down policy"). */
+ * round (README "When nodes are down: the all-down policy"): once an
+ * episode, known by its fault_at, whatever its text says round by round. */
 static void note_fault(struct wsb_state_cache *c, const struct wsb_state *st)
 {
-    const char *now = st->live ? st->fault : "";
-    if (strcmp(now, c->fault_seen) == 0)
+    int faulty = st->live && st->fault[0] != '\0';
+    long long since = faulty ? (st->fault_at > 0 ? st->fault_at : 1) : 0;
+    if (since == c->fault_seen_at)
         return;
-    if (now[0] != '\0') {
+    if (faulty) {
         long long age = st->round_at > 0 ? (long long)time(NULL) - st->round_at : -1;
         wsb_log_warn("state: the probe reports a fault (%s); answering from the last counted round (%lld s old) "
-                     "until it expires", now, age);
+                     "until it expires", st->fault, age);
     } else if (st->live) {
         wsb_log_info("state: the probe counts rounds again (the fault has cleared)");
     }
-    snprintf(c->fault_seen, sizeof c->fault_seen, "%s", now);
+    c->fault_seen_at = since;
 }
 
 /* Step 3: the snapshot of a good read (which it consumes). */

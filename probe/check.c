@@ -37,6 +37,7 @@ struct xfer {
     size_t body_len, body_cap;
     int body_over, body_nomem;
     int local_errno;              /* socket() failed here with this errno */
+    struct sockaddr_storage peer; /* the address of the last socket opened (family 0: none) */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -263,6 +264,8 @@ static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_soc
 {
     struct xfer *x = ud;
     (void)purpose;
+    if (a->addrlen <= sizeof x->peer)
+        memcpy(&x->peer, &a->addr, a->addrlen);
     int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
     if (fd < 0) {
         x->local_errno = errno;
@@ -388,32 +391,19 @@ cleanup:
     return status;
 }
 
-/* 1 when the probe host itself has no route to ip (a UDP connect asks
+/* 1 when the probe host itself has no route to peer (a UDP connect asks
  * the routing table and sends nothing), 0 when it has one or cannot tell. */
-static int no_route_of_own(const char *ip)
+static int no_route_of_own(const struct sockaddr_storage *peer)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (ip == NULL || ip[0] == '\0')
+    socklen_t len = peer->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                    : peer->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : 0;
+    if (len == 0)
         return 0;
-    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(9);
-        len = sizeof *v4;
-    } else if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(9);
-        len = sizeof *v6;
-    } else {
-        return 0;
-    }
-    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = socket(peer->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return 0;
-    int missing = connect(fd, (struct sockaddr *)&ss, len) != 0 && (errno == ENETUNREACH || errno == EHOSTUNREACH);
+    int missing = connect(fd, (const struct sockaddr *)peer, len) != 0 &&
+                  (errno == ENETUNREACH || errno == EHOSTUNREACH);
     close(fd);
     return missing;
 }
@@ -437,13 +427,15 @@ static enum wsb_outcome transport_outcome(struct xfer *x, CURLcode rc, long time
         return WSB_OUT_PROBE_NETWORK;
     }
     enum wsb_outcome o = wsb_check_outcome_of_curl(rc, os_errno);
-    if (o == WSB_OUT_UNREACHABLE && os_errno == ENETUNREACH) {
-        char *ip = NULL;
-        curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_IP, &ip);
-        if (no_route_of_own(ip)) {
-            snprintf(detail, WSB_DETAIL_LEN, "connect: the probe host has no route to %.60s", ip);
-            return WSB_OUT_PROBE_NETWORK;
-        }
+    if (o == WSB_OUT_UNREACHABLE && os_errno == ENETUNREACH && no_route_of_own(&x->peer)) {
+        snprintf(detail, WSB_DETAIL_LEN, "connect: the probe host has no route to the node's network");
+        return WSB_OUT_PROBE_NETWORK;
+    }
+    if (o == WSB_OUT_TIMEOUT && x->peer.ss_family == 0) {
+        /* Not one address to connect to within the budget: the resolver
+         * did not answer (a dead one makes glibc wait 5 s a try). */
+        snprintf(detail, WSB_DETAIL_LEN, "no answer from the resolver within %ld ms", timeout_ms);
+        return WSB_OUT_DNS;
     }
     if (o == WSB_OUT_TLS_VERIFY) {
         long verify = 0;

@@ -33,7 +33,8 @@ void wsb_fault_judge(const struct wsb_inventory *inv, const struct wsb_check_res
             if (results[i].check == causes[c] && did++ == 0)
                 first = i;
         }
-        if (did >= WSB_FAULT_MIN_CHECKS && (double)did >= WSB_FAULT_SHARE * (double)could) {
+        if (did >= WSB_FAULT_MIN_CHECKS && (double)did >= WSB_FAULT_SHARE * (double)could &&
+            (double)did >= WSB_FAULT_ROUND_SHARE * (double)inv->n) {
             f->fault = 1;
             snprintf(f->cause, sizeof f->cause, "%zu of %zu checks failed with %s (first: node %s: %.100s)", did,
                      could, wsb_outcome_name(causes[c]), inv->nodes[first].node.id, results[first].detail);

@@ -3,8 +3,9 @@
  *
  * One node's failure is the node's.  But a round in which nearly every
  * check that could fail a local-looking way (outcome.h: dns for checks of
- * host names, tls_untrusted for checks over TLS) failed that very way
- * says more about the probe host (its resolver, its CA bundle) than about
+ * host names, tls_untrusted for checks over TLS) failed that very way,
+ * and these are at least half of the round's checks, says more about the
+ * probe host (its resolver, its CA bundle) than about
  * the fleet: the round is then judged a probe fault as a whole, is not
  * counted, and the nodes keep their last verdicts.  Refusals and timeouts
  * are never local-looking: a region that goes dark goes offline.  A
@@ -19,6 +20,7 @@
 
 #define WSB_FAULT_MIN_CHECKS 2     /* a correlated cause needs this many failures */
 #define WSB_FAULT_SHARE 0.8        /* ... and this share of the checks that could fail so */
+#define WSB_FAULT_ROUND_SHARE 0.5  /* ... and this share of all the round's checks */
 
 struct wsb_round_fault {
     int fault;                     /* 1: the round is the probe's fault */

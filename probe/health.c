@@ -65,6 +65,9 @@ enum wsb_health_change wsb_health_step(const struct wsb_health *prev, enum wsb_o
         if (!prev->online && next->ok_streak >= pol->rise) {
             next->online = 1;
             next->changed_at = now;
+            /* The window starts afresh from the successes that brought it
+             * back: the failures of the outage are not counted twice. */
+            next->recent[next->ok_streak < WSB_RECENT_LEN ? next->ok_streak : WSB_RECENT_LEN] = '\0';
             return WSB_HEALTH_UP;
         }
     } else {

@@ -6,7 +6,8 @@
  *   - a node with history goes offline after `fall` failed checks in a row,
  *     or when flapping: at a failed check that makes flap_failures failures
  *     among its last flap_checks checks (`recent` in its record); it comes
- *     back online after `rise` successes in a row;
+ *     back online after `rise` successes in a row, its window starting
+ *     afresh from them;
  *   - a node without history (new, its endpoint changed, or the state had
  *     expired) takes the result of its first check: online on a success,
  *     offline on a failure;

@@ -269,6 +269,10 @@ static int write_round(const struct wsb_round_ctx *c, struct round_work *w, stru
 {
     char why[WSB_ERRLEN];
     int status;
+    long long took = wsb_now_ms() - started;
+    if (c->lock_token != NULL && took > c->lock_ttl_ms)   /* paused past its lock, say */
+        return wsb_fail(err, WSB_EBUSY, "this round took %lld ms, longer than the probe lock's lifetime (%ld ms): "
+                                        "its checks are too old to write; not written", took, c->lock_ttl_ms);
     if (c->lock_token != NULL && (status = wsb_round_keep_lock(c, why)) != WSB_OK) {
         if (status == WSB_EBUSY)
             return wsb_fail(err, WSB_EBUSY, "lost the probe lock %s (another probe took over?); round not written",

@@ -2,6 +2,7 @@
  * MULTI/EXEC, and run-time drains. */
 #include "state_write.h"
 #include "clock.h"
+#include "log.h"
 #include "state_read.h"
 #include "status.h"
 
@@ -226,7 +227,10 @@ static void reply_round_id(const redisReply *rr, char out[WSB_MAX_ROUND_ID + 1])
 
 /* Watches the lock and the round and checks the fence; on WSB_OK the
  * watch stays for the transaction, else it is dropped (UNWATCH) and err
- * says why.  Returns WSB_OK, WSB_EBUSY or WSB_EREDIS. */
+ * says why.  A round key that is gone (expired) fences nothing off: there
+ * is no newer round to keep.  When WATCH itself is refused (a user without
+ * +watch) the fence is still checked, once, outside the transaction, and
+ * that is logged.  Returns WSB_OK, WSB_EBUSY or WSB_EREDIS. */
 static int fence_check(struct wsb_redis *r, redisContext *c, const struct wsb_keys *k,
                        const struct wsb_round_fence *fence, char *err)
 {
@@ -239,7 +243,13 @@ static int fence_check(struct wsb_redis *r, redisContext *c, const struct wsb_ke
     }
     int status = wsb_redis_get_replies(r, c, rep, 3, NULL, err);
     if (status == WSB_OK && rep[0]->type == REDIS_REPLY_ERROR)
-        status = wsb_fail(err, WSB_EREDIS, "redis %s: WATCH: %.160s", wsb_redis_current(r), rep[0]->str);
+        wsb_log_warn("redis %s: WATCH refused (%.120s): this round's write is fenced by a check just before it, "
+                     "not in the same transaction; grant the probe's user +watch +unwatch",
+                     wsb_redis_current(r), rep[0]->str);
+    for (int i = 1; i < 3 && status == WSB_OK; i++)
+        if (rep[i]->type == REDIS_REPLY_ERROR)
+            status = wsb_fail(err, WSB_EREDIS, "redis %s: %s: %.160s", wsb_redis_current(r),
+                              i == 1 ? "GET lock" : "HMGET round id", rep[i]->str);
     char now_id[WSB_MAX_ROUND_ID + 1];
     if (status == WSB_OK && fence->lock_token != NULL &&
         (rep[1]->type != REDIS_REPLY_STRING || strcmp(rep[1]->str, fence->lock_token) != 0))
@@ -249,15 +259,14 @@ static int fence_check(struct wsb_redis *r, redisContext *c, const struct wsb_ke
     if (status == WSB_OK) {
         reply_round_id(rep[2], now_id);
         const char *was = fence->round_id ? fence->round_id : "";
-        if (strcmp(now_id, was) != 0)
+        if (now_id[0] != '\0' && strcmp(now_id, was) != 0)
             status = wsb_fail(err, WSB_EBUSY, "round %s was written since this round began (from round %s): this "
-                                              "round is older; not written", now_id[0] ? now_id : "(none)",
-                              was[0] ? was : "(none)");
+                                              "round is older; not written", now_id, was[0] ? was : "(none)");
     }
     for (int i = 0; i < 3; i++)
         if (rep[i] != NULL)
             freeReplyObject(rep[i]);
-    if (status == WSB_EBUSY) {
+    if (status != WSB_OK && wsb_redis_connected(r)) {
         redisReply *u = wsb_redis_command(r, NULL, "UNWATCH");
         if (u != NULL)
             freeReplyObject(u);
@@ -305,7 +314,9 @@ cleanup:
 static const char *const MARK_FAULT_LUA =
     "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end "
     "if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end "
-    "redis.call('HSET', KEYS[2], 'fault', ARGV[2], 'fault_at', ARGV[3]) return 1";
+    "redis.call('HSET', KEYS[2], 'fault', ARGV[2]) "
+    "if redis.call('HEXISTS', KEYS[2], 'fault_at') == 0 then redis.call('HSET', KEYS[2], 'fault_at', ARGV[3]) end "
+    "return 1";
 
 int wsb_state_mark_fault(struct wsb_redis *r, const struct wsb_keys *k, const char *lock_token, const char *cause,
                          long long at, char *err)

@@ -31,10 +31,11 @@ struct wsb_round_carry {
 
 /* What a round's write is fenced by (README "Several probe hosts"): it
  * lands only while lock_token holds <prefix>lock (NULL: not checked) and
- * the round key still names the round this one was computed from
- * (round_id, "" when there was none or it had no id): a probe that was
- * paused past its lock, or lost it, never writes an older round over a
- * newer one.  Both are watched (WATCH) through the write.  Borrowed. */
+ * the round key, when there is one, still names the round this one was
+ * computed from (round_id, "" when there was none or it had no id): a
+ * probe that was paused past its lock, or lost it, never writes an older
+ * round over a newer one.  (A round key that expired meanwhile fences
+ * nothing off.)  Both are watched (WATCH) through the write.  Borrowed. */
 struct wsb_round_fence {
     const char *lock_token;
     const char *round_id;
@@ -56,7 +57,8 @@ int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const s
                           const struct wsb_round_fence *fence, int ttl_s, char *err);
 
 /* Marks the live round as judged by a probe fault since at (unix seconds):
- * HSET <prefix>round fault <cause> fault_at <at>, which handlers and
+ * HSET <prefix>round fault <cause>, and fault_at <at> unless it is there
+ * already (the episode's start), which handlers and
  * --check show.  Only while lock_token (NULL: not checked) holds the lock
  * and the round key exists (an expired state stays expired; the TTL is
  * not touched); one EVAL.  Returns WSB_OK (marked, or nothing to mark),

@@ -133,6 +133,18 @@ if unshare -m true 2>/dev/null && python3 -c 'import socket; s=socket.socket(soc
     a=$(handler dns:)
     t_eq "dns, resolver gone: the handler keeps answering" 200 "$(status_of "$a")"
     t_match "dns, resolver gone: from the last verdicts" "^ws://node[0-4].wsb.test:" "$(endpoint_of "$a")"
+    # A resolver that does not answer at all (glibc would wait for it past
+    # the checks' budget): the same, the outcome says so.
+    python3 "$T_ROOT/tests/tools/stub_dns.py" --listen 127.0.0.153 --suffix .wsb.test --silent \
+        --ready-file "$T_DIR/dns2.ready" &
+    T_PIDS+=($!)
+    t_wait_for test -e "$T_DIR/dns2.ready"
+    sed -i 's/"fall": 1}}/"fall": 1, "timeout_ms": 500}}/' "$T_DIR/dns.json"
+    printf 'nameserver 127.0.0.153\noptions timeout:3 attempts:1\n' > "$T_DIR/resolv.conf"
+    dns_probe
+    t_eq "dns, resolver silent: exit 3" 3 "$P_RC"
+    t_match "dns, resolver silent: named as the probe's" "error: probe fault: 5 of 5 checks failed with dns \(first: node d0: no answer from the resolver within 500 ms\)" "$P_ERR"
+    t_eq "dns, resolver silent: still five up" 5 "$(t_rcli HGET dns:round up)"
 else
     echo "probe_faults: no mount namespace or no port 53 on 127.0.0.153 here: the resolver case is skipped" >&2
 fi
@@ -174,6 +186,7 @@ R0=$P_BASE
 printf '{"nodes": {"%d": {"mode": "ok"}, "%d": {"mode": "ok"}}}' $((R0 + 1)) $((R0 + 3)) > "$T_DIR/live.json"
 printf '{"nodes": {"%d": {"mode": "ok"}, "%d": {"mode": "ok"}, "%d": {"mode": "ok"}}}' "$R0" $((R0 + 2)) $((R0 + 4)) > "$T_DIR/dark.json"
 p_standin "$T_DIR/live.json" || t_fail "live regions' stand-in"
+LIVE_PID=$T_STANDIN_PID
 p_standin "$T_DIR/dark.json" || t_fail "dark regions' stand-in"
 DARK_PID=$T_STANDIN_PID
 cat > "$T_DIR/regions.json" <<JSON
@@ -200,4 +213,19 @@ for ip in 175.16.199.1 202.196.224.1 89.160.20.115 216.160.83.57; do
     e=$(endpoint_of "$(handler reg: $ip)")
     t_match "regions dark: client $ip gets a live region" "^ws://127.0.0.1:($((R0 + 1))|$((R0 + 3)))/ws$" "$e"
 done
+
+# ---- the all-down policy (README "When nodes are down"), as --check says it
+kill "$LIVE_PID" 2>/dev/null   # the live regions too: every node refuses
+wait "$LIVE_PID" 2>/dev/null
+probe reg: "$T_DIR/regions.json"
+t_eq "all down: counted (exit 0)" 0 "$P_RC"
+t_eq "all down: five down" 5 "$(t_rcli HGET reg:round down)"
+a=$(handler reg: 81.2.69.142)
+t_eq "all down: 503" 503 "$(status_of "$a")"
+t_match "all down: error 101" '"error_code":101' "$a"
+t_match "all down: --check says which case holds" "state live, round [0-9]+ s old; .*every node is offline: answers are 503 \(101\)" "$(check_line reg:)"
+t_rcli DEL reg:round >/dev/null   # as when its TTL runs out
+a=$(handler reg: 81.2.69.142)
+t_match "expired: 503 with error 101" '"error_code":101' "$a"
+t_match "expired: --check says so" "state EXPIRED \(no round within its TTL" "$(check_line reg:)"
 t_summary

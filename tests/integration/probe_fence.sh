@@ -26,6 +26,7 @@ cat > "$T_DIR/inv.json" <<JSON
 JSON
 
 lock_held() { [ -n "$(t_rcli GET wsb:lock)" ]; }
+read_state() { t_rcli CLIENT LIST | grep -q 'cmd=hmget'; }   # the last command of a state read
 
 # ---- fenced rounds
 p_probe --inventory "$T_DIR/inv.json" --once
@@ -35,7 +36,7 @@ first=$(t_rcli HGET wsb:round id)
 A=$!
 t_wait_for lock_held
 t_match "A holds the lock" ":$A:" "$(t_rcli GET wsb:lock)"
-sleep 0.5
+t_wait_for read_state   # A has read the state its round begins from
 kill -STOP "$A"
 t_eq "A's lock runs out while A is stopped" 1 "$(t_rcli PEXPIRE wsb:lock 1)"
 sleep 0.1

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """stub_dns.py - a tiny DNS server on loopback for wsbalancer tests.
 
-    stub_dns.py --listen 127.0.0.153 [--port 53] --suffix .wsb.test --ready-file F
+    stub_dns.py --listen 127.0.0.153 [--port 53] --suffix .wsb.test --ready-file F [--silent]
 
 Answers UDP queries: a name ending in SUFFIX gets A 127.0.0.1 (and an empty
-answer for other types); any other name gets NXDOMAIN.  Binds loopback only.
+answer for other types); any other name gets NXDOMAIN.  With --silent it
+answers nothing at all (a resolver that hangs).  Binds loopback only.
 Tests run the probe with a resolv.conf naming this server, then stop it to
 take the resolver away.  SIGTERM exits with status 0.
 """
@@ -54,6 +55,7 @@ def main():
     ap.add_argument("--port", type=int, default=53)
     ap.add_argument("--suffix", required=True)
     ap.add_argument("--ready-file")
+    ap.add_argument("--silent", action="store_true")
     a = ap.parse_args()
     if not ipaddress.ip_address(a.listen).is_loopback:
         sys.exit("stub_dns.py: --listen must be a loopback address")
@@ -67,6 +69,8 @@ def main():
         os.rename(a.ready_file + ".tmp", a.ready_file)
     while True:
         packet, peer = s.recvfrom(512)
+        if a.silent:
+            continue
         try:
             s.sendto(answer(packet, suffix), peer)
         except (ValueError, IndexError, struct.error):

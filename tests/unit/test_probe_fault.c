@@ -6,6 +6,7 @@
 #include "t.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* An inventory of n nodes, node i's endpoint "<head><i><tail>". */
@@ -97,6 +98,21 @@ static void test_population(void)
     wsb_fault_judge(&inv, r, &f);
     CHECK_INT(f.fault, 0);
     wsb_inventory_free(&inv);
+    /* Two names among eight addresses: both failing dns is under half the
+     * round: those two nodes' own (their records deleted, say). */
+    struct wsb_inventory mixed;
+    struct wsb_check_result m[10];
+    if (load(&mixed, 10, "wss://127.0.0.", ":9000/ws", "") != WSB_OK)
+        return;
+    results_all(m, 10, WSB_OUT_OK);
+    for (int i = 0; i < 2; i++) {
+        free(mixed.nodes[i].check.target);
+        mixed.nodes[i].check.target = strdup(i ? "https://b.example.net/ws" : "https://a.example.net/ws");
+        m[i].check = WSB_OUT_DNS;
+    }
+    wsb_fault_judge(&mixed, m, &f);
+    CHECK_INT(f.fault, 0);
+    wsb_inventory_free(&mixed);
 }
 
 static void test_canary(void)
