@@ -159,12 +159,13 @@ t_match "summary: probe" ":[0-9]+$" "$(t_rcli HGET wsb:round probe)"
 ttl=$(t_rcli TTL wsb:round)
 t_true "summary expires (TTL $ttl s, default 180)" test "$ttl" -gt 170 -a "$ttl" -le 180
 
-# Without ca_file the system CAs are used: the test CA is not trusted, by
-# any TLS check: a bundle that trusts none of the fleet is the probe's
-# fault (README "Probe faults"), and the round is not counted.
+# Without ca_file the system CAs are used: the test CA is not trusted.
+# The TLS checks are a few of this round's (under half): their nodes' own
+# problem, not a probe fault (README "Probe faults"); they go offline with
+# tls_untrusted.  probe_faults.sh has the fleet-wide case.
 sed 's|"ca_file": "ca/ca.pem",||' "$T_DIR/inventory.json" > "$T_DIR/inv-noca.json"
 p_probe --inventory "$T_DIR/inv-noca.json" --prefix noca: --once
-t_eq "no ca_file: exit 3 (probe fault)" 3 "$P_RC"
-t_match "no ca_file: the test CA is trusted by none" "probe fault: [0-9]+ of [0-9]+ checks failed with tls_untrusted" "$P_ERR"
-t_eq "no ca_file: nothing written" 0 "$(t_rcli EXISTS noca:nodes)"
+t_eq "no ca_file: exit 0" 0 "$P_RC"
+t_eq "no ca_file: test CA not trusted" '"last_error":"tls_untrusted"' \
+    "$(t_rcli HGET noca:nodes wss-ok | grep -o '"last_error":"[a-z_]*"')"
 t_summary
