@@ -174,7 +174,12 @@ static void plan_rounds(const struct wsb_probe_options *o, const struct wsb_inve
     if ((size_t)p->max_parallel < transfers)
         wsb_log_warn("checking %zu transfers %ld at a time (descriptor limit %ld): a round may take up to "
                      "%ld x the timeout", transfers, p->max_parallel, fd_limit, batches);
-    p->round_budget_ms = inv->max_timeout_ms * batches + (inv->canary ? inv->canary->check.timeout_ms : 0) + 10000;
+    /* The checks, the canary's, and a margin for reading and writing the
+     * state (3 s, and 1 s more for every 10,000 nodes): the lock of a
+     * crashed probe frees itself soon after; a round that outlives it is
+     * not written (round.c), and the write itself is fenced. */
+    p->round_budget_ms = inv->max_timeout_ms * batches + (inv->canary ? inv->canary->check.timeout_ms : 0) + 3000 +
+                         (long)(inv->n / 10);
     p->ttl_s = o->ttl_s ? o->ttl_s : (3 * o->interval_s > TTL_FLOOR_S ? 3 * o->interval_s : TTL_FLOOR_S);
     p->lock_ttl_ms = p->round_budget_ms + o->interval_s * 1000;
     if (p->ttl_s * 1000 < p->round_budget_ms)

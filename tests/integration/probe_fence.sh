@@ -57,6 +57,30 @@ t_eq "the newer round stays" "$newer" "$(t_rcli HGET wsb:round id)"
 t_match "B's round stays" ":$B\$" "$(t_rcli HGET wsb:round probe)"
 t_eq "A released the lock it took again" 0 "$(t_rcli EXISTS wsb:lock)"
 
+# Stopped for real past its lock's lifetime (no PEXPIRE): a round whose
+# checks are older than the lock is not written, whatever the state says.
+cat > "$T_DIR/quick.json" <<JSON
+{"allow_insecure_ws": true, "defaults": {"versions": ["v1"], "location": "L", "check": {"timeout_ms": 900}},
+ "nodes": [{"id": "slow", "endpoint": "ws://127.0.0.1:$SLOW/ws"}, {"id": "ok", "endpoint": "ws://127.0.0.1:$OK/ws"}]}
+JSON
+"$PROBE" --redis "$T_REDIS_URL" --inventory "$T_DIR/quick.json" --once 2>"$T_DIR/a.err" &
+A=$!
+t_wait_for lock_held
+t_wait_for read_state
+kill -STOP "$A"
+ttl_ms=$(t_rcli PTTL wsb:lock)
+t_true "A's lock lives about a round's budget (${ttl_ms} ms)" test "$ttl_ms" -gt 2000 -a "$ttl_ms" -le 3901
+for _ in $(seq 60); do [ "$(t_rcli EXISTS wsb:lock)" = 0 ] && break; sleep 0.1; done
+t_eq "A's lock expired while A was stopped" 0 "$(t_rcli EXISTS wsb:lock)"
+p_probe --inventory "$T_DIR/inv.json" --once
+t_eq "B writes meanwhile" 0 "$P_RC"
+newer=$(t_rcli HGET wsb:round id)
+kill -CONT "$A"
+wait "$A"
+t_eq "A, resumed past its lock: exit 1" 1 $?
+t_match "A says its checks are too old" "this round took [0-9]+ ms, longer than the probe lock's lifetime \([0-9]+ ms\): its checks are too old to write; not written" "$(cat "$T_DIR/a.err")"
+t_eq "A, resumed past its lock: B's round stays" "$newer" "$(t_rcli HGET wsb:round id)"
+
 # A probe whose lock another holds when it would write: not written either.
 "$PROBE" --redis "$T_REDIS_URL" --inventory "$T_DIR/inv.json" --once 2>"$T_DIR/a.err" &
 A=$!

@@ -21,7 +21,7 @@ SLOW_MS=700         # the slow node: every round lasts at least this
 TIMEOUT_MS=1500
 # The lock's lifetime with --once (probe/run.c plan_rounds): the largest
 # timeout x batches (1 here) + 10 s.
-LOCK_MS=$((TIMEOUT_MS + 10000))
+LOCK_MS=$((TIMEOUT_MS + 3000))   # probe/run.c plan_rounds: + 3 s (+ n/10 ms)
 now_ms() { date +%s%3N; }
 
 if ! unshare -u true 2>/dev/null; then
