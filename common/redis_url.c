@@ -137,21 +137,30 @@ static int parse_host(const char *p, size_t len, struct wsb_redis_addr *a, char 
     return WSB_OK;
 }
 
+/* The userinfo before the last '@' in *p..end, if any: parsed into a, and
+ * *p moved past it.  WSB_OK or WSB_EINVAL with err. */
+static int take_userinfo(const char **p, const char *end, struct wsb_redis_addr *a, char *err)
+{
+    const char *at = NULL;
+    for (const char *s = *p; s < end; s++)
+        if (*s == '@')
+            at = s;
+    if (at == NULL)
+        return WSB_OK;
+    if (parse_userinfo(*p, at, a, err) != WSB_OK)
+        return WSB_EINVAL;
+    *p = at + 1;
+    return WSB_OK;
+}
+
 /* redis://[[user]:password@]host[:port][/db], the text after "redis://" in p. */
 static int parse_tcp(const char *p, struct wsb_redis_addr *a, char *err)
 {
     long v;
     const char *slash = strchr(p, '/');
     const char *end = slash ? slash : p + strlen(p);
-    const char *at = NULL;
-    for (const char *s = p; s < end; s++)
-        if (*s == '@')
-            at = s;
-    if (at != NULL) {
-        if (parse_userinfo(p, at, a, err) != WSB_OK)
-            return WSB_EINVAL;
-        p = at + 1;
-    }
+    if (take_userinfo(&p, end, a, err) != WSB_OK)
+        return WSB_EINVAL;
     if (parse_host(p, (size_t)(end - p), a, err) != WSB_OK)
         return WSB_EINVAL;
     if (slash != NULL && slash[1] != '\0') {
@@ -279,15 +288,8 @@ static int parse_sentinel(const char *p, struct wsb_redis_addr *a, char *err)
     if (slash == NULL || slash[1] == '\0' || slash[1] == '?')
         return wsb_fail(err, WSB_EINVAL,
                         "redis-sentinel:// needs /mastername after the sentinels (redis-sentinel://host:26379/mymaster)");
-    const char *at = NULL;
-    for (const char *s = p; s < slash; s++)
-        if (*s == '@')
-            at = s;
-    if (at != NULL) {
-        if (parse_userinfo(p, at, a, err) != WSB_OK)
-            return WSB_EINVAL;
-        p = at + 1;
-    }
+    if (take_userinfo(&p, slash, a, err) != WSB_OK)
+        return WSB_EINVAL;
     if (parse_sentinel_hosts(p, (size_t)(slash - p), a, err) != WSB_OK)
         return WSB_EINVAL;
     const char *name = slash + 1;
