@@ -26,26 +26,7 @@ t_true "the replica follows the primary" bash -c "redis-cli -p $REPLICA_PORT INF
 t_match "the replica is read-only" 'READONLY' "$(redis-cli -p "$REPLICA_PORT" SET x 1 2>&1)"
 
 # --- three stand-in nodes and the probe's inventory ---
-LON_PORT=$(t_free_port); FRA_PORT=$(t_free_port); TYO_PORT=$(t_free_port)
-standin() {   # london's mode
-    printf '{"nodes": {"%s": {"mode": "%s", "connections": 100, "capacity": 1000}, "%s": {"mode": "ok", "connections": 300, "capacity": 1000}, "%s": {"mode": "ok", "connections": 200, "capacity": 1000}}}' \
-        "$LON_PORT" "$1" "$FRA_PORT" "$TYO_PORT" > "$T_DIR/standin.tmp"
-    mv "$T_DIR/standin.tmp" "$T_DIR/standin.json"
-}
-standin ok
-python3 "$T_ROOT/tests/tools/standin_node.py" --config "$T_DIR/standin.json" --ready-file "$T_DIR/standin.ready" --quiet \
-    2>>"$T_DIR/standin.err" &
-T_PIDS+=($!)
-t_wait_for test -e "$T_DIR/standin.ready" || { t_fail "stand-in nodes did not start"; t_summary; exit 1; }
-cat > "$T_DIR/inventory.json" <<EOF
-{ "allow_insecure_ws": true,
-  "defaults": { "versions": ["v1"], "capacity": 1000,
-                "check": { "type": "websocket", "timeout_ms": 2000, "rise": 1, "fall": 1 } },
-  "nodes": [
-    { "id": "lon", "endpoint": "ws://127.0.0.1:$LON_PORT/ws", "location": "London", "latitude": 51.51, "longitude": -0.13 },
-    { "id": "fra", "endpoint": "ws://127.0.0.1:$FRA_PORT/ws", "location": "Frankfurt", "latitude": 50.11, "longitude": 8.68 },
-    { "id": "tyo", "endpoint": "ws://127.0.0.1:$TYO_PORT/ws", "location": "Tokyo", "latitude": 35.68, "longitude": 139.69 } ] }
-EOF
+w_three_cities 2000 || { t_fail "stand-in nodes did not start"; t_summary; exit 1; }
 # round [ARGS]: one probe round written to the primary; waits until the replica has it.
 round() {
     "$PROBE" --inventory "$T_DIR/inventory.json" --redis "$PRIMARY_URL" --once "$@" 2>>"$T_DIR/probe.log" || return 1
@@ -82,12 +63,12 @@ t_true "  ... moving past the replica at once, without a warning" \
     bash -c "! grep -q 'assignment accounting' '$T_DIR/pool.log'"
 
 # London fails: the next round moves the London client, through the replica.
-standin close
+w_london close
 t_true "probe round 2: London down" round
 settle
 t_eq "London node down: the London client moves to Frankfurt" Frankfurt "$(where $LONDON)"
 t_match "the replica's record says why" '"online":false' "$(redis-cli -p "$REPLICA_PORT" HGET wsb:nodes lon)"
-standin ok
+w_london ok
 t_true "probe round 3: London back" round
 settle
 t_eq "London node back: London again" London "$(where $LONDON)"
@@ -126,7 +107,7 @@ for i in $(seq 20); do
     sleep 0.05
 done
 t_eq "replica killed: every answer still right (last good state, then the primary)" 0 "$bad"
-standin close
+w_london close
 "$PROBE" --inventory "$T_DIR/inventory.json" --redis "$PRIMARY_URL" --once 2>>"$T_DIR/probe.log"
 t_eq "probe round 6 (primary only): exit 0" 0 "$?"
 ok=""

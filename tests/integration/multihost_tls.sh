@@ -148,23 +148,7 @@ t_eq "through the probe host's tunnel, as wsb-probe" PONG \
     "$(REDISCLI_AUTH=$PPW redis-cli -p "$PROBE_TUNNEL" --user wsb-probe PING 2>&1)"
 
 # --- three stand-in nodes and the probe's inventory ---
-LON_PORT=$(t_free_port); FRA_PORT=$(t_free_port); TYO_PORT=$(t_free_port)
-standin() {   # london's mode
-    printf '{"nodes": {"%s": {"mode": "%s", "connections": 100, "capacity": 1000}, "%s": {"mode": "ok", "connections": 300, "capacity": 1000}, "%s": {"mode": "ok", "connections": 200, "capacity": 1000}}}' \
-        "$LON_PORT" "$1" "$FRA_PORT" "$TYO_PORT" > "$T_DIR/standin.tmp"
-    mv "$T_DIR/standin.tmp" "$T_DIR/standin.json"
-}
-standin ok
-t_standin_start "$T_DIR/standin.json" || die "stand-in nodes did not start"
-cat > "$T_DIR/inventory.json" <<EOF
-{ "allow_insecure_ws": true,
-  "defaults": { "versions": ["v1"], "capacity": 1000,
-                "check": { "type": "websocket", "timeout_ms": 2000, "rise": 1, "fall": 1 } },
-  "nodes": [
-    { "id": "lon", "endpoint": "ws://127.0.0.1:$LON_PORT/ws", "location": "London", "latitude": 51.51, "longitude": -0.13 },
-    { "id": "fra", "endpoint": "ws://127.0.0.1:$FRA_PORT/ws", "location": "Frankfurt", "latitude": 50.11, "longitude": 8.68 },
-    { "id": "tyo", "endpoint": "ws://127.0.0.1:$TYO_PORT/ws", "location": "Tokyo", "latitude": 35.68, "longitude": 139.69 } ] }
-EOF
+w_three_cities 2000 || die "stand-in nodes did not start"
 # probe_via PORT: one round as wsb-probe through the tunnel listening on PORT.
 probe_via() {
     env -i PATH="$PATH" WSB_REDIS_URL="redis://wsb-probe@127.0.0.1:$1/0" WSB_REDIS_PASSWORD_FILE="$T_DIR/probe.redis-password" \
@@ -207,12 +191,12 @@ t_true "  ... and its counts reach the primary through the web host's tunnel" \
     bash -c "[ \$(REDISCLI_AUTH=$APW redis-cli -s $T_DIR/primary.sock --user admin KEYS 'wsb:assigned:*' | wc -l) -ge 1 ]"
 t_true "  ... without an accounting warning" bash -c "! grep -q 'assignment accounting' '$T_DIR/pool.log'"
 
-standin close
+w_london close
 t_true "probe round 2: London down" round
 settle
 t_eq "London node down: the London client moves to Frankfurt" Frankfurt "$(where $LONDON)"
 t_match "  ... with Frankfurt's endpoint" "\"ws://127.0.0.1:$FRA_PORT/ws\"" "$(from $LONDON)"
-standin ok
+w_london ok
 t_true "probe round 3: London back" round
 settle
 t_eq "London node back: London again" London "$(where $LONDON)"

@@ -69,23 +69,7 @@ master_port() { redis-cli -p "${S_PORTS[$1]}" SENTINEL get-master-addr-by-name w
 t_eq "Sentinel names the primary" "$PRIMARY_PORT" "$(master_port 0)"
 
 # --- three stand-in nodes, the inventory, the probe through the sentinels ---
-LON_PORT=$(t_free_port); FRA_PORT=$(t_free_port); TYO_PORT=$(t_free_port)
-standin() {   # london's mode
-    printf '{"nodes": {"%s": {"mode": "%s", "connections": 100, "capacity": 1000}, "%s": {"mode": "ok", "connections": 300, "capacity": 1000}, "%s": {"mode": "ok", "connections": 200, "capacity": 1000}}}' \
-        "$LON_PORT" "$1" "$FRA_PORT" "$TYO_PORT" > "$T_DIR/standin.tmp"
-    mv "$T_DIR/standin.tmp" "$T_DIR/standin.json"
-}
-standin ok
-t_standin_start "$T_DIR/standin.json" || bail "stand-in nodes did not start"
-cat > "$T_DIR/inventory.json" <<EOF
-{ "allow_insecure_ws": true,
-  "defaults": { "versions": ["v1"], "capacity": 1000,
-                "check": { "type": "websocket", "timeout_ms": 500, "rise": 1, "fall": 1 } },
-  "nodes": [
-    { "id": "lon", "endpoint": "ws://127.0.0.1:$LON_PORT/ws", "location": "London", "latitude": 51.51, "longitude": -0.13 },
-    { "id": "fra", "endpoint": "ws://127.0.0.1:$FRA_PORT/ws", "location": "Frankfurt", "latitude": 50.11, "longitude": 8.68 },
-    { "id": "tyo", "endpoint": "ws://127.0.0.1:$TYO_PORT/ws", "location": "Tokyo", "latitude": 35.68, "longitude": 139.69 } ] }
-EOF
+w_three_cities 500 || bail "stand-in nodes did not start"
 # --ttl 12: a round not renewed for 12 s expires and every answer would be
 # 101; the failover must be followed well within that.
 "$PROBE" --inventory "$T_DIR/inventory.json" --redis "$SURL" --interval 1 --for 50 --ttl 12 2>>"$T_DIR/probe.log" &
@@ -120,7 +104,7 @@ t_true "the replica pool counts its answers on the primary" \
 
 # London goes down: both pools move its client to Frankfurt (London is now
 # the dead endpoint no answer may name until it is back).
-standin close
+w_london close
 t_true "London down: both pools answer Frankfurt" until_both_say Frankfurt
 
 # --- steady load on both pools, and the round ids, recorded throughout ---
@@ -200,7 +184,7 @@ t_match "  ... which logged its failed rounds through the sentinels" 'round not 
 
 # London comes back: the next rounds reach both pools through the new primary.
 sleep 1
-standin ok
+w_london ok
 BACK_AT=$(date +%s.%N)
 t_true "London back: both pools answer London again (rounds flow through the new topology)" until_both_say London 150
 sleep 0.5

@@ -40,6 +40,12 @@
 #                        (tests/contract.sh); the socket at SOCK; with GROUP it
 #                        runs with that group (the unit's Group=); waits for
 #                        the socket.  Log: $T_DIR/pool.log
+#   w_three_cities TIMEOUT_MS   three stand-in nodes, London, Frankfurt and
+#                        Tokyo (LON_PORT, FRA_PORT, TYO_PORT), and the probe's
+#                        inventory of them in $T_DIR/inventory.json (checks of
+#                        TIMEOUT_MS, rise 1, fall 1); returns 1 when the
+#                        stand-in does not start
+#   w_london MODE        London's stand-in mode from now on (ok, close, ...)
 if [ -z "${T_ROOT:-}" ]; then
     # shellcheck source=../lib.sh
     . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -189,6 +195,27 @@ w_www_state_and_socket_dir() {
 }
 
 # Run on its own: check the helpers.
+w_london() {
+    printf '{"nodes": {"%s": {"mode": "%s", "connections": 100, "capacity": 1000}, "%s": {"mode": "ok", "connections": 300, "capacity": 1000}, "%s": {"mode": "ok", "connections": 200, "capacity": 1000}}}' \
+        "$LON_PORT" "$1" "$FRA_PORT" "$TYO_PORT" > "$T_DIR/standin.tmp"
+    mv "$T_DIR/standin.tmp" "$T_DIR/standin.json"
+}
+
+w_three_cities() {
+    LON_PORT=$(t_free_port); FRA_PORT=$(t_free_port); TYO_PORT=$(t_free_port)
+    w_london ok
+    t_standin_start "$T_DIR/standin.json" || return 1
+    cat > "$T_DIR/inventory.json" <<EOF
+{ "allow_insecure_ws": true,
+  "defaults": { "versions": ["v1"], "capacity": 1000,
+                "check": { "type": "websocket", "timeout_ms": $1, "rise": 1, "fall": 1 } },
+  "nodes": [
+    { "id": "lon", "endpoint": "ws://127.0.0.1:$LON_PORT/ws", "location": "London", "latitude": 51.51, "longitude": -0.13 },
+    { "id": "fra", "endpoint": "ws://127.0.0.1:$FRA_PORT/ws", "location": "Frankfurt", "latitude": 50.11, "longitude": 8.68 },
+    { "id": "tyo", "endpoint": "ws://127.0.0.1:$TYO_PORT/ws", "location": "Tokyo", "latitude": 35.68, "longitude": 139.69 } ] }
+EOF
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     printf '[Unit]\n[Service]\nExecStart=/usr/local/bin/wsb-handler --listen /run/x.sock --workers 2\n' > "$T_DIR/u.service"
     w_unit_exec "$T_DIR/u.service"
