@@ -22,8 +22,7 @@ static int parse_port(const char *p, size_t len, long *out, char *err)
     return WSB_OK;
 }
 
-/* Whether s (len bytes) is an IPv6 address. */
-static int is_ipv6(const char *s, size_t len)
+int wsb_is_ipv6(const char *s, size_t len)
 {
     char text[INET6_ADDRSTRLEN];
     struct in6_addr a;
@@ -60,7 +59,7 @@ int wsb_hostport_split(const char *s, size_t len, struct wsb_hostport *out, char
         out->host_len = colon != NULL ? (size_t)(colon - s) : len;
         if (colon != NULL)
             port = colon + 1;
-        if (memchr(s, ':', out->host_len) != NULL && !is_ipv6(s, out->host_len))
+        if (memchr(s, ':', out->host_len) != NULL && !wsb_is_ipv6(s, out->host_len))
             return wsb_fail(err, WSB_EINVAL, "a host with ':' must be an IPv6 address, in brackets: [::1]:port");
     }
     if (port != NULL)

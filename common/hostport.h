@@ -22,4 +22,7 @@ struct wsb_hostport {
  * The host's characters are the caller's to check. */
 int wsb_hostport_split(const char *s, size_t len, struct wsb_hostport *out, char *err);
 
+/* 1 when s (len bytes, no brackets) is an IPv6 address, else 0. */
+int wsb_is_ipv6(const char *s, size_t len);
+
 #endif

@@ -184,15 +184,8 @@ static int master_name_char(char c)
  * was bracketed. */
 static int sentinel_host_ok(const char *h, size_t len, int bracketed)
 {
-    if (bracketed) {
-        char text[INET6_ADDRSTRLEN];
-        struct in6_addr a6;
-        if (len >= sizeof text)
-            return 0;
-        memcpy(text, h, len);
-        text[len] = '\0';
-        return inet_pton(AF_INET6, text, &a6) == 1;
-    }
+    if (bracketed)
+        return wsb_is_ipv6(h, len);
     for (size_t i = 0; i < len; i++)
         if (!master_name_char(h[i]) && !(h[i] == ':'))   /* ':' only in an IPv6 address (hostport checks) */
             return 0;
