@@ -145,7 +145,8 @@ static const char *const HEADER_NAMES[] = { "Status", "Content-Type", "Cache-Con
                                             "Content-Length", NULL };
 
 /* Checks the CGI response: a header block of known names with printable
- * values, then exactly Content-Length bytes of body (none for HEAD). */
+ * values, then exactly Content-Length bytes of body (none for HEAD; a 204
+ * has neither). */
 static const char *response_check(const struct wsb_response *r, const struct wsb_answer *a,
                                   const struct wsb_cors *cors)
 {
@@ -197,9 +198,14 @@ static const char *response_check(const struct wsb_response *r, const struct wsb
         }
         p = eol + 2;
     }
+    size_t body = (size_t)(end - p);
+    if (a->status == 204) {   /* no body, so no Content-Length (RFC 9110, 8.6) */
+        if (content_length >= 0)
+            return "route: a 204 with a Content-Length";
+        return body != 0 ? "route: a 204 with a body" : NULL;
+    }
     if (content_length < 0)
         return "route: no Content-Length";
-    size_t body = (size_t)(end - p);
     if (a->head ? body != 0 : body != (size_t)content_length)
         return "route: body length differs from Content-Length";
     if (body > 0) {
