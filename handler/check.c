@@ -1,5 +1,6 @@
 /* check.c: --check: the configuration and the Redis state read once and
  * described in one line for the operator. */
+#include "explain.h"
 #include "handler.h"
 #include "state_read.h"
 #include "status.h"
@@ -7,25 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-/* Which case of the all-down policy holds (README "When nodes are
- * down"): live, live while the probe reports a fault, or expired. */
-static void describe_state(const struct wsb_state *st, char *buf, size_t len)
-{
-    long long now = (long long)time(NULL);
-    if (!st->live) {
-        snprintf(buf, len, "EXPIRED (no round within its TTL: probe not running, or failing; every node counts as "
-                           "offline)");
-    } else if (st->fault[0] != '\0') {
-        snprintf(buf, len, "live, round %lld s old, but the probe reports a fault since %lld s: %.200s (answers "
-                           "come from that round until it expires)",
-                 st->round_at ? now - st->round_at : -1, st->fault_at ? now - st->fault_at : -1, st->fault);
-    } else if (st->round_at > 0) {
-        snprintf(buf, len, "live, round %lld s old", now - st->round_at);
-    } else {
-        snprintf(buf, len, "live");
-    }
-}
 
 int wsb_handler_check(struct wsb_handler *h, char *buf, size_t len)
 {
@@ -39,7 +21,7 @@ int wsb_handler_check(struct wsb_handler *h, char *buf, size_t len)
     struct wsb_snapshot *s = NULL;
     size_t skipped = st.n_skipped;
     char state[WSB_ERRLEN + 200];
-    describe_state(&st, state, sizeof state);
+    wsb_explain_state(&st, state, sizeof state);
     char first[WSB_ERRLEN];
     snprintf(first, sizeof first, "%s", st.skip_reason);
     status = wsb_snapshot_build(st.nodes, st.n, st.live, st.drain_ids, st.n_drain, skipped, &h->cfg.snap, NULL, &s);
@@ -48,13 +30,16 @@ int wsb_handler_check(struct wsb_handler *h, char *buf, size_t len)
         snprintf(buf, len, "snapshot: %s", wsb_strerror(status));
         return status;
     }
+    char why[768];
+    wsb_explain_filters(s, why, sizeof why);
     char geo[WSB_ERRLEN] = "off";
     if (h->geo != NULL && wsb_geo_status(h->geo, geo) == WSB_OK)
         snprintf(geo, sizeof geo, "%.200s", h->cfg.geoip_path);
     snprintf(buf, len,
-             "redis %s: %zu nodes (%zu online, %zu eligible, %zu draining, %zu overloaded), "
+             "redis %s: %zu nodes (%zu online, %zu eligible%s%s, %zu draining, %zu overloaded), "
              "%zu skipped%s%s, state %s; geoip: %s%s",
-             wsb_redis_current(wsb_state_cache_redis(h->cache)), s->n_nodes, s->n_online, s->n_eligible, s->n_draining, s->n_overloaded,
+             wsb_redis_current(wsb_state_cache_redis(h->cache)), s->n_nodes, s->n_online, s->n_eligible,
+             why[0] ? ": " : "", why, s->n_draining, s->n_overloaded,
              skipped, skipped ? ": " : "", skipped ? first : "", state, geo,
              s->n_nodes > 0 && s->n_online == 0 ? "; every node is offline: answers are 503 (101)" : "");
     wsb_snapshot_unref(s);

@@ -1,6 +1,8 @@
 /* cli.c: wsb-handler's options, their checks and --help. */
 #include "cli.h"
 #include "config.h"
+#include "netaddr.h"
+#include "node.h"
 #include "status.h"
 
 #include <errno.h>
@@ -12,7 +14,7 @@ void wsb_cli_usage(FILE *f)
 {
     fprintf(f,
             "usage: wsb-handler [--listen ADDR [--socket-mode MODE]] [--workers N] [--threads T]\n"
-            "       wsb-handler --check | --help | --version\n"
+            "       wsb-handler --check | --explain ADDRESS [vN] [--json] | --help | --version\n"
             "\n"
             "The wsbalancer handler answers GET /v{N}/websocket/server with the WebSocket\n"
             "endpoint a client should use.  Three ways to run it:\n"
@@ -38,6 +40,12 @@ void wsb_cli_usage(FILE *f)
             "                     fastcgi_keep_conn) hold no thread while idle\n"
             "  --check            read the configuration and the Redis state once, print\n"
             "                     what was found, exit 0 when both are usable\n"
+            "  --explain ADDRESS [vN]\n"
+            "                     read the state once and show how a client at ADDRESS\n"
+            "                     asking for vN (default v1) is answered: its location,\n"
+            "                     every node with the filter that dropped it or its\n"
+            "                     chance of being drawn, and the answer\n"
+            "  --json             --explain's report as one JSON object\n"
             "  --help             this text\n"
             "  --version          the version\n"
             "\n"
@@ -70,6 +78,29 @@ int wsb_cli_parse(int argc, char **argv, struct wsb_options *o)
         } else if (strcmp(a, "--check") == 0) {
             o->check = 1;
             continue;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+            continue;
+        } else if (strcmp(a, "--explain") == 0) {
+            struct wsb_ip ip;
+            if (v == NULL || v[0] == '\0' || wsb_ip_parse(v, strlen(v), &ip) != WSB_OK) {
+                fprintf(stderr, "wsb-handler: --explain: '%s' is not an IPv4 or IPv6 address\n", v ? v : "");
+                return -1;
+            }
+            o->explain = v;
+            o->explain_version = 1;
+            const char *ver = i + 2 < argc ? argv[i + 2] : NULL;
+            if (ver != NULL && ver[0] == 'v') {
+                if (wsb_version_parse(ver, strlen(ver), &o->explain_version) != WSB_OK) {
+                    fprintf(stderr, "wsb-handler: --explain: '%s' is not a version v1..v%u\n", ver,
+                            WSB_MAX_VERSION);
+                    return -1;
+                }
+                i++;
+            } else if (ver != NULL && strncmp(ver, "--", 2) != 0) {
+                fprintf(stderr, "wsb-handler: --explain: '%s' is not a version v1..v%u\n", ver, WSB_MAX_VERSION);
+                return -1;
+            }
         } else if (strcmp(a, "--listen") == 0) {
             if (v == NULL || v[0] == '\0') {
                 fprintf(stderr, "wsb-handler: --listen: needs a socket path or HOST:PORT\n");
@@ -99,6 +130,14 @@ int wsb_cli_parse(int argc, char **argv, struct wsb_options *o)
     }
     if (o->check && (o->listen || o->workers)) {
         fprintf(stderr, "wsb-handler: --check runs alone, without --listen or --workers\n");
+        return -1;
+    }
+    if (o->explain && (o->check || o->listen || o->workers)) {
+        fprintf(stderr, "wsb-handler: --explain runs alone, without --check, --listen or --workers\n");
+        return -1;
+    }
+    if (o->json && o->explain == NULL) {
+        fprintf(stderr, "wsb-handler: --json goes with --explain ADDRESS\n");
         return -1;
     }
     if (o->socket_mode >= 0 && o->listen == NULL) {

@@ -17,6 +17,9 @@ struct wsb_options {
     long socket_mode;         /* -1: leave as the umask made it */
     long workers;             /* 0: no pool */
     long threads;
+    const char *explain;      /* --explain ADDRESS: the client address, NULL when not asked */
+    unsigned explain_version; /* --explain's vN (default 1) */
+    int json;                 /* --json: --explain's answer as one JSON object */
 };
 
 /* Writes the --help text to f. */

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "cgi.h"
 #include "cli.h"
+#include "explain.h"
 #include "fastcgi_process.h"
 #include "fcgi.h"
 #include "handler.h"
@@ -49,6 +50,22 @@ static int run_check(struct wsb_handler *h)
     return rc;
 }
 
+/* --explain: one client's answer, node by node, on stdout. */
+static int run_explain(struct wsb_handler *h, const struct wsb_options *opt)
+{
+    char err[WSB_ERRLEN];
+    struct wsb_ip ip;
+    if (wsb_ip_parse(opt->explain, strlen(opt->explain), &ip) != WSB_OK) {
+        fprintf(stderr, "wsb-handler: --explain: '%s' is not an IPv4 or IPv6 address\n", opt->explain);
+        return 2;
+    }
+    if (wsb_explain(h, &ip, opt->explain_version, opt->json, stdout, err) != WSB_OK) {
+        fprintf(stderr, "wsb-handler: --explain: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 /* Without a FastCGI socket: one CGI request, unless nobody asked. */
 static int run_cgi(struct wsb_handler *h)
 {
@@ -70,7 +87,7 @@ static int read_settings(const struct wsb_options *opt, int is_cgi, struct wsb_h
         return 0;
     }
     wsb_log_error("configuration: %s", err);
-    if (opt->check) {
+    if (opt->check || opt->explain) {
         fprintf(stderr, "wsb-handler: configuration: %s\n", err);
         return 2;
     }
@@ -98,7 +115,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int is_cgi = opt.listen == NULL && wsb_fcgi_is_cgi();
-    if ((opt.workers || opt.threads > 1) && is_cgi && !opt.check) {
+    if ((opt.workers || opt.threads > 1) && is_cgi && !opt.check && !opt.explain) {
         fprintf(stderr, "wsb-handler: --workers and --threads need a FastCGI socket: --listen ADDR, or a "
                         "listening socket on standard input\n");
         return 2;
@@ -123,6 +140,8 @@ int main(int argc, char **argv)
     }
     if (opt.check)
         rc = run_check(h);
+    else if (opt.explain)
+        rc = run_explain(h, &opt);
     else if (is_cgi)
         rc = run_cgi(h);
     else

@@ -16,6 +16,19 @@ const char *wsb_select_error_message(int code)
     }
 }
 
+const char *wsb_select_filter_name(int filter)
+{
+    switch (filter) {
+    case WSB_FILTER_EXPIRED: return "offline (state expired)";
+    case WSB_FILTER_OFFLINE: return "offline";
+    case WSB_FILTER_DRAINED: return "draining (inventory)";
+    case WSB_FILTER_DRAINED_RUN_TIME: return "draining (run time)";
+    case WSB_FILTER_OVERLOADED: return "overloaded";
+    case WSB_FILTER_SCHEME: return "ws:// endpoint not served";
+    default: return "";
+    }
+}
+
 void wsb_select_judge(const struct wsb_node *nd, int live, int run_time_drained, double median_capacity,
                       const struct wsb_snapshot_params *p, struct wsb_node_judgement *out)
 {
@@ -38,6 +51,13 @@ void wsb_select_judge(const struct wsb_node *nd, int live, int run_time_drained,
     out->overloaded = nd->load_known && out->room < 1;
     int scheme_ok = p->allow_ws || strncmp(nd->endpoint, "wss://", 6) == 0;
     out->eligible = out->online && !out->drained && !out->overloaded && scheme_ok;
+    out->filter = !live ? WSB_FILTER_EXPIRED
+                : !nd->online ? WSB_FILTER_OFFLINE
+                : nd->drain ? WSB_FILTER_DRAINED
+                : run_time_drained ? WSB_FILTER_DRAINED_RUN_TIME
+                : out->overloaded ? WSB_FILTER_OVERLOADED
+                : !scheme_ok ? WSB_FILTER_SCHEME
+                : WSB_FILTER_NONE;
     out->slow_start_s = nd->slow_start_s >= 0 ? (double)nd->slow_start_s : p->slow_start_s;
     out->budget = nd->max_new_per_s > 0 ? (uint32_t)nd->max_new_per_s : 0;
 }
@@ -178,11 +198,14 @@ static double near_bound(const struct wsb_snapshot *s, double best)
  * sc->cand (sim[i] is scan[i]'s similarity, NO_ROOM for a node without
  * room; best is the largest of them) and returns their count. */
 static size_t within_band(const struct wsb_snapshot *s, const uint32_t *scan, size_t n_scan, double best,
-                          struct wsb_select_scratch *sc)
+                          struct wsb_select_scratch *sc, struct wsb_select_band *band)
 {
+    band->best = best;
+    band->bound = best;
     if (best <= NO_ROOM)
         return 0;
     double bound = near_bound(s, best);
+    band->bound = bound;
     size_t k = 0;
     for (size_t i = 0; i < n_scan; i++) {
         sc->cand[k] = scan[i];
@@ -199,7 +222,8 @@ static size_t within_band(const struct wsb_snapshot *s, const uint32_t *scan, si
  * for, and the whole version is scanned.  Puts the candidates in sc->cand
  * and returns their count. */
 static size_t near_by_distance(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
-                               const struct wsb_client_loc *client, struct wsb_select_scratch *sc)
+                               const struct wsb_client_loc *client, struct wsb_select_scratch *sc,
+                               struct wsb_select_band *band)
 {
     const uint32_t *scan = e->eligible;
     size_t n_scan = e->n;
@@ -221,7 +245,7 @@ static size_t near_by_distance(const struct wsb_snapshot *s, const struct wsb_ve
             best = best > d ? best : d;
         }
         if (!indexed || best >= best_any)
-            return within_band(s, scan, n_scan, best, sc);
+            return within_band(s, scan, n_scan, best, sc, band);
         scan = e->eligible;
         n_scan = e->n;
         indexed = 0;
@@ -232,7 +256,8 @@ static size_t near_by_distance(const struct wsb_snapshot *s, const struct wsb_ve
  * country and continent tiers (see select.h).  Puts the candidates in
  * sc->cand and returns their count. */
 static size_t near_by_tier(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
-                           const struct wsb_client_loc *client, struct wsb_select_scratch *sc)
+                           const struct wsb_client_loc *client, struct wsb_select_scratch *sc,
+                           struct wsb_select_band *band)
 {
     double cx = 0, cy = 0, cz = 0, best = NO_ROOM;
     if (client->has_coords)
@@ -246,7 +271,7 @@ static size_t near_by_tier(const struct wsb_snapshot *s, const struct wsb_versio
         if (d > best)
             best = d;
     }
-    return within_band(s, e->eligible, e->n, best, sc);
+    return within_band(s, e->eligible, e->n, best, sc, band);
 }
 
 /* Step 4 for a client without a location: every node with room. */
@@ -323,10 +348,34 @@ static const struct wsb_snap_node *weighted_draw(const struct wsb_snapshot *s, s
     return &s->nodes[sc->cand[last]];
 }
 
-int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
-               uint64_t rnd, long long now_ms, struct wsb_select_scratch *sc, const struct wsb_snap_node **out)
+int wsb_select_has_room(const struct wsb_snapshot *s, uint32_t i)
 {
-    *out = NULL;
+    return has_room(s, i);
+}
+
+double wsb_select_similarity(const struct wsb_snapshot *s, uint32_t i, const struct wsb_client_loc *client)
+{
+    double cx = 0, cy = 0, cz = 0;
+    if (client->has_coords)
+        wsb_geo_unit(client->lat, client->lon, &cx, &cy, &cz);
+    return similarity(&s->nodes[i], client, client->has_coords, cx, cy, cz,
+                      cos(WSB_SAME_CONTINENT_KM / WSB_EARTH_RADIUS_KM));
+}
+
+double wsb_select_km(double sim)
+{
+    double c = sim > 1.0 ? 1.0 : sim < -1.0 ? -1.0 : sim;
+    return acos(c) * WSB_EARTH_RADIUS_KM;
+}
+
+int wsb_select_candidates(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
+                          struct wsb_select_scratch *sc, size_t *k, struct wsb_select_band *band)
+{
+    struct wsb_select_band ignored;
+    if (band == NULL)
+        band = &ignored;
+    memset(band, 0, sizeof *band);
+    *k = 0;
     if (s == NULL || s->n_nodes == 0)
         return WSB_NO_SERVERS_AVAILABLE;
     const struct wsb_version_entry *e = wsb_snapshot_version(s, version);
@@ -336,17 +385,29 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
         return e->error;   /* wsb_select_version_code's, precomputed */
     if (sc->cap < e->n)
         return WSB_NO_SERVERS_AVAILABLE;   /* caller did not reserve: refuse, never overrun */
-    int located = client != NULL &&
-                  (client->has_coords || client->country[0] != '\0' || client->continent[0] != '\0');
-    size_t k;
-    if (!located)
-        k = anywhere(s, e, sc);
+    band->located = client != NULL &&
+                    (client->has_coords || client->country[0] != '\0' || client->continent[0] != '\0');
+    size_t n;
+    if (!band->located)
+        n = anywhere(s, e, sc);
     else if (client->has_coords && e->coords)
-        k = near_by_distance(s, e, client, sc);
+        n = near_by_distance(s, e, client, sc, band);
     else
-        k = near_by_tier(s, e, client, sc);
-    if (k == 0)
+        n = near_by_tier(s, e, client, sc, band);
+    if (n == 0)
         return WSB_NO_SERVERS_AVAILABLE;   /* every eligible node filled up since its check */
+    *k = n;
+    return WSB_SELECT_OK;
+}
+
+int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
+               uint64_t rnd, long long now_ms, struct wsb_select_scratch *sc, const struct wsb_snap_node **out)
+{
+    *out = NULL;
+    size_t k;
+    int code = wsb_select_candidates(s, version, client, sc, &k, NULL);
+    if (code != WSB_SELECT_OK)
+        return code;
     *out = weighted_draw(s, sc, k, rnd, now_ms);
     return *out != NULL ? WSB_SELECT_OK : WSB_NO_SERVERS_AVAILABLE;
 }

@@ -65,6 +65,23 @@ enum wsb_select_error {
     WSB_NO_SERVERS_VERSION = 102     /* no node supports the version */
 };
 
+/* Why step 2 or 3 dropped a node: the first test it failed, in the order
+ * wsb_select_judge applies them (--explain and --check name it). */
+enum wsb_select_filter {
+    WSB_FILTER_NONE = 0,      /* eligible */
+    WSB_FILTER_EXPIRED,       /* the state expired: every node counts as offline */
+    WSB_FILTER_OFFLINE,       /* its record says offline */
+    WSB_FILTER_DRAINED,       /* drained by its record (the inventory) */
+    WSB_FILTER_DRAINED_RUN_TIME, /* drained at run time (<prefix>admin) */
+    WSB_FILTER_OVERLOADED,    /* less room than one connection at its check */
+    WSB_FILTER_SCHEME,        /* a ws:// endpoint while ws:// is not allowed */
+    WSB_FILTER_COUNT
+};
+
+/* The short name of a filter ("offline", "draining (run time)", ...); a
+ * static string, "" for WSB_FILTER_NONE or an unknown value. */
+const char *wsb_select_filter_name(int filter);
+
 /* Steps 2 and 3 for one node, as the snapshot keeps them. */
 struct wsb_node_judgement {
     int online;               /* the record says online and the state is live */
@@ -76,6 +93,7 @@ struct wsb_node_judgement {
     double room;              /* max_load x capacity - used */
     double slow_start_s;      /* its window, or the global one; 0 none */
     uint32_t budget;          /* session starts per second, 0 none */
+    int filter;               /* enum wsb_select_filter: why it is not eligible */
 };
 
 /* Judges node nd by p at its check: live says whether the probe's state is
@@ -133,6 +151,36 @@ int wsb_select_scratch_reserve(struct wsb_select_scratch *sc, size_t n);
 
 /* Frees the scratch's arrays and leaves it empty (cap 0); NULL is accepted. */
 void wsb_select_scratch_free(struct wsb_select_scratch *sc);
+
+/* Whether node i of s can take one more client now: room for one after
+ * what was assigned since its check, or a load it does not report.  Cannot
+ * fail. */
+int wsb_select_has_room(const struct wsb_snapshot *s, uint32_t i);
+
+/* The similarity of node i of s to client (not NULL) that step 4 ranks
+ * by: the cosine of the central angle between them when both have
+ * coordinates, else 1 (same country), cos(WSB_SAME_CONTINENT_KM) (same
+ * continent) or -1.  wsb_select_km turns one into kilometres.  Cannot
+ * fail. */
+double wsb_select_similarity(const struct wsb_snapshot *s, uint32_t i, const struct wsb_client_loc *client);
+double wsb_select_km(double similarity);
+
+/* Step 4's outcome, for --explain: whether the client was located (else
+ * every node with room is a candidate), the similarity of the nearest node
+ * with room (best) and the band's lower bound (bound: a node is a
+ * candidate when its similarity is at least this). */
+struct wsb_select_band {
+    int located;
+    double best;
+    double bound;
+};
+
+/* Steps 1 to 4 of wsb_select, with the same arguments and results, but
+ * no draw: on WSB_SELECT_OK the k >= 1 candidates are in sc->cand[0..k)
+ * (indexes into s->nodes) and *band (may be NULL) says how they were
+ * chosen; on an error code *k is 0.  wsb_select is this, then the draw. */
+int wsb_select_candidates(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
+                          struct wsb_select_scratch *sc, size_t *k, struct wsb_select_band *band);
 
 /* Chooses a node for a client asking for version: steps 1 to 5 above, 1-3
  * read from what the snapshot precomputed.  s may be NULL (no state: 100);

@@ -210,6 +210,7 @@ static int take_nodes(struct wsb_snapshot *s, struct wsb_node *nodes, size_t n, 
         sn->room = j.room;
         sn->slow_start_s = j.slow_start_s;
         sn->budget = j.budget;
+        sn->filter = j.filter;
         s->n_budgeted += j.eligible && j.budget > 0;
         if (nd->has_coords)
             wsb_geo_unit(nd->lat, nd->lon, &sn->x, &sn->y, &sn->z);

@@ -23,6 +23,7 @@ struct wsb_snap_node {
     double room;              /* max_load x capacity - used: new clients it could take at its check */
     double slow_start_s;      /* its slow-start window, 0 none */
     uint32_t budget;          /* session starts per second, 0 none */
+    int filter;               /* enum wsb_select_filter: why it is not eligible (0 when it is) */
     double x, y, z;           /* unit vector on the sphere when node.has_coords */
     char *body;               /* precomputed 200 body {"endpoint":..,"location":..} */
     size_t body_len;
