@@ -127,6 +127,11 @@ EX_ARGS=("$LONDON")
 out=$(explain WSB_ALLOW_INSECURE_WS=1)
 t_match "WSB_ALLOW_INSECURE_WS=1: lon-ws a candidate" "candidate:" "$(line lon-ws "$out")"
 
+# --- no nodes under the prefix: 503 (100), as the CGI handler answers
+out=$(explain WSB_KEY_PREFIX=empty:)
+t_match "no nodes: 0 nodes" "; 0 nodes" "$out"
+t_eq "no nodes: answer as the CGI handler's" "$(cgi v1 WSB_KEY_PREFIX=empty:)" "$(printf '%s\n' "$out" | sed -n 's/^answer 503 //p')"
+
 # --- bad input: exit 2, a clear message ---------------------------------
 bad() {   # name expected-message args...
     local name=$1 msg=$2; shift 2
