@@ -222,7 +222,7 @@ static int wait_bounded(pid_t pid, long long deadline)
 /* One run of cmd for e, bounded by deadline.  0 done (logged when it
  * failed), -1 killed for time or could not start (logged). */
 static int run_one(const char *cmd, const struct wsb_event *e, const struct wsb_event_stamp *s,
-                   long long deadline, long each_s)
+                   long long deadline, long each_s, long long total_ms)
 {
     char vars[6][WSB_EVENT_REASON_LEN + 32];
     snprintf(vars[0], sizeof vars[0], "WSB_EVENT=%s", wsb_event_name(e->kind));
@@ -262,9 +262,9 @@ static int run_one(const char *cmd, const struct wsb_event *e, const struct wsb_
     long long started = wsb_now_ms();
     int ws = wait_bounded(pid, deadline);
     if (ws < 0) {
-        wsb_log_warn("--on-change: event %s%s%s: killed after %lld ms (bound %ld s each, %ld s a round)",
+        wsb_log_warn("--on-change: event %s%s%s: killed after %lld ms (bound %ld s each, %lld ms a round)",
                      wsb_event_name(e->kind), e->node[0] ? " " : "", e->node, wsb_now_ms() - started, each_s,
-                     3 * each_s);
+                     total_ms);
         return -1;
     }
     if (WIFEXITED(ws) && WEXITSTATUS(ws) != 0)
@@ -277,20 +277,22 @@ static int run_one(const char *cmd, const struct wsb_event *e, const struct wsb_
 }
 
 void wsb_events_run(const char *cmd, const struct wsb_event_list *l, const struct wsb_event_stamp *s,
-                    long each_s)
+                    long each_s, long long total_ms)
 {
     if (cmd == NULL || l == NULL || l->n == 0)
         return;
-    long long start = wsb_now_ms(), all = start + 3 * each_s * 1000;
+    if (total_ms <= 0)
+        total_ms = 3LL * each_s * 1000;
+    long long start = wsb_now_ms(), all = start + total_ms;
     for (size_t i = 0; i < l->n; i++) {
         long long now = wsb_now_ms(), deadline = now + each_s * 1000;
         if (now >= all) {
-            wsb_log_warn("--on-change: %zu of %zu events not run: the round's bound (%ld s) is spent", l->n - i,
-                         l->n, 3 * each_s);
+            wsb_log_warn("--on-change: %zu of %zu events not run: the round's bound (%lld ms) is spent", l->n - i,
+                         l->n, total_ms);
             return;
         }
         if (deadline > all)
             deadline = all;
-        run_one(cmd, &l->v[i], s, deadline, each_s);
+        run_one(cmd, &l->v[i], s, deadline, each_s, total_ms);
     }
 }

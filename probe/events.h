@@ -81,10 +81,11 @@ void wsb_events_accepted(void);
  * the event in WSB_EVENT, WSB_NODE, WSB_REASON, WSB_AT, WSB_ROUND and
  * WSB_PROBE, stdin /dev/null, stdout onto stderr, in its own process
  * group.  Each run is bounded by each_s seconds and all of them by
- * 3 x each_s; a run past its bound is killed (SIGKILL to its group);
- * once the round's bound is spent the events left are skipped (logged).  A failure, a signal or a timeout is logged
+ * total_ms (<= 0: 3 x each_s); a run past its bound is killed (SIGKILL to
+ * its group); once the total is spent the events left are skipped
+ * (logged).  A failure, a signal or a timeout is logged
  * as a warning; nothing is returned: a command never stops the probe. */
 void wsb_events_run(const char *cmd, const struct wsb_event_list *l, const struct wsb_event_stamp *s,
-                    long each_s);
+                    long each_s, long long total_ms);
 
 #endif

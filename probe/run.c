@@ -84,7 +84,7 @@ static void drain_event(const struct wsb_probe_options *o, struct wsb_redis *r, 
     if (wsb_events_append(r, keys, &events, &stamp, err) != WSB_OK)
         wsb_log_warn("%s %s: done, but its event is not in %s: %s (grant the probe's user +xadd)", o->command,
                      o->command_id, keys->events, err);
-    wsb_events_run(o->on_change, &events, &stamp, o->on_change_timeout_s);
+    wsb_events_run(o->on_change, &events, &stamp, o->on_change_timeout_s, 0);
     wsb_events_free(&events);
 }
 
@@ -297,7 +297,11 @@ static int run_rounds(const struct wsb_probe_options *o, const struct wsb_round_
         if (status == WSB_OK && ctx->events != NULL) {   /* the round is written, or a fault marked */
             struct wsb_event_stamp stamp = { .probe = ctx->probe_id, .round = st.round_text,
                                              .maxlen = ctx->events_max };
-            wsb_events_run(o->on_change, ctx->events, &stamp, o->on_change_timeout_s);
+            /* 3 x the timeout, and at most half the lock's life: the lock outlives the runs. */
+            long long total_ms = 3LL * o->on_change_timeout_s * 1000;
+            if (total_ms > ctx->lock_ttl_ms / 2)
+                total_ms = ctx->lock_ttl_ms / 2;
+            wsb_events_run(o->on_change, ctx->events, &stamp, o->on_change_timeout_s, total_ms);
         }
         if (!o->interval_s)
             break;
