@@ -17,6 +17,7 @@ int wsb_keys_init(struct wsb_keys *k, const char *prefix, char *err)
     snprintf(k->round, sizeof k->round, "%sround", prefix);
     snprintf(k->admin, sizeof k->admin, "%sadmin", prefix);
     snprintf(k->lock, sizeof k->lock, "%slock", prefix);
+    snprintf(k->events, sizeof k->events, "%sevents", prefix);
     snprintf(k->assigned, sizeof k->assigned, "%sassigned:", prefix);
     snprintf(k->starts, sizeof k->starts, "%sstarts:", prefix);
     return WSB_OK;

@@ -8,6 +8,9 @@
  *   wsb:admin   hash   node id -> "drain": drained at run time; never
  *                      written by a round, so it outlives them
  *   wsb:lock    string the probe's run lock (SET NX PX)
+ *   wsb:events  stream every change of a node's state and every probe
+ *                      fault (probe/events.h), capped (XADD MAXLEN ~);
+ *                      a round's node events are in its MULTI/EXEC
  *   wsb:assigned:<round id>
  *               hash   node id -> clients the handlers sent to it since
  *                      its check in that round (HINCRBY by every handler
@@ -37,6 +40,7 @@ struct wsb_keys {
     char round[WSB_MAX_PREFIX + 8];
     char admin[WSB_MAX_PREFIX + 8];
     char lock[WSB_MAX_PREFIX + 8];
+    char events[WSB_MAX_PREFIX + 8];
     char assigned[WSB_MAX_PREFIX + 16];   /* "<prefix>assigned:", the round id follows */
     char starts[WSB_MAX_PREFIX + 16];     /* "<prefix>starts:", the unix second follows */
 };

@@ -1,6 +1,7 @@
 /* cli.c: wsb-probe's command line: options, usage and their checks. */
 #include "cli.h"
 #include "config.h"
+#include "events.h"
 #include "status.h"
 
 #include <stdio.h>
@@ -31,9 +32,21 @@ static void usage(FILE *f)
             "  --max-parallel N   transfers at once (default: from the file descriptor limit)\n"
             "  --min-gap S        do nothing when the last round (any probe's) is younger\n"
             "                     than S seconds (several probe hosts on timers)\n"
+            "  --events-max N     cap of the events stream <prefix>events (XADD MAXLEN ~;\n"
+            "                     default 10000)\n"
+            "  --on-change CMD    after each written round (and a drain), run CMD through\n"
+            "                     /bin/sh -c once per state change, with WSB_EVENT\n"
+            "                     (online, offline, drained, undrained, probe_fault,\n"
+            "                     probe_ok), WSB_NODE, WSB_REASON, WSB_AT, WSB_ROUND and\n"
+            "                     WSB_PROBE set; stdin /dev/null, stdout to stderr; its\n"
+            "                     failure is logged, never fatal\n"
+            "  --on-change-timeout S  kill a run of CMD (its process group) after S\n"
+            "                     seconds (1..300, default 10); at most 3 x S a round,\n"
+            "                     and half the probe lock's lifetime\n"
             "  --log-level L      error, warn, info (default) or debug\n"
             "  --check-inventory  validate the inventory and exit\n"
-            "  drain ID           drain node ID at run time (kept by later rounds)\n"
+            "  drain ID           drain node ID at run time (kept by later rounds;\n"
+            "                     with --events-max, --on-change)\n"
             "  undrain ID         undo a run-time drain\n"
             "  --help, --version\n"
             "\n"
@@ -85,6 +98,18 @@ static int take_arg(const char *a, const char *v, struct wsb_probe_options *o, i
     } else if (strcmp(a, "--max-parallel") == 0) {
         if (wsb_arg_long("wsb-probe", a, v, 1, 1000000, &o->max_parallel) != 0)
             return -1;
+    } else if (strcmp(a, "--on-change") == 0) {
+        o->on_change = v;
+        if (v != NULL && v[0] == '\0') {
+            fprintf(stderr, "wsb-probe: --on-change: empty command\n");
+            return -1;
+        }
+    } else if (strcmp(a, "--on-change-timeout") == 0) {
+        if (wsb_arg_long("wsb-probe", a, v, 1, 300, &o->on_change_timeout_s) != 0)
+            return -1;
+    } else if (strcmp(a, "--events-max") == 0) {
+        if (wsb_arg_long("wsb-probe", a, v, 1, 100000000, &o->events_max) != 0)
+            return -1;
     } else if (strcmp(a, "--log-level") == 0) {
         if (v == NULL || wsb_log_level_parse(v, &o->level) != WSB_OK) {
             fprintf(stderr, "wsb-probe: --log-level: '%s' is not one of error, warn, info, debug\n",
@@ -110,7 +135,8 @@ static int check_together(const struct wsb_probe_options *o)
 {
     if (o->command != NULL) {
         if (o->once || o->interval_s || o->for_s || o->check_only) {
-            fprintf(stderr, "wsb-probe: %s takes only --redis, --prefix and --log-level\n", o->command);
+            fprintf(stderr, "wsb-probe: %s takes only --redis, --prefix, --log-level, --events-max, --on-change and "
+                            "--on-change-timeout\n", o->command);
             return -1;
         }
         return 0;
@@ -134,6 +160,8 @@ int wsb_probe_cli_parse(int argc, char **argv, struct wsb_probe_options *o)
 {
     memset(o, 0, sizeof *o);
     o->level = WSB_LOG_INFO;
+    o->on_change_timeout_s = WSB_ON_CHANGE_TIMEOUT_S;
+    o->events_max = WSB_EVENTS_MAXLEN;
     const char *level = wsb_env("WSB_LOG_LEVEL");
     if (level != NULL && wsb_log_level_parse(level, &o->level) != WSB_OK) {
         fprintf(stderr, "wsb-probe: WSB_LOG_LEVEL: '%s' is not one of error, warn, info, debug\n", level);

@@ -34,6 +34,9 @@ struct wsb_probe_options {
     long ttl_s;               /* 0: default */
     long max_parallel;        /* 0: default */
     long min_gap_s;           /* 0: none; else skip a run while the last round is younger */
+    const char *on_change;    /* NULL: none; else run through /bin/sh -c per event (events.h) */
+    long on_change_timeout_s; /* bound of one run */
+    long events_max;          /* cap of <prefix>events */
     enum wsb_log_level level;
 };
 

@@ -2,6 +2,7 @@
 #include "round.h"
 #include "carry.h"
 #include "clock.h"
+#include "events.h"
 #include "fault.h"
 #include "health.h"
 #include "lock.h"
@@ -86,38 +87,46 @@ static void describe(char *buf, size_t len, const char *name, const char *detail
         snprintf(buf, len, "%s", name);
 }
 
-/* One line per change of a node's state; nothing when nothing changed. */
-static void log_node(const struct wsb_inv_node *inv, const struct wsb_node *prev, const struct wsb_node *now,
-                     const struct wsb_check_result *res, enum wsb_health_change change)
+/* One line per change of a node's state, nothing when nothing changed;
+ * and the change as an event in events (may be NULL), at now.  WSB_OK, or
+ * WSB_ENOMEM (logged all the same). */
+static int log_node(const struct wsb_inv_node *inv, const struct wsb_node *prev, const struct wsb_node *now,
+                    const struct wsb_check_result *res, enum wsb_health_change change,
+                    struct wsb_event_list *events, long long at)
 {
     const char *id = now->id;
-    char why[2 * WSB_DETAIL_LEN + 40];
+    char why[2 * WSB_DETAIL_LEN + 40], reason[WSB_EVENT_REASON_LEN];
     int report_shown = res->check == WSB_OUT_OK && strcmp(now->last_error, "ok") != 0;
     if (report_shown)
         describe(why, sizeof why, now->last_error, res->report_detail);
     else
         describe(why, sizeof why, wsb_outcome_name(res->check), res->detail);
 
+    int kind = -1;   /* the event, if any */
     switch (change) {
     case WSB_HEALTH_FIRST_UP:
-        wsb_log_info("node %s: online (first check: %s)", id, why);
-        break;
     case WSB_HEALTH_FIRST_DOWN:
-        wsb_log_warn("node %s: offline (first check: %s)", id, why);
+        snprintf(reason, sizeof reason, "first check: %s", why);
+        kind = change == WSB_HEALTH_FIRST_UP ? WSB_EVENT_ONLINE : WSB_EVENT_OFFLINE;
+        wsb_log(kind == WSB_EVENT_ONLINE ? WSB_LOG_INFO : WSB_LOG_WARN, "node %s: %s (%s)", id,
+                kind == WSB_EVENT_ONLINE ? "online" : "offline", reason);
         break;
     case WSB_HEALTH_UP:
-        wsb_log_info("node %s: offline -> online (%u checks ok%s%s)", id, now->ok_streak,
-                     report_shown ? "; " : "", report_shown ? why : "");
+        snprintf(reason, sizeof reason, "%u checks ok%s%s", now->ok_streak, report_shown ? "; " : "",
+                 report_shown ? why : "");
+        kind = WSB_EVENT_ONLINE;
+        wsb_log_info("node %s: offline -> online (%s)", id, reason);
         break;
     case WSB_HEALTH_DOWN:
         if (wsb_outcome_is_probe_fault(res->check))
-            wsb_log_warn("node %s: online -> offline (no check for too long: probe fault %s)", id, why);
+            snprintf(reason, sizeof reason, "no check for too long: probe fault %s", why);
         else if (now->fail_streak < inv->check.fall)
-            wsb_log_warn("node %s: online -> offline (flapping: %u of its last %u checks failed; this one: %s)", id,
-                         wsb_health_recent_failures(now->recent, inv->check.flap_checks), inv->check.flap_checks,
-                         why);
+            snprintf(reason, sizeof reason, "flapping: %u of its last %u checks failed; this one: %s",
+                     wsb_health_recent_failures(now->recent, inv->check.flap_checks), inv->check.flap_checks, why);
         else
-            wsb_log_warn("node %s: online -> offline (%s, %u failures in a row)", id, why, now->fail_streak);
+            snprintf(reason, sizeof reason, "%s, %u failures in a row", why, now->fail_streak);
+        kind = WSB_EVENT_OFFLINE;
+        wsb_log_warn("node %s: online -> offline (%s)", id, reason);
         break;
     case WSB_HEALTH_SAME:
         if (prev != NULL && strcmp(prev->last_error, now->last_error) != 0) {
@@ -136,8 +145,16 @@ static void log_node(const struct wsb_inv_node *inv, const struct wsb_node *prev
     case WSB_HEALTH_KEPT:
         break;   /* counted and logged once for the round */
     }
-    if (prev != NULL && prev->drain != now->drain)
+    int status = WSB_OK;
+    if (kind >= 0 && events != NULL)
+        status = wsb_events_add(events, (enum wsb_event_kind)kind, id, at, "%s", reason);
+    if (prev != NULL && prev->drain != now->drain) {
         wsb_log_info("node %s: %s (inventory)", id, now->drain ? "draining" : "no longer draining");
+        if (events != NULL && status == WSB_OK)
+            status = wsb_events_add(events, now->drain ? WSB_EVENT_DRAINED : WSB_EVENT_UNDRAINED, id, at,
+                                    "inventory");
+    }
+    return status;
 }
 
 int wsb_round_keep_lock(const struct wsb_round_ctx *c, char *err)
@@ -215,6 +232,10 @@ static int build_records(const struct wsb_round_ctx *c, struct round_work *w, st
 {
     const struct wsb_inventory *inv = c->inv;
     size_t n_drain = w->prev.n_drain;
+    if (c->events != NULL && w->prev.live && w->prev.fault[0] != '\0' &&
+        wsb_events_add(c->events, WSB_EVENT_PROBE_OK, NULL, w->now, "rounds are counted again (probe fault since %lld: %s)",
+                       w->prev.fault_at, w->prev.fault) != WSB_OK)
+        return WSB_ENOMEM;
     for (size_t i = 0; i < inv->n; i++) {
         const struct wsb_inv_node *in = &inv->nodes[i];
         const struct wsb_node *p = w->n_prev ? find_prev(w->prev_sorted, w->n_prev, in->node.id) : NULL;
@@ -222,7 +243,8 @@ static int build_records(const struct wsb_round_ctx *c, struct round_work *w, st
         if (wsb_health_record(in, p, &w->results[i], w->now, c->ttl_s, &w->records[i], &change) != WSB_OK)
             return WSB_ENOMEM;
         w->built++;
-        log_node(in, p, &w->records[i], &w->results[i], change);
+        if (log_node(in, p, &w->records[i], &w->results[i], change, c->events, w->now) != WSB_OK)
+            return WSB_ENOMEM;
         note_probe_fault(in, &w->results[i], st);
         st->up += w->records[i].online != 0;
         st->down += w->records[i].online == 0;
@@ -281,9 +303,12 @@ static int write_round(const struct wsb_round_ctx *c, struct round_work *w, stru
     }
     long long *counts = carry_counts(c, w);
     st->duration_ms = wsb_now_ms() - started;
+    st->round_id = wsb_unix_ms();   /* the id queue_round would take; the events name it */
+    snprintf(st->round_text, sizeof st->round_text, "%lld", st->round_id);
+    struct wsb_event_stamp stamp = { .probe = c->probe_id, .round = st->round_text, .maxlen = c->events_max };
     struct wsb_round_summary sum = {
-        .at = w->now, .duration_ms = st->duration_ms, .nodes = st->nodes, .up = st->up, .down = st->down,
-        .draining = st->draining, .probe = c->probe_id,
+        .id = st->round_id, .at = w->now, .duration_ms = st->duration_ms, .nodes = st->nodes, .up = st->up,
+        .down = st->down, .draining = st->draining, .probe = c->probe_id, .events = c->events, .stamp = &stamp,
     };
     struct wsb_round_carry carry = { .prev_id = w->prev.round_id, .counts = counts };
     struct wsb_round_fence fence = { .lock_token = c->lock_token, .round_id = w->prev.round_id };
@@ -331,11 +356,19 @@ static int skip_round(const struct wsb_round_ctx *c, const struct round_work *w,
                       st->fault.cause, w->prev.live ? "has no round time" : "has expired or was never written");
     }
     st->nodes = c->inv->n;
-    int status = wsb_state_mark_fault(c->redis, c->keys, c->lock_token, st->fault.cause, w->now, why);
+    /* The event names the round whose verdicts are kept. */
+    snprintf(st->round_text, sizeof st->round_text, "%s", w->prev.round_id);
+    struct wsb_event_stamp stamp = { .probe = c->probe_id, .round = st->round_text, .maxlen = c->events_max };
+    int started = 0;
+    int status = wsb_state_mark_fault(c->redis, c->keys, c->lock_token, st->fault.cause, w->now,
+                                      c->events ? &stamp : NULL, &started, why);
     if (status == WSB_EBUSY)
         return wsb_fail(err, WSB_EBUSY, "lost the probe lock %s (another probe took over?)", c->keys->lock);
     if (status != WSB_OK)
         wsb_log_warn("could not mark the round as a probe fault: %s", why);
+    if (started && c->events != NULL &&
+        wsb_events_add(c->events, WSB_EVENT_PROBE_FAULT, NULL, w->now, "%s", st->fault.cause) != WSB_OK)
+        wsb_log_warn("--on-change: out of memory; the probe_fault event is in the stream only");
     return WSB_OK;
 }
 
@@ -348,6 +381,8 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
 
     memset(st, 0, sizeof *st);
     memset(&w, 0, sizeof w);
+    if (c->events != NULL)
+        wsb_events_reset(c->events);
     long long started = wsb_now_ms();
     w.now = (long long)time(NULL);
     if ((status = wsb_state_read(c->redis, c->keys, &w.prev, err)) != WSB_OK)

@@ -5,6 +5,7 @@
 #define WSB_PROBE_ROUND_H
 
 #include "check.h"
+#include "events.h"
 #include "fault.h"
 #include "inventory.h"
 #include "redis.h"
@@ -22,6 +23,10 @@ struct wsb_round_ctx {
     const char *probe_id;                     /* "host:pid" */
     const char *lock_token;                   /* refreshed before the write */
     long lock_ttl_ms;
+    struct wsb_event_list *events;            /* borrowed; emptied by every round, then holds its
+                                               * events (those written, or a probe fault's start);
+                                               * NULL: no events at all */
+    long events_max;                          /* the stream's cap (0: WSB_EVENTS_MAXLEN) */
 };
 
 struct wsb_round_stats {
@@ -31,6 +36,8 @@ struct wsb_round_stats {
                                                * nothing of it was written (fault.h) */
     char probe_fault[WSB_ERRLEN];             /* the first of them, for the log */
     long long duration_ms;
+    long long round_id;                       /* the written round's id */
+    char round_text[WSB_MAX_ROUND_ID + 1];    /* the round id the events name ("" none) */
 };
 
 /* Keeps the probe lock: extends it if this probe still holds it, or takes

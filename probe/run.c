@@ -3,6 +3,7 @@
 #include "run.h"
 #include "clock.h"
 #include "config.h"
+#include "events.h"
 #include "inventory.h"
 #include "lock.h"
 #include "redis.h"
@@ -64,6 +65,29 @@ static int redis_setup(const struct wsb_probe_options *o, struct wsb_redis_confi
     return 0;
 }
 
+/* A drain's event: appended to the stream (after the drain, not with it:
+ * a refused XADD is a warning, the drain stands) and given to --on-change. */
+static void drain_event(const struct wsb_probe_options *o, struct wsb_redis *r, const struct wsb_keys *keys,
+                        int drain)
+{
+    char err[WSB_ERRLEN], probe_id[200], host[128] = "localhost";
+    struct wsb_event_list events = { 0 };
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    snprintf(probe_id, sizeof probe_id, "%s:%ld", host, (long)getpid());
+    struct wsb_event_stamp stamp = { .probe = probe_id, .round = "", .maxlen = o->events_max };
+    if (wsb_events_add(&events, drain ? WSB_EVENT_DRAINED : WSB_EVENT_UNDRAINED, o->command_id, (long long)time(NULL),
+                       "wsb-probe %s", o->command) != WSB_OK) {
+        wsb_log_warn("%s %s: out of memory: no event", o->command, o->command_id);
+        return;
+    }
+    if (wsb_events_append(r, keys, &events, &stamp, err) != WSB_OK)
+        wsb_log_warn("%s %s: done, but its event is not in %s: %s (grant the probe's user +xadd)", o->command,
+                     o->command_id, keys->events, err);
+    wsb_events_run(o->on_change, &events, &stamp, o->on_change_timeout_s, 0);
+    wsb_events_free(&events);
+}
+
 int wsb_run_drain(const struct wsb_probe_options *o)
 {
     struct wsb_redis_config cfg;
@@ -98,6 +122,7 @@ int wsb_run_drain(const struct wsb_probe_options *o)
     else
         printf("node %s undrained (removed from %s)\n", o->command_id, keys.admin);
     rc = WSB_EXIT_DONE;
+    drain_event(o, r, &keys, drain);
 cleanup:
     wsb_redis_free(r);
     return rc;
@@ -269,6 +294,15 @@ static int run_rounds(const struct wsb_probe_options *o, const struct wsb_round_
                     "round: %zu nodes, %zu up, %zu down, %zu draining, %lld ms%s", st.nodes, st.up, st.down,
                     st.draining, st.duration_ms, st.probe_faults ? " (with probe faults)" : "");
         }
+        if (status == WSB_OK && ctx->events != NULL) {   /* the round is written, or a fault marked */
+            struct wsb_event_stamp stamp = { .probe = ctx->probe_id, .round = st.round_text,
+                                             .maxlen = ctx->events_max };
+            /* 3 x the timeout, and at most half the lock's life: the lock outlives the runs. */
+            long long total_ms = 3LL * o->on_change_timeout_s * 1000;
+            if (total_ms > ctx->lock_ttl_ms / 2)
+                total_ms = ctx->lock_ttl_ms / 2;
+            wsb_events_run(o->on_change, ctx->events, &stamp, o->on_change_timeout_s, total_ms);
+        }
         if (!o->interval_s)
             break;
         k++;
@@ -302,6 +336,7 @@ int wsb_run_probe(const struct wsb_probe_options *o)
     struct wsb_keys keys;
     struct round_plan plan;
     struct wsb_redis *r = NULL;
+    struct wsb_event_list events = { 0 };
     int rc = WSB_EXIT_USAGE, locked = 0;
 
     /* Everything that can be wrong with the configuration is found before
@@ -343,12 +378,13 @@ int wsb_run_probe(const struct wsb_probe_options *o)
     }
     struct wsb_round_ctx ctx = {
         .inv = &inv, .redis = r, .keys = &keys, .ttl_s = (int)plan.ttl_s, .probe_id = probe_id,
-        .lock_token = token, .lock_ttl_ms = plan.lock_ttl_ms,
+        .lock_token = token, .lock_ttl_ms = plan.lock_ttl_ms, .events = &events, .events_max = o->events_max,
         .check = { .ca_file = inv.ca_file, .max_parallel = (size_t)plan.max_parallel,
                    .user_agent = "wsb-probe/" WSB_VERSION },
     };
     rc = run_rounds(o, &ctx, &locked);
     curl_global_cleanup();
+    wsb_events_free(&events);
 cleanup:
     if (locked && wsb_lock_release(r, &keys, token, err) != WSB_OK)
         wsb_log_warn("could not release the lock (it expires by itself): %s", err);

@@ -125,11 +125,25 @@ static int queue_carry(redisContext *c, const struct wsb_keys *k, const struct w
     return status;
 }
 
-/* Queues the whole transaction on c; counts what it queued in *queued.
- * WSB_OK or WSB_ENOMEM. */
+/* Where the events' XADDs are among the queued commands, and whether
+ * Redis refused one (why). */
+struct xadd_span {
+    size_t from, n;
+    int refused;
+    char why[200];
+};
+
+static int in_span(const struct xadd_span *x, size_t i)
+{
+    return x != NULL && x->n > 0 && i >= x->from && i < x->from + x->n;
+}
+
+/* Queues the whole transaction on c; counts what it queued in *queued;
+ * with events (not NULL) queues the summary's events last, at
+ * events->from.  WSB_OK or WSB_ENOMEM. */
 static int queue_round(redisContext *c, const struct wsb_keys *k, const struct wsb_node *nodes,
                        char *const *records, size_t n, const struct wsb_round_summary *sum,
-                       const struct wsb_round_carry *carry, int ttl_s, size_t *queued)
+                       const struct wsb_round_carry *carry, int ttl_s, struct xadd_span *events, size_t *queued)
 {
     if (redisAppendCommand(c, "MULTI") != REDIS_OK)
         return WSB_ENOMEM;
@@ -166,30 +180,48 @@ static int queue_round(redisContext *c, const struct wsb_keys *k, const struct w
     snprintf(id_text, sizeof id_text, "%lld", id);
     if (carry != NULL && queue_carry(c, k, nodes, n, carry, id_text, ttl_s, queued) != WSB_OK)
         return WSB_ENOMEM;
+    if (events != NULL) {
+        events->from = *queued;
+        if (wsb_events_queue(c, k, sum->events, sum->stamp, queued) != WSB_OK)
+            return WSB_ENOMEM;
+        events->n = *queued - events->from;
+    }
     if (redisAppendCommand(c, "EXEC") != REDIS_OK)
         return WSB_ENOMEM;
     (*queued)++;
     return WSB_OK;
 }
 
-/* The first error inside EXEC's answer, or WSB_OK. */
-static int exec_status(struct wsb_redis *r, const redisReply *rr, char *err)
+/* The first error inside EXEC's answer, or WSB_OK.  An error of an
+ * event's XADD is not one: it is noted in events. */
+static int exec_status(struct wsb_redis *r, const redisReply *rr, struct xadd_span *events, char *err)
 {
     if (rr->type == REDIS_REPLY_NIL)
         return wsb_fail(err, WSB_EBUSY, "the probe lock or the round changed while this round was written "
                                         "(another probe?); round not written");
     if (rr->type != REDIS_REPLY_ARRAY)
         return wsb_fail(err, WSB_EREPLY, "redis %s: EXEC did not run the round", wsb_redis_current(r));
-    for (size_t j = 0; j < rr->elements; j++)
-        if (rr->element[j]->type == REDIS_REPLY_ERROR)
-            return wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rr->element[j]->str);
+    for (size_t j = 0; j < rr->elements; j++) {
+        if (rr->element[j]->type != REDIS_REPLY_ERROR)
+            continue;
+        if (in_span(events, j + 1)) {   /* element j answers the command queued after MULTI, j + 1 */
+            if (!events->refused)
+                snprintf(events->why, sizeof events->why, "%s", rr->element[j]->str);
+            events->refused = 1;
+            continue;
+        }
+        return wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rr->element[j]->str);
+    }
     return WSB_OK;
 }
 
 /* Reads every one of the queued replies; the last one (EXEC) says whether
  * the round landed.  WSB_OK, or the first failure with its reason in err;
- * on an I/O error the connection is dropped. */
-static int collect_replies(struct wsb_redis *r, redisContext *c, size_t queued, char *err)
+ * on an I/O error the connection is dropped.  An event's XADD refused when
+ * queued (an ACL: then EXEC is aborted) or inside EXEC is noted in events
+ * (may be NULL). */
+static int collect_replies(struct wsb_redis *r, redisContext *c, size_t queued, struct xadd_span *events,
+                           char *err)
 {
     int status = WSB_OK;
     for (size_t i = 0; i < queued; i++) {
@@ -202,10 +234,15 @@ static int collect_replies(struct wsb_redis *r, redisContext *c, size_t queued, 
         }
         redisReply *rr = reply;
         wsb_redis_note_reply(r, rr);   /* READONLY after a failover: re-resolve next time */
-        if (status == WSB_OK && rr->type == REDIS_REPLY_ERROR)
+        if (rr->type == REDIS_REPLY_ERROR && in_span(events, i)) {
+            if (!events->refused)
+                snprintf(events->why, sizeof events->why, "%s", rr->str);
+            events->refused = 1;
+        } else if (status == WSB_OK && rr->type == REDIS_REPLY_ERROR) {
             status = wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rr->str);
-        else if (status == WSB_OK && i == queued - 1)
-            status = exec_status(r, rr, err);
+        } else if (status == WSB_OK && i == queued - 1) {
+            status = exec_status(r, rr, events, err);
+        }
         freeReplyObject(rr);
     }
     return status;
@@ -293,12 +330,27 @@ int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const s
         status = WSB_EREDIS;
         goto cleanup;
     }
-    if (fence != NULL && (status = fence_check(r, c, k, fence, err)) != WSB_OK)
-        goto cleanup;
-    if ((status = queue_round(c, k, nodes, records, n, sum, carry, ttl_s, &queued)) != WSB_OK)
-        goto cleanup;
-    status = collect_replies(r, c, queued, err);
-    queued = 0;
+    struct xadd_span events = { 0 };
+    int with_events = sum->events != NULL && sum->events->n > 0 && sum->stamp != NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (fence != NULL && (status = fence_check(r, c, k, fence, err)) != WSB_OK)
+            goto cleanup;
+        if ((status = queue_round(c, k, nodes, records, n, sum, carry, ttl_s, with_events ? &events : NULL,
+                                  &queued)) != WSB_OK)
+            goto cleanup;
+        status = collect_replies(r, c, queued, with_events ? &events : NULL, err);
+        queued = 0;
+        if (!with_events)
+            break;
+        if (events.refused)
+            wsb_events_refused(wsb_redis_current(r), events.why);
+        else if (status == WSB_OK)
+            wsb_events_accepted();
+        /* An XADD refused when queued aborts the EXEC: the round again, without its events. */
+        if (status == WSB_OK || !events.refused || (c = wsb_redis_get(r, err)) == NULL)
+            break;
+        with_events = 0;
+    }
 cleanup:
     if (status == WSB_ENOMEM && err != NULL)
         wsb_fail(err, WSB_ENOMEM, "out of memory writing the round");
@@ -311,24 +363,44 @@ cleanup:
     return status;
 }
 
+/* Returns {-1} lock lost, {0} no round, {1} marked, {2} marked as the
+ * episode's start (and the event appended), {3, why} the same with the
+ * XADD refused.  ARGV[4] '' appends no event. */
 static const char *const MARK_FAULT_LUA =
-    "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end "
-    "if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end "
+    "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end "
+    "if redis.call('EXISTS', KEYS[2]) == 0 then return {0} end "
     "redis.call('HSET', KEYS[2], 'fault', ARGV[2]) "
-    "if redis.call('HEXISTS', KEYS[2], 'fault_at') == 0 then redis.call('HSET', KEYS[2], 'fault_at', ARGV[3]) end "
-    "return 1";
+    "if redis.call('HEXISTS', KEYS[2], 'fault_at') == 1 then return {1} end "
+    "redis.call('HSET', KEYS[2], 'fault_at', ARGV[3]) "
+    "if ARGV[4] == '' then return {2} end "
+    "local ok = redis.pcall('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'event', 'probe_fault', "
+    "'reason', ARGV[2], 'at', ARGV[3], 'probe', ARGV[4], 'round', ARGV[5]) "
+    "if type(ok) == 'table' and ok.err then return {3, ok.err} end "
+    "return {2}";
 
 int wsb_state_mark_fault(struct wsb_redis *r, const struct wsb_keys *k, const char *lock_token, const char *cause,
-                         long long at, char *err)
+                         long long at, const struct wsb_event_stamp *stamp, int *started, char *err)
 {
-    redisReply *reply = wsb_redis_command(r, err, "EVAL %s 2 %s %s %s %s %lld", MARK_FAULT_LUA, k->lock, k->round,
-                                          lock_token ? lock_token : "", cause, at);
+    if (started != NULL)
+        *started = 0;
+    redisReply *reply = wsb_redis_command(r, err, "EVAL %s 3 %s %s %s %s %s %lld %s %s %ld", MARK_FAULT_LUA, k->lock,
+                                          k->round, k->events, lock_token ? lock_token : "", cause, at,
+                                          stamp && stamp->probe ? stamp->probe : "",
+                                          stamp && stamp->round ? stamp->round : "",
+                                          stamp && stamp->maxlen > 0 ? stamp->maxlen : (long)WSB_EVENTS_MAXLEN);
     if (reply == NULL)
         return WSB_EREDIS;
-    int lost = reply->type == REDIS_REPLY_INTEGER && reply->integer < 0;
+    long long code = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+                             reply->element[0]->type == REDIS_REPLY_INTEGER ? reply->element[0]->integer : 0;
+    if (code == 3 && reply->elements >= 2 && reply->element[1]->type == REDIS_REPLY_STRING)
+        wsb_events_refused(wsb_redis_current(r), reply->element[1]->str);
+    else if (code == 2 && stamp != NULL)
+        wsb_events_accepted();
     freeReplyObject(reply);
-    if (lost)
+    if (code < 0)
         return wsb_fail(err, WSB_EBUSY, "the probe lock %s is another's now", k->lock);
+    if (started != NULL)
+        *started = code >= 2;
     return WSB_OK;
 }
 
