@@ -262,7 +262,7 @@ noperm "probe user cannot subscribe" "${P[@]}" SUBSCRIBE wsb
 t_eq "the other key is untouched" secret-value "$(adm GET other:key)"
 t_eq "the state is untouched: two nodes" 2 "$(adm HLEN wsb:nodes)"
 t_eq "  ... the round is still there" 1 "$(adm EXISTS wsb:round)"
-t_eq "  ... no other wsb: key was made" "" "$(adm --scan --pattern 'wsb:*' | grep -v '^wsb:\(nodes\|round\|admin\|assigned:.*\|starts:.*\)$')"
+t_eq "  ... no other wsb: key was made" "" "$(adm --scan --pattern 'wsb:*' | grep -v '^wsb:\(nodes\|round\|admin\|events\|assigned:.*\|starts:.*\)$')"
 t_match "a wrong handler password: 503/100" '"error_code":100' \
     "$(printf 'wrong\n' > "$T_DIR/wrong.pw"; env -i PATH="$PATH" GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
         REQUEST_URI=/v1/websocket/server REMOTE_ADDR=127.0.0.1 WSB_REDIS_URL="$HURL" \
