@@ -16,8 +16,7 @@ void wsb_geo_unit(double lat, double lon, double *x, double *y, double *z)
     *z = sin(la);
 }
 
-/* Central angle (radians) between two unit vectors. */
-static double angle_between(double dot)
+double wsb_geo_angle(double dot)
 {
     return acos(dot > 1.0 ? 1.0 : dot < -1.0 ? -1.0 : dot);
 }
@@ -37,7 +36,7 @@ static double cell_radius(double deg, unsigned a)
         for (int j = 0; j < 3; j++) {
             double px, py, pz;
             wsb_geo_unit(lat0 + fx[i] * deg, (fx[j] - 0.5) * deg, &px, &py, &pz);
-            double d = angle_between(px * cx + py * cy + pz * cz);
+            double d = wsb_geo_angle(px * cx + py * cy + pz * cz);
             if (d > r)
                 r = d;
         }

@@ -69,4 +69,8 @@ void wsb_cell_index_free(struct wsb_cell_index *ix);
 /* Unit vector of a latitude/longitude in degrees. */
 void wsb_geo_unit(double lat, double lon, double *x, double *y, double *z);
 
+/* The central angle (radians) between two unit vectors whose dot product
+ * is dot (clamped to -1..1 first, as rounding may overshoot). */
+double wsb_geo_angle(double dot);
+
 #endif

@@ -364,8 +364,7 @@ double wsb_select_similarity(const struct wsb_snapshot *s, uint32_t i, const str
 
 double wsb_select_km(double sim)
 {
-    double c = sim > 1.0 ? 1.0 : sim < -1.0 ? -1.0 : sim;
-    return acos(c) * WSB_EARTH_RADIUS_KM;
+    return wsb_geo_angle(sim) * WSB_EARTH_RADIUS_KM;
 }
 
 int wsb_select_candidates(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,

@@ -18,6 +18,7 @@
 #define WSB_PROBE_CHECK_H
 
 #include "inventory.h"
+#include "curl_outcome.h"
 #include "outcome.h"
 #include "report.h"
 
@@ -49,15 +50,6 @@ struct wsb_check_options {
 int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt,
                   struct wsb_check_result *results, char *err);
 
-/* Maps a libcurl result code (with the errno libcurl saw, 0 if none) to an
- * outcome.  Pure; CURLE_WRITE_ERROR (the probe's own abort) maps to
- * WSB_OUT_PROBE_ERROR and must be interpreted by the caller first. */
-enum wsb_outcome wsb_check_outcome_of_curl(int curl_code, long os_errno);
 
-/* Splits a failed certificate verification by OpenSSL's verify result
- * (CURLINFO_SSL_VERIFYRESULT): a chain that leads to no trusted CA is
- * WSB_OUT_TLS_UNTRUSTED, anything else (expired, wrong name, revoked, 0
- * when unknown) WSB_OUT_TLS_VERIFY.  Pure. */
-enum wsb_outcome wsb_check_verify_outcome(long verify_result);
 
 #endif
