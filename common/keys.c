@@ -20,6 +20,9 @@ int wsb_keys_init(struct wsb_keys *k, const char *prefix, char *err)
     snprintf(k->events, sizeof k->events, "%sevents", prefix);
     snprintf(k->assigned, sizeof k->assigned, "%sassigned:", prefix);
     snprintf(k->starts, sizeof k->starts, "%sstarts:", prefix);
+    snprintf(k->metrics_handlers, sizeof k->metrics_handlers, "%smetrics:handlers", prefix);
+    snprintf(k->metrics_nodes, sizeof k->metrics_nodes, "%smetrics:nodes", prefix);
+    snprintf(k->metrics_probe, sizeof k->metrics_probe, "%smetrics:probe", prefix);
     return WSB_OK;
 }
 

@@ -22,6 +22,18 @@
  *                      in that second (session-start budgets, and what the
  *                      probe carries into a new round); expires after
  *                      WSB_STARTS_TTL_S
+ *   wsb:metrics:handlers
+ *               hash   "<host>|<counter>[|<labels>]" -> the counters of
+ *                      every handler process of that host (HINCRBY at a
+ *                      refresh), "<host>|flushed_at" and other gauges
+ *                      (HSET); read by a /metrics scrape (handler/metrics.h)
+ *   wsb:metrics:nodes
+ *               hash   "answers|<node id>", "excluded|<node id>" -> the
+ *                      answers with that node, and the requests that
+ *                      excluded it, of every handler process on every host
+ *   wsb:metrics:probe
+ *               hash   the probe's counters (rounds, checks by outcome,
+ *                      probe faults), HINCRBY after each round
  *
  * A round replaces wsb:nodes and wsb:round in one MULTI/EXEC, so a reader
  * sees all of one round or all of the previous one. */
@@ -43,6 +55,9 @@ struct wsb_keys {
     char events[WSB_MAX_PREFIX + 8];
     char assigned[WSB_MAX_PREFIX + 16];   /* "<prefix>assigned:", the round id follows */
     char starts[WSB_MAX_PREFIX + 16];     /* "<prefix>starts:", the unix second follows */
+    char metrics_handlers[WSB_MAX_PREFIX + 20];
+    char metrics_nodes[WSB_MAX_PREFIX + 20];
+    char metrics_probe[WSB_MAX_PREFIX + 20];
 };
 
 /* Room for a key built by the two functions below. */

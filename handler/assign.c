@@ -35,6 +35,7 @@ struct wsb_assign {
     int failures;                  /* exchanges failed in a row */
     int logged;                    /* the failure was logged */
     int refused;                   /* the last failure was Redis's answer (NOPERM, READONLY, ...) */
+    int metrics_refused;           /* the answers per node were refused (logged) */
     /* The counts not yet in Redis, one per node of held, which they follow
      * from snapshot to snapshot by id. */
     struct wsb_snapshot *held;     /* a reference, NULL before the first exchange */
@@ -277,7 +278,7 @@ static uint32_t clamp_u32(double v)
 /* What one exchange sends: which commands, in which order. */
 struct exchange {
     char assigned[WSB_MAX_KEY], starts[WSB_MAX_KEY], starts_before[WSB_MAX_KEY];
-    size_t n_incr;                 /* nodes with pending counts: two HINCRBY each */
+    size_t n_incr;                 /* nodes with pending counts: three HINCRBY each */
     size_t n_budgeted;             /* nodes whose starts are read (two HMGET) */
     int n_cmds;
 };
@@ -314,12 +315,15 @@ static int queue(struct wsb_assign *a, redisContext *c, struct exchange *x)
         if (a->pending[i] == 0)
             continue;
         const char *id = s->nodes[i].node.id;
+        /* The third is the node's lifetime count, for the metrics
+         * (metrics.h): it needs no reply of its own. */
         if (redisAppendCommand(c, "HINCRBY %s %s %u", x->assigned, id, a->pending[i]) != REDIS_OK ||
-            redisAppendCommand(c, "HINCRBY %s %s %u", x->starts, id, a->pending[i]) != REDIS_OK)
+            redisAppendCommand(c, "HINCRBY %s %s %u", x->starts, id, a->pending[i]) != REDIS_OK ||
+            redisAppendCommand(c, "HINCRBY %s answers|%s %u", a->keys.metrics_nodes, id, a->pending[i]) != REDIS_OK)
             return WSB_ENOMEM;
         x->n_incr++;
     }
-    x->n_cmds = (int)(2 * x->n_incr);
+    x->n_cmds = (int)(3 * x->n_incr);
     for (size_t i = 0; i < s->n_nodes; i++)
         if (s->nodes[i].eligible && s->nodes[i].budget > 0)
             a->budgeted[x->n_budgeted++] = (uint32_t)i;
@@ -370,9 +374,14 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
     struct wsb_snapshot *s = a->held;
     long long sec = now_ms / 1000;
     size_t r = 0;
+    const redisReply *bad = NULL, *metrics_bad = NULL;
     for (size_t i = 0; i < s->n_nodes; i++) {
         if (a->pending[i] == 0)
             continue;
+        if (bad == NULL)
+            bad = first_error(rep + r, 2);
+        if (metrics_bad == NULL && rep[r + 2]->type == REDIS_REPLY_ERROR)
+            metrics_bad = rep[r + 2];
         if (rep[r]->type == REDIS_REPLY_INTEGER) {
             if (rep[r + 1]->type == REDIS_REPLY_INTEGER) {
                 own_roll(&a->own[i], sec);
@@ -380,13 +389,21 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
             }
             a->pending[i] = 0;
         }
-        r += 2;
+        r += 3;
     }
-    r += 3;   /* HINCRBY of the exchanges, the EXPIREs */
     /* A write refused (NOPERM, READONLY, a count edited into something
      * HINCRBY cannot add to) does not keep the counts from being read: it
-     * fails the exchange once they are. */
-    const redisReply *bad = first_error(rep, (int)r);
+     * fails the exchange once they are.  The metrics' count refused fails
+     * nothing: it is said once. */
+    if (bad == NULL)
+        bad = first_error(rep + r, 3);   /* HINCRBY of the exchanges, the EXPIREs */
+    r += 3;
+    if (metrics_bad != NULL && !a->metrics_refused)
+        wsb_log_warn("metrics: redis %s refuses the answers per node (%.160s): grant the handler's user +hincrby on "
+                     "~%s (examples/redis/users.acl)",
+                     wsb_redis_current(a->redis), metrics_bad->str, a->keys.metrics_nodes);
+    if (x->n_incr > 0)
+        a->metrics_refused = metrics_bad != NULL;
     const redisReply *h = rep[r++];
     if (h->type == REDIS_REPLY_ERROR)
         return refused(a, h, err);

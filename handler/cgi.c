@@ -36,6 +36,9 @@ int wsb_cgi_serve(struct wsb_handler *h)
     if (r != NULL) {
         wsb_handle(h, &w, env_param, NULL, r);
         rc = write_all(STDOUT_FILENO, r->buf, r->len) == 0 ? 0 : 1;
+        if (rc == 0 && r->extra != NULL)
+            rc = write_all(STDOUT_FILENO, r->extra, r->extra_len) == 0 ? 0 : 1;
+        wsb_response_release(r);
         /* The answer ends at the end of standard output: close it, so that
          * the web server sends it on while this process tells Redis whom
          * it sent where. */

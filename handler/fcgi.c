@@ -4,7 +4,10 @@
 #include "status.h"
 
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -83,6 +86,37 @@ static const char *param(const char *name, void *envp)
     return FCGX_GetParam(name, (FCGX_ParamArray)envp);
 }
 
+/* Writes a body larger than the socket may take at once (the metrics):
+ * the connection is non-blocking, and libfcgi does not wait for room, so
+ * it blocks for the write, at most LARGE_WRITE_S, then is as it was.
+ * Returns 0, or -1 when the body could not all be sent. */
+#define LARGE_WRITE_S 5
+static int put_large(FCGX_Request *req, const char *body, size_t len)
+{
+    int fd = req->ipcFd;
+    int fl = fcntl(fd, F_GETFL);
+    struct timeval tv = { LARGE_WRITE_S, 0 }, was;
+    socklen_t was_len = sizeof was;
+    if (fl < 0 || getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &was, &was_len) != 0)
+        return -1;
+    if (fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+        fcntl(fd, F_SETFL, fl);
+        return -1;
+    }
+    int rc = 0;
+    while (len > 0 && rc == 0) {
+        int chunk = len > 1 << 20 ? 1 << 20 : (int)len;
+        rc = FCGX_PutStr(body, chunk, req->out) == chunk ? 0 : -1;
+        body += chunk;
+        len -= (size_t)chunk;
+    }
+    if (rc == 0)
+        rc = FCGX_FFlush(req->out) == 0 ? 0 : -1;
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &was, sizeof was);
+    fcntl(fd, F_SETFL, fl);
+    return rc;
+}
+
 enum wsb_fcgi_after wsb_fcgi_serve(struct wsb_fcgi_conn *c, int body_complete, wsb_fcgi_respond_fn respond,
                                    void *arg, struct wsb_response *r)
 {
@@ -99,7 +133,11 @@ enum wsb_fcgi_after wsb_fcgi_serve(struct wsb_fcgi_conn *c, int body_complete, w
             ;
     }
     FCGX_PutStr(r->buf, (int)r->len, req->out);
-    int failed = FCGX_FClose(req->err) != 0;
+    int failed = 0;
+    if (r->extra != NULL)
+        failed = put_large(req, r->extra, r->extra_len) != 0;
+    wsb_response_release(r);
+    failed |= FCGX_FClose(req->err) != 0;
     failed |= FCGX_FClose(req->out) != 0;
     failed |= FCGX_GetError(req->in) != 0;
     FCGX_Free(req, 0);   /* the streams and parameters; the connection stays */

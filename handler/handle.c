@@ -4,6 +4,7 @@
 #include "assign.h"
 #include "client_addr.h"
 #include "log.h"
+#include "metrics_expose.h"
 #include "status.h"
 
 #include <stdlib.h>
@@ -44,10 +45,12 @@ static void check_geo(struct wsb_handler *h, long long now)
     if (h->geo == NULL || !wsb_geo_maybe_reload(h->geo, now))
         return;
     char why[WSB_ERRLEN];
-    if (wsb_geo_status(h->geo, why) == WSB_OK)
+    int good = wsb_geo_status(h->geo, why) == WSB_OK;
+    if (good)
         wsb_log_info("geoip: %s (re)opened", h->cfg.geoip_path);
     else
         wsb_log_error("geoip: %s; serving without geography until the file is fixed", why);
+    wsb_metrics_set_geoip(h->metrics, good);
 }
 
 /* Where the client is, as far as the address and GeoIP tell; all zero
@@ -59,8 +62,9 @@ static void locate(struct wsb_handler *h, wsb_param_fn get, void *ctx, long long
         return;
     check_geo(h, now);
     struct wsb_ip ip;
-    if (wsb_client_addr(get("REMOTE_ADDR", ctx), get("HTTP_X_FORWARDED_FOR", ctx), &h->cfg.trusted, &ip))
-        wsb_geo_lookup(h->geo, &ip, loc);
+    int located = wsb_client_addr(get("REMOTE_ADDR", ctx), get("HTTP_X_FORWARDED_FOR", ctx), &h->cfg.trusted, &ip) &&
+                  wsb_geo_lookup(h->geo, &ip, loc);
+    wsb_metrics_add(h->metrics, located ? WSB_M_GEO_LOCATED : WSB_M_GEO_UNLOCATED, 1);
 }
 
 /* Retry-After of a 503: drawn uniformly from [base/2, 3 base/2] (whole
@@ -76,6 +80,39 @@ static void answer_error(struct wsb_answer *a, int http, int code)
 {
     a->status = http;
     a->body = wsb_error_body(code, &a->body_len);
+}
+
+/* The version label of an answer (metrics.h): the route's version when a
+ * node of the snapshot lists it, so that requests cannot make up labels. */
+static unsigned version_label(const struct wsb_snapshot *snap, unsigned version)
+{
+    if (version == 0)
+        return WSB_METRICS_VERSION_NONE;
+    return snap != NULL && wsb_snapshot_version(snap, version) != NULL ? version : WSB_METRICS_VERSION_OTHER;
+}
+
+/* GET /.../metrics: the Prometheus exposition for the addresses of
+ * WSB_METRICS_ALLOW (resolved as for GeoIP: a forwarded address only
+ * through trusted proxies), 404 for every other. */
+static void answer_metrics(struct wsb_handler *h, wsb_param_fn get, void *ctx, struct wsb_answer *a)
+{
+    struct wsb_ip ip;
+    if (!wsb_client_addr(get("REMOTE_ADDR", ctx), get("HTTP_X_FORWARDED_FOR", ctx), &h->cfg.trusted, &ip) ||
+        !wsb_cidr_list_contains(&h->cfg.metrics_allow, &ip)) {
+        answer_error(a, 404, 404);
+        return;
+    }
+    struct wsb_textbuf text = WSB_TEXTBUF_INIT;
+    if (wsb_metrics_expose(h, &text) != WSB_OK || text.p == NULL) {
+        wsb_textbuf_free(&text);
+        wsb_log_error("metrics: out of memory building the exposition");
+        answer_error(a, 500, 500);
+        return;
+    }
+    a->status = 200;
+    a->body_owned = text.p;   /* the response's now */
+    a->body_len = text.len;
+    a->content_type = WSB_METRICS_CONTENT_TYPE;
 }
 
 /* The answer to a GET or HEAD of the route: the selected node's body, or
@@ -102,6 +139,8 @@ static struct wsb_snapshot *select_answer(struct wsb_handler *h, struct wsb_work
         answer_error(a, 503, code);
         a->retry_after = jittered_retry_after(h->cfg.retry_after, next_random(w));
     }
+    if (!w->uncounted)
+        wsb_metrics_answer(h->metrics, a->status, code == WSB_SELECT_OK ? 0 : code, version_label(snap, version));
     return snap;
 }
 
@@ -116,9 +155,16 @@ void wsb_handle(struct wsb_handler *h, struct wsb_worker *w, wsb_param_fn get, v
     a.allow_origin = wsb_cors_allow(&h->cfg.cors, get("HTTP_ORIGIN", ctx));
     unsigned version = 0;
     struct wsb_snapshot *snap = NULL;
+    int counted = 0;   /* a selection's answer: select_answer counted it */
 
     if (!wsb_route_from_params(get, ctx, &version)) {
-        answer_error(&a, 404, 404);
+        if (wsb_route_is_metrics(get, ctx) && (method == WSB_GET || method == WSB_HEAD)) {
+            a.allow_origin = NULL;   /* not for browsers */
+            answer_metrics(h, get, ctx, &a);
+            counted = 1;             /* scrapes are not client answers */
+        } else {
+            answer_error(&a, 404, 404);
+        }
     } else if (method == WSB_OTHER) {
         answer_error(&a, 405, 405);
     } else if (method == WSB_OPTIONS) {
@@ -126,7 +172,10 @@ void wsb_handle(struct wsb_handler *h, struct wsb_worker *w, wsb_param_fn get, v
         a.preflight = 1;
     } else {
         snap = select_answer(h, w, get, ctx, version, &a);
+        counted = 1;
     }
+    if (!counted && !w->uncounted)
+        wsb_metrics_answer(h->metrics, a.status, a.status == 204 ? 0 : a.status, WSB_METRICS_VERSION_NONE);
     if (wsb_response_build(&a, out) != WSB_OK) {
         struct wsb_answer e;
         memset(&e, 0, sizeof e);
@@ -153,8 +202,10 @@ void wsb_handler_prime(struct wsb_handler *h)
     struct wsb_response *r = malloc(sizeof *r);
     wsb_worker_init(&w);
     w.uncounted = 1;
-    if (r != NULL)
+    if (r != NULL) {
         wsb_handle(h, &w, prime_param, NULL, r);
+        wsb_response_release(r);
+    }
     free(r);
     wsb_worker_free(&w);
 }

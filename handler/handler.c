@@ -2,6 +2,7 @@
  * database, made and released together. */
 #include "handler.h"
 #include "log.h"
+#include "metrics_expose.h"
 #include "status.h"
 
 #include <stdlib.h>
@@ -17,19 +18,26 @@ struct wsb_handler *wsb_handler_new(struct wsb_handler_config *c)
     h->cfg = *c;
     memset(c, 0, sizeof *c);
     h->cache = wsb_state_cache_new(&h->cfg);
-    if (h->cache == NULL)
+    h->metrics = wsb_metrics_new(&h->cfg.redis, &h->cfg.keys, h->cfg.metrics_host, h->cfg.retry_ms);
+    h->reader = wsb_metrics_reader_new(&h->cfg.redis);
+    if (h->cache == NULL || h->metrics == NULL || h->reader == NULL)
         goto cleanup;
+    wsb_state_cache_set_metrics(h->cache, h->metrics);
     if (h->cfg.geoip_path[0] != '\0') {
         h->geo = wsb_geo_new(h->cfg.geoip_path, h->cfg.geoip_check_ms);
         if (h->geo == NULL)
             goto cleanup;
         char why[WSB_ERRLEN];
-        if (wsb_geo_status(h->geo, why) != WSB_OK)
+        int good = wsb_geo_status(h->geo, why) == WSB_OK;
+        if (!good)
             wsb_log_error("geoip: %s; serving without geography until the file is fixed", why);
+        wsb_metrics_set_geoip(h->metrics, good);
     }
     return h;
 cleanup:
     wsb_state_cache_free(h->cache);
+    wsb_metrics_free(h->metrics);
+    wsb_metrics_reader_free(h->reader);
     wsb_handler_config_free(&h->cfg);
     free(h);
     return NULL;
@@ -41,6 +49,8 @@ void wsb_handler_free(struct wsb_handler *h)
         return;
     /* The cache stops its refresher before anything it uses goes. */
     wsb_state_cache_free(h->cache);
+    wsb_metrics_free(h->metrics);
+    wsb_metrics_reader_free(h->reader);
     wsb_geo_free(h->geo);
     wsb_handler_config_free(&h->cfg);
     free(h);

@@ -8,6 +8,7 @@
 #include "geo.h"
 #include "handler_config.h"
 #include "http.h"
+#include "metrics.h"
 #include "select.h"
 #include "state_cache.h"
 
@@ -16,10 +17,14 @@
 
 /* What a process serves with.  Built by wsb_handler_new, read by the
  * request threads (handle.c) and by --check (check.c). */
+struct wsb_metrics_reader;
+
 struct wsb_handler {
     struct wsb_handler_config cfg;  /* owned */
     struct wsb_state_cache *cache;  /* owned; borrows cfg */
     struct wsb_geo *geo;            /* owned; NULL without WSB_GEOIP_DB */
+    struct wsb_metrics *metrics;    /* owned; this process's counters */
+    struct wsb_metrics_reader *reader; /* owned; what a /metrics scrape reads Redis with */
 };
 
 /* Takes ownership of *c (which is zeroed).  Opens the GeoIP database (a

@@ -79,6 +79,25 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
         wsb_cidr_list_free(&c->trusted);
         return wsb_fail(err, status, "WSB_CORS_ORIGINS: %s", why);
     }
+    /* /metrics: loopback only unless said otherwise; "none" lets nobody. */
+    const char *allow = wsb_env("WSB_METRICS_ALLOW");
+    if (allow == NULL)
+        allow = "127.0.0.0/8,::1";
+    else if (strcmp(allow, "none") == 0)
+        allow = "";
+    if ((status = wsb_cidr_list_parse(allow, &c->metrics_allow, why)) != WSB_OK) {
+        wsb_handler_config_free(c);
+        return wsb_fail(err, status, "WSB_METRICS_ALLOW: %s", why);
+    }
+    const char *host = wsb_env("WSB_METRICS_HOST");
+    if (host == NULL) {
+        wsb_metrics_default_host(c->metrics_host);
+    } else if (wsb_metrics_host_check(host, why) != WSB_OK) {
+        wsb_handler_config_free(c);
+        return wsb_fail(err, WSB_EINVAL, "WSB_METRICS_HOST: %s", why);
+    } else {
+        snprintf(c->metrics_host, sizeof c->metrics_host, "%s", host);
+    }
     return WSB_OK;
 }
 
@@ -88,6 +107,7 @@ void wsb_handler_config_free(struct wsb_handler_config *c)
         return;
     wsb_cidr_list_free(&c->trusted);
     wsb_cors_free(&c->cors);
+    wsb_cidr_list_free(&c->metrics_allow);
     memset(&c->redis, 0, sizeof c->redis);
 }
 

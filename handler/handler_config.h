@@ -5,6 +5,7 @@
 
 #include "cors.h"
 #include "log.h"
+#include "metrics.h"
 #include "netaddr.h"
 #include "redis.h"
 #include "snapshot.h"
@@ -22,6 +23,8 @@ struct wsb_handler_config {
     long geoip_check_ms;
     struct wsb_cidr_list trusted;   /* owned */
     struct wsb_cors cors;           /* owned */
+    struct wsb_cidr_list metrics_allow; /* owned; who may read /metrics (WSB_METRICS_ALLOW) */
+    char metrics_host[WSB_METRICS_HOST_MAX + 1]; /* the host label (WSB_METRICS_HOST) */
     struct wsb_snapshot_params snap;
     long cache_ms;                  /* how long a snapshot is fresh */
     long stale_max_ms;              /* how long the last good one serves while Redis is down */

@@ -25,13 +25,17 @@ int wsb_route_match(const char *path, size_t len, unsigned *version)
     return wsb_version_parse(path + start, end - start, version) == WSB_OK;
 }
 
-int wsb_route_from_params(wsb_param_fn get, void *ctx, unsigned *version)
+typedef int (*path_match_fn)(const char *path, size_t len, unsigned *version);
+
+/* Tries match on the path whichever way the web server handed it over:
+ * PATH_INFO, SCRIPT_NAME + PATH_INFO, then REQUEST_URI without its query. */
+static int route_find(wsb_param_fn get, void *ctx, path_match_fn match, unsigned *version)
 {
     const char *script = get("SCRIPT_NAME", ctx);
     const char *info = get("PATH_INFO", ctx);
     size_t slen = script ? strlen(script) : 0, ilen = info ? strlen(info) : 0;
     if (ilen > 0 || slen > 0) {
-        if (ilen > 0 && wsb_route_match(info, ilen, version))
+        if (ilen > 0 && match(info, ilen, version))
             return 1;
         char joined[2048];
         if (slen + ilen < sizeof joined) {
@@ -39,17 +43,37 @@ int wsb_route_from_params(wsb_param_fn get, void *ctx, unsigned *version)
                 memcpy(joined, script, slen);
             if (ilen)
                 memcpy(joined + slen, info, ilen);
-            if (wsb_route_match(joined, slen + ilen, version))
+            if (match(joined, slen + ilen, version))
                 return 1;
         }
     }
     const char *uri = get("REQUEST_URI", ctx);
     if (uri != NULL) {
         size_t ulen = strcspn(uri, "?#");
-        if (wsb_route_match(uri, ulen, version))
+        if (match(uri, ulen, version))
             return 1;
     }
     return 0;
+}
+
+int wsb_route_from_params(wsb_param_fn get, void *ctx, unsigned *version)
+{
+    return route_find(get, ctx, wsb_route_match, version);
+}
+
+static const char METRICS_TAIL[] = "/metrics";
+
+static int metrics_match(const char *path, size_t len, unsigned *version)
+{
+    (void)version;
+    size_t tail = sizeof METRICS_TAIL - 1;
+    return len >= tail && memcmp(path + len - tail, METRICS_TAIL, tail) == 0;
+}
+
+int wsb_route_is_metrics(wsb_param_fn get, void *ctx)
+{
+    unsigned unused;
+    return route_find(get, ctx, metrics_match, &unused);
 }
 
 enum wsb_method wsb_method_parse(const char *m)
@@ -70,6 +94,7 @@ static const char *status_line(int status)
     switch (status) {
     case 200: return "200 OK";
     case 204: return "204 No Content";
+    case 400: return "400 Bad Request";
     case 404: return "404 Not Found";
     case 405: return "405 Method Not Allowed";
     case 500: return "500 Internal Server Error";
@@ -106,12 +131,24 @@ static int put_uint(struct wsb_response *r, unsigned long v)
     return put(r, tmp + i, sizeof tmp - i);
 }
 
+void wsb_response_release(struct wsb_response *r)
+{
+    free(r->extra);
+    r->extra = NULL;
+    r->extra_len = 0;
+    r->len = 0;
+}
+
 int wsb_response_build(const struct wsb_answer *a, struct wsb_response *r)
 {
     r->len = 0;
+    r->extra = NULL;
+    r->extra_len = 0;
+    int has_body = a->body != NULL || a->body_owned != NULL;
     int ok = PUTS(r, "Status: ") && put_str(r, status_line(a->status)) && PUTS(r, "\r\n");
-    if (a->body != NULL)
-        ok = ok && PUTS(r, "Content-Type: application/json\r\n");
+    if (has_body)
+        ok = ok && PUTS(r, "Content-Type: ") &&
+             put_str(r, a->content_type != NULL ? a->content_type : "application/json") && PUTS(r, "\r\n");
     ok = ok && PUTS(r, "Cache-Control: no-store\r\n");
     if (a->status == 503)
         ok = ok && PUTS(r, "Retry-After: ") && put_uint(r, (unsigned long)a->retry_after) && PUTS(r, "\r\n");
@@ -127,10 +164,18 @@ int wsb_response_build(const struct wsb_answer *a, struct wsb_response *r)
     }
     /* A 204 has no body and so no Content-Length (RFC 9110, 8.6). */
     if (a->status != 204)
-        ok = ok && PUTS(r, "Content-Length: ") && put_uint(r, a->body ? a->body_len : 0) && PUTS(r, "\r\n");
+        ok = ok && PUTS(r, "Content-Length: ") && put_uint(r, has_body ? a->body_len : 0) && PUTS(r, "\r\n");
     ok = ok && PUTS(r, "\r\n");
-    if (a->body != NULL && !a->head)
+    if (a->body_owned != NULL) {
+        if (ok && !a->head) {
+            r->extra = a->body_owned;
+            r->extra_len = a->body_len;
+        } else {
+            free(a->body_owned);
+        }
+    } else if (a->body != NULL && !a->head) {
         ok = ok && put(r, a->body, a->body_len);
+    }
     return ok ? WSB_OK : WSB_ETOOBIG;
 }
 

@@ -20,21 +20,36 @@ int wsb_route_match(const char *path, size_t len, unsigned *version);
  * REQUEST_URI (nginx; its query string is cut off first). */
 int wsb_route_from_params(wsb_param_fn get, void *ctx, unsigned *version);
 
+/* 1 when the path (found as wsb_route_from_params finds it) ends in
+ * "/metrics": the Prometheus exposition (metrics_expose.h), else 0. */
+int wsb_route_is_metrics(wsb_param_fn get, void *ctx);
+
 enum wsb_method { WSB_GET, WSB_HEAD, WSB_OPTIONS, WSB_OTHER };
 
 enum wsb_method wsb_method_parse(const char *m);
 
-/* A response as CGI output ("Status: ...\r\n headers \r\n\r\n body"). */
+/* A response as CGI output ("Status: ...\r\n headers \r\n\r\n body"):
+ * buf[0..len), then extra[0..extra_len) when extra is not NULL (a body too
+ * large for buf: the metrics).  extra is owned by the response: whoever
+ * sends it calls wsb_response_release. */
 struct wsb_response {
     size_t len;
+    char *extra;
+    size_t extra_len;
     char buf[WSB_RESPONSE_MAX];
 };
 
+/* Frees extra and empties r; cannot fail. */
+void wsb_response_release(struct wsb_response *r);
+
 /* What the handler decided; fed to wsb_response_build. */
 struct wsb_answer {
-    int status;                 /* 200, 204, 404, 405, 500, 503 */
+    int status;                 /* 200, 204, 400, 404, 405, 500, 503 */
     const char *body;           /* JSON body, or NULL (204) */
     size_t body_len;
+    char *body_owned;           /* or a malloc'ed body of body_len bytes that the response takes
+                                   over (sent as its extra part), NULL: none */
+    const char *content_type;   /* of the body; NULL: application/json */
     const char *allow_origin;   /* CORS: configured origin to allow, or NULL */
     int preflight;              /* add the preflight headers */
     int retry_after;            /* seconds, for 503 */
@@ -42,7 +57,8 @@ struct wsb_answer {
 };
 
 /* Writes the CGI response.  The bytes come from the answer only, which in
- * turn holds no request input.  Returns WSB_OK or WSB_ETOOBIG. */
+ * turn holds no request input.  Returns WSB_OK or WSB_ETOOBIG.  body_owned
+ * becomes the response's (freed by it on error too); a HEAD frees it. */
 int wsb_response_build(const struct wsb_answer *a, struct wsb_response *r);
 
 /* Builds the JSON error bodies with cJSON, once per process, before any

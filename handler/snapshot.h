@@ -73,6 +73,7 @@ struct wsb_snapshot {
                                  0 before the first read: taken as 1) */
     char round_id[WSB_MAX_ROUND_ID + 1]; /* "" when the round has none: no accounting */
     long long round_ttl;      /* the round's ttl, s (0 unknown) */
+    long long round_at;       /* the round's start, unix s (0 unknown) */
     size_t n_budgeted;        /* eligible nodes with a budget */
     double slow_start_min;    /* wsb_snapshot_params's, for selection */
     double slow_start_aggression;

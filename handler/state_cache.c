@@ -5,6 +5,7 @@
 #include "assign.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "state_watch.h"
 #include "status.h"
 
@@ -19,9 +20,11 @@ struct wsb_state_cache {
     const struct wsb_handler_config *cfg;   /* borrowed */
     struct wsb_redis *redis;        /* used under refresh_lock only */
     struct wsb_assign *assign;      /* the answers' accounting; refresh_lock only */
+    struct wsb_metrics *metrics;    /* borrowed, NULL: none; flushed under refresh_lock */
     pthread_mutex_t snap_lock;      /* guards the fields below */
     struct wsb_snapshot *snap;      /* NULL: no usable state (answers 100) */
     long long fresh_until_ms;
+    long long good_at_ms;           /* the last read that found the state (monotonic), 0 never */
     long long down_since_ms;        /* first failed read of the current outage, 0 when up */
     int refresher_running;
     pthread_mutex_t refresh_lock;   /* one refresh at a time; others serve on; guards the fields below */
@@ -133,6 +136,7 @@ static int ask_unchanged(struct wsb_state_cache *c, struct refresh *r)
     if (change == WSB_STATE_UNCHANGED) {
         pthread_mutex_lock(&c->snap_lock);
         c->fresh_until_ms = r->now + c->cfg->cache_ms;
+        c->good_at_ms = r->now;
         pthread_mutex_unlock(&c->snap_lock);
         return 1;
     }
@@ -217,6 +221,7 @@ static int build(struct wsb_state_cache *c, struct refresh *r, struct wsb_state 
     } else {
         snprintf((*out)->round_id, sizeof (*out)->round_id, "%s", st->round_id);
         (*out)->round_ttl = st->round_ttl;
+        (*out)->round_at = st->round_at;
         wsb_assign_adopt(c->snap, *out);
     }
     wsb_state_clear(st);
@@ -231,6 +236,7 @@ static struct wsb_snapshot *install(struct wsb_state_cache *c, long long now, st
     struct wsb_snapshot *old = c->snap;
     c->snap = fresh;
     c->fresh_until_ms = now + c->cfg->cache_ms;
+    c->good_at_ms = now;
     c->down_since_ms = 0;
     pthread_mutex_unlock(&c->snap_lock);
     c->full_read_due_ms = now + c->cfg->full_read_ms;
@@ -301,11 +307,34 @@ static void exchange(struct wsb_state_cache *c, struct wsb_snapshot *retired)
         wsb_assign_exchange(c->assign, retired, c->snap, wsb_unix_ms(), err);
 }
 
+/* After every refresh, good or not: the process's counters go to Redis
+ * when due (metrics.h); a failure logs itself. */
+static void flush_metrics(struct wsb_state_cache *c, int force)
+{
+    char err[WSB_ERRLEN];
+    if (c->metrics != NULL)
+        wsb_metrics_flush(c->metrics, wsb_unix_ms(), force, err);
+}
+
 void wsb_state_cache_flush(struct wsb_state_cache *c)
 {
     pthread_mutex_lock(&c->refresh_lock);
     exchange(c, NULL);
+    flush_metrics(c, 1);
     pthread_mutex_unlock(&c->refresh_lock);
+}
+
+void wsb_state_cache_set_metrics(struct wsb_state_cache *c, struct wsb_metrics *m)
+{
+    c->metrics = m;
+}
+
+long long wsb_state_cache_age_ms(struct wsb_state_cache *c, long long now_ms)
+{
+    pthread_mutex_lock(&c->snap_lock);
+    long long at = c->snap != NULL ? c->good_at_ms : 0;
+    pthread_mutex_unlock(&c->snap_lock);
+    return at > 0 ? now_ms - at : -1;
 }
 
 /* Fetches the state and installs a new snapshot, or keeps the current one
@@ -323,12 +352,15 @@ static void refresh(struct wsb_state_cache *c, long long now)
     r.now = now;
     r.reused = wsb_redis_connected(c->redis);
     snprintf(r.was, sizeof r.was, "%s", wsb_redis_current(c->redis));
+    wsb_metrics_add(c->metrics, WSB_M_REFRESHES, 1);
     if (ask_unchanged(c, &r)) {
         exchange(c, NULL);
+        flush_metrics(c, 0);
         return;
     }
     struct wsb_state st;
     struct wsb_snapshot *fresh = NULL, *old = NULL;
+    wsb_metrics_add(c->metrics, WSB_M_FULL_READS, 1);
     int status = read_full(c, &r, &st);
     if (status == WSB_OK)
         status = build(c, &r, &st, &fresh);
@@ -337,9 +369,13 @@ static void refresh(struct wsb_state_cache *c, long long now)
         old = install(c, now, fresh);
         exchange(c, old);
     } else {
+        wsb_metrics_add(c->metrics, WSB_M_REFRESH_FAILURES, 1);
+        if (status == WSB_EREDIS || status == WSB_EREPLY)
+            wsb_metrics_add(c->metrics, WSB_M_REDIS_ERRORS, 1);
         old = fail(c, now);
         dropped = old != NULL;
     }
+    flush_metrics(c, 0);
     wsb_snapshot_unref(old);
     /* The Redis reply and the replaced snapshot were freed: give the memory
      * back, so that resident memory is one snapshot, not the peak of a

@@ -44,6 +44,17 @@ void wsb_state_cache_stop_refresher(struct wsb_state_cache *c);
  * are logged; cannot fail otherwise. */
 void wsb_state_cache_flush(struct wsb_state_cache *c);
 
+/* Counts the refreshes, full reads and Redis errors in m (borrowed: it
+ * outlives c; NULL: none), and flushes m at every refresh (metrics.h) and
+ * at wsb_state_cache_flush.  Call before the refresher starts. */
+struct wsb_metrics;
+void wsb_state_cache_set_metrics(struct wsb_state_cache *c, struct wsb_metrics *m);
+
+/* How old the process's view of the state is: ms since the last read
+ * that found it (a full read, or a check that it had not changed); -1
+ * when there is no snapshot.  now_ms is monotonic (wsb_now_ms). */
+long long wsb_state_cache_age_ms(struct wsb_state_cache *c, long long now_ms);
+
 /* The cache's Redis connection, for a one-off read (--check) while no
  * refresher runs. */
 struct wsb_redis *wsb_state_cache_redis(struct wsb_state_cache *c);

@@ -394,6 +394,9 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
     if (!st->fault.fault) {
         if (wsb_check_all(inv, &c->check, w.results, why) != WSB_OK)
             wsb_log_error("probe fault: the checks could not run: %s", why);
+        for (size_t i = 0; i < inv->n; i++)
+            if ((unsigned)w.results[i].check < WSB_OUT_COUNT)
+                st->outcomes[w.results[i].check]++;
         wsb_fault_judge(inv, w.results, &st->fault);
     }
     if (st->fault.fault) {

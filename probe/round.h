@@ -8,6 +8,7 @@
 #include "events.h"
 #include "fault.h"
 #include "inventory.h"
+#include "outcome.h"
 #include "redis.h"
 #include "state_read.h"
 #include "state_write.h"
@@ -32,6 +33,8 @@ struct wsb_round_ctx {
 struct wsb_round_stats {
     size_t nodes, up, down, draining;
     size_t probe_faults;                      /* checks the probe itself could not run */
+    size_t outcomes[WSB_OUT_COUNT];           /* the round's checks by outcome (none when the
+                                               * canary judged it a fault before any ran) */
     struct wsb_round_fault fault;             /* the round as a whole was the probe's fault:
                                                * nothing of it was written (fault.h) */
     char probe_fault[WSB_ERRLEN];             /* the first of them, for the log */

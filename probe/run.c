@@ -6,6 +6,7 @@
 #include "events.h"
 #include "inventory.h"
 #include "lock.h"
+#include "probe_metrics.h"
 #include "redis.h"
 #include "round.h"
 #include "state_write.h"
@@ -273,7 +274,7 @@ static int run_rounds(const struct wsb_probe_options *o, const struct wsb_round_
 {
     char err[WSB_ERRLEN];
     long long start = wsb_now_ms();
-    int failures = 0, faults = 0, rounds = 0, rc = WSB_EXIT_DONE;
+    int failures = 0, faults = 0, rounds = 0, rc = WSB_EXIT_DONE, metrics_failing = 0;
     for (long k = 0; !stop_requested;) {
         struct wsb_round_stats st;
         int status = wsb_round_run(ctx, &st, err);
@@ -282,6 +283,15 @@ static int run_rounds(const struct wsb_probe_options *o, const struct wsb_round_
             wsb_log_error("%s", err);   /* the lock is released if this probe took it again */
             rc = WSB_EXIT_RUNTIME;
             break;
+        }
+        char why[WSB_ERRLEN];
+        if (wsb_probe_metrics_write(ctx->redis, ctx->keys, &st, status, why) != WSB_OK) {
+            if (!metrics_failing)
+                wsb_log_warn("metrics: the round's counts were not written: %s (grant the probe's user +hincrby on "
+                             "~%s, examples/redis/users.acl)", why, ctx->keys->metrics_probe);
+            metrics_failing = 1;
+        } else {
+            metrics_failing = 0;
         }
         if (status != WSB_OK) {
             wsb_log_error("round not written: %s", err);

@@ -1,0 +1,316 @@
+/* metrics.c: a handler process's counters and their flush to Redis
+ * (metrics.h). */
+#include "metrics.h"
+#include "clock.h"
+#include "log.h"
+#include "status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Distinct (status, code, version) triples a process keeps apart; past
+ * ANSWER_VERSIONED of them a new version counts as "other", which leaves
+ * room for every (status, code) pair. */
+#define ANSWER_SLOTS 128
+#define ANSWER_VERSIONED 96
+
+static const char *const COUNTER_NAMES[WSB_M_COUNT] = {
+    [WSB_M_GEO_LOCATED] = "geoip_located",
+    [WSB_M_GEO_UNLOCATED] = "geoip_unlocated",
+    [WSB_M_REFRESHES] = "refreshes",
+    [WSB_M_FULL_READS] = "full_reads",
+    [WSB_M_REFRESH_FAILURES] = "refresh_failures",
+    [WSB_M_REDIS_ERRORS] = "redis_errors",
+};
+
+/* A counter: requests add to live; the flush moves live into pending and
+ * pending into Redis. */
+struct counter {
+    uint64_t live;             /* __atomic */
+    uint64_t pending;          /* the flush's own */
+    uint64_t flushed;          /* the flush's own: what Redis took */
+};
+
+/* An answer counter; key 0 is a free slot, else key_of()'s value, set once
+ * (compare-and-swap) and never changed. */
+struct answer_slot {
+    uint64_t key;              /* __atomic */
+    struct counter n;
+};
+
+struct wsb_metrics {
+    struct wsb_redis_config cfg;
+    struct wsb_redis *redis;   /* the flush's connection, made at the first flush */
+    struct wsb_keys keys;
+    char host[WSB_METRICS_HOST_MAX + 1];
+    long retry_ms;
+    long long next_flush_ms;   /* monotonic */
+    int failing;               /* flushes failed in a row were logged */
+    int geoip;                 /* __atomic: 1 good, 0 broken, -1 none */
+    unsigned used;             /* __atomic: answer slots taken */
+    struct counter counters[WSB_M_COUNT];
+    struct answer_slot answers[ANSWER_SLOTS];
+};
+
+const char *wsb_metric_counter_name(enum wsb_metric_counter c)
+{
+    return (unsigned)c < WSB_M_COUNT ? COUNTER_NAMES[c] : "unknown";
+}
+
+int wsb_metrics_host_check(const char *host, char *err)
+{
+    size_t n = strlen(host);
+    if (n == 0 || n > WSB_METRICS_HOST_MAX)
+        return wsb_fail(err, WSB_EINVAL, "a host label has 1 to %d bytes", WSB_METRICS_HOST_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char ch = host[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-'))
+            return wsb_fail(err, WSB_EINVAL, "a host label holds only A-Z a-z 0-9 . _ - (byte %zu is not one)",
+                            i + 1);
+    }
+    return WSB_OK;
+}
+
+void wsb_metrics_default_host(char *out)
+{
+    char name[256];
+    if (gethostname(name, sizeof name) != 0 || name[0] == '\0') {
+        strcpy(out, "localhost");
+        return;
+    }
+    name[sizeof name - 1] = '\0';
+    size_t n = strnlen(name, WSB_METRICS_HOST_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                 ch == '-';
+        out[i] = ok ? ch : '_';
+    }
+    out[n] = '\0';
+}
+
+struct wsb_metrics *wsb_metrics_new(const struct wsb_redis_config *cfg, const struct wsb_keys *k, const char *host,
+                                    long retry_ms)
+{
+    struct wsb_metrics *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    wsb_redis_config_for_writes(cfg, &m->cfg);
+    m->keys = *k;
+    snprintf(m->host, sizeof m->host, "%s", host);
+    m->retry_ms = retry_ms;
+    m->geoip = -1;
+    if ((m->redis = wsb_redis_new(&m->cfg)) == NULL) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void wsb_metrics_free(struct wsb_metrics *m)
+{
+    if (m == NULL)
+        return;
+    wsb_redis_free(m->redis);
+    free(m);
+}
+
+const char *wsb_metrics_host(const struct wsb_metrics *m)
+{
+    return m->host;
+}
+
+/* The key of an answer triple: never 0. */
+static uint64_t key_of(int status, int code, unsigned version)
+{
+    return (1ull << 63) | ((uint64_t)(status & 0x3ff) << 42) | ((uint64_t)(code & 0x3ff) << 32) | version;
+}
+
+/* The slot of key, taken when free; NULL when the table is full. */
+static struct answer_slot *slot_of(struct wsb_metrics *m, uint64_t key, int may_take)
+{
+    size_t h = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 57) % ANSWER_SLOTS;
+    for (size_t i = 0; i < ANSWER_SLOTS; i++, h = (h + 1) % ANSWER_SLOTS) {
+        struct answer_slot *s = &m->answers[h];
+        uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+        if (k == key)
+            return s;
+        if (k != 0)
+            continue;
+        if (!may_take)
+            return NULL;
+        uint64_t expected = 0;
+        if (__atomic_compare_exchange_n(&s->key, &expected, key, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            __atomic_add_fetch(&m->used, 1, __ATOMIC_RELAXED);
+            return s;
+        }
+        if (expected == key)
+            return s;   /* another thread took it for the same key */
+    }
+    return NULL;
+}
+
+void wsb_metrics_answer(struct wsb_metrics *m, int status, int code, unsigned version)
+{
+    if (m == NULL)
+        return;
+    uint64_t key = key_of(status, code, version);
+    struct answer_slot *s = slot_of(m, key, 0);
+    if (s == NULL) {
+        /* A new triple: a new version only while there is room for it. */
+        if (version != WSB_METRICS_VERSION_NONE && version != WSB_METRICS_VERSION_OTHER &&
+            __atomic_load_n(&m->used, __ATOMIC_RELAXED) >= ANSWER_VERSIONED)
+            key = key_of(status, code, WSB_METRICS_VERSION_OTHER);
+        s = slot_of(m, key, 1);
+    }
+    if (s != NULL)
+        __atomic_add_fetch(&s->n.live, 1, __ATOMIC_RELAXED);
+}
+
+void wsb_metrics_add(struct wsb_metrics *m, enum wsb_metric_counter c, uint64_t n)
+{
+    if (m != NULL && (unsigned)c < WSB_M_COUNT)
+        __atomic_add_fetch(&m->counters[c].live, n, __ATOMIC_RELAXED);
+}
+
+void wsb_metrics_set_geoip(struct wsb_metrics *m, int state)
+{
+    if (m != NULL)
+        __atomic_store_n(&m->geoip, state, __ATOMIC_RELAXED);
+}
+
+uint64_t wsb_metrics_answers(struct wsb_metrics *m, int status, int code, unsigned version)
+{
+    struct answer_slot *s = slot_of(m, key_of(status, code, version), 0);
+    if (s == NULL)
+        return 0;
+    return __atomic_load_n(&s->n.live, __ATOMIC_RELAXED) + s->n.pending + s->n.flushed;
+}
+
+/* Moves what requests counted since the last flush into pending. */
+static void harvest(struct counter *c)
+{
+    c->pending += __atomic_exchange_n(&c->live, 0, __ATOMIC_RELAXED);
+}
+
+/* The answer field "<host>|answers|<status>|<code>|<version>" of key. */
+static void answer_field(const struct wsb_metrics *m, uint64_t key, char *out, size_t len)
+{
+    unsigned version = (unsigned)(key & 0xffffffffu);
+    int status = (int)((key >> 42) & 0x3ff), code = (int)((key >> 32) & 0x3ff);
+    char v[16];
+    if (version == WSB_METRICS_VERSION_NONE)
+        strcpy(v, "none");
+    else if (version == WSB_METRICS_VERSION_OTHER)
+        strcpy(v, "other");
+    else
+        snprintf(v, sizeof v, "v%u", version);
+    snprintf(out, len, "%s|answers|%d|%d|%s", m->host, status, code, v);
+}
+
+/* Queues the flush; *n_cmds says how many replies to read.  WSB_OK or
+ * WSB_ENOMEM. */
+static int queue(struct wsb_metrics *m, redisContext *c, long long now_ms, int *n_cmds)
+{
+    const char *key = m->keys.metrics_handlers;
+    char field[WSB_METRICS_HOST_MAX + 64];
+    for (int i = 0; i < WSB_M_COUNT; i++) {
+        if (m->counters[i].pending == 0)
+            continue;
+        snprintf(field, sizeof field, "%s|%s", m->host, COUNTER_NAMES[i]);
+        if (redisAppendCommand(c, "HINCRBY %s %s %llu", key, field,
+                               (unsigned long long)m->counters[i].pending) != REDIS_OK)
+            return WSB_ENOMEM;
+        (*n_cmds)++;
+    }
+    for (size_t i = 0; i < ANSWER_SLOTS; i++) {
+        struct answer_slot *s = &m->answers[i];
+        if (s->n.pending == 0)
+            continue;
+        answer_field(m, __atomic_load_n(&s->key, __ATOMIC_ACQUIRE), field, sizeof field);
+        if (redisAppendCommand(c, "HINCRBY %s %s %llu", key, field, (unsigned long long)s->n.pending) != REDIS_OK)
+            return WSB_ENOMEM;
+        (*n_cmds)++;
+    }
+    char at[32], geo[8], f_at[WSB_METRICS_HOST_MAX + 16], f_geo[WSB_METRICS_HOST_MAX + 16];
+    snprintf(at, sizeof at, "%.3f", (double)now_ms / 1000.0);
+    snprintf(geo, sizeof geo, "%d", __atomic_load_n(&m->geoip, __ATOMIC_RELAXED));
+    snprintf(f_at, sizeof f_at, "%s|flushed_at", m->host);
+    snprintf(f_geo, sizeof f_geo, "%s|geoip_up", m->host);
+    if (redisAppendCommand(c, "HSET %s %s %s %s %s", key, f_at, at, f_geo, geo) != REDIS_OK)
+        return WSB_ENOMEM;
+    (*n_cmds)++;
+    return WSB_OK;
+}
+
+/* Sends the pending counts; on WSB_OK Redis took them all. */
+static int send_flush(struct wsb_metrics *m, long long now_ms, char *err)
+{
+    redisContext *c = wsb_redis_get(m->redis, err);
+    if (c == NULL)
+        return WSB_EREDIS;
+    int n = 0;
+    if (queue(m, c, now_ms, &n) != WSB_OK) {
+        wsb_redis_drop(m->redis);
+        return wsb_fail(err, WSB_ENOMEM, "out of memory");
+    }
+    redisReply **rep = calloc((size_t)n, sizeof *rep);
+    if (rep == NULL) {
+        wsb_redis_drop(m->redis);
+        return wsb_fail(err, WSB_ENOMEM, "out of memory");
+    }
+    int status = wsb_redis_get_replies(m->redis, c, rep, n, NULL, err);
+    /* A refused write (NOPERM, READONLY, a field edited into something
+     * HINCRBY cannot add to) fails the flush, which keeps every count: no
+     * count is lost, one may be sent twice. */
+    for (int i = 0; status == WSB_OK && i < n; i++)
+        if (rep[i]->type == REDIS_REPLY_ERROR)
+            status = wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(m->redis), rep[i]->str);
+    for (int i = 0; i < n; i++)
+        if (rep[i] != NULL)
+            freeReplyObject(rep[i]);
+    free(rep);
+    return status;
+}
+
+/* After a good flush: pending counts are flushed. */
+static void settle(struct counter *c)
+{
+    c->flushed += c->pending;
+    c->pending = 0;
+}
+
+int wsb_metrics_flush(struct wsb_metrics *m, long long now_ms, int force, char *err)
+{
+    err[0] = '\0';
+    long long mono = wsb_now_ms();
+    if (!force && mono < m->next_flush_ms)
+        return WSB_OK;
+    for (int i = 0; i < WSB_M_COUNT; i++)
+        harvest(&m->counters[i]);
+    for (size_t i = 0; i < ANSWER_SLOTS; i++)
+        harvest(&m->answers[i].n);
+    int status = send_flush(m, now_ms, err);
+    if (status != WSB_OK) {
+        m->next_flush_ms = wsb_now_ms() + m->retry_ms;
+        __atomic_add_fetch(&m->counters[WSB_M_REDIS_ERRORS].live, 1, __ATOMIC_RELAXED);
+        if (!m->failing)
+            wsb_log_warn("metrics: %s; the counts are kept until Redis takes them (grant the handler's user "
+                         "+hincrby +hset on ~%s*, examples/redis/users.acl)",
+                         err, m->keys.metrics_handlers);
+        m->failing = 1;
+        return status;
+    }
+    if (m->failing)
+        wsb_log_info("metrics: redis %s takes the counts again", wsb_redis_current(m->redis));
+    m->failing = 0;
+    m->next_flush_ms = wsb_now_ms() + WSB_METRICS_FLUSH_MS;
+    for (int i = 0; i < WSB_M_COUNT; i++)
+        settle(&m->counters[i]);
+    for (size_t i = 0; i < ANSWER_SLOTS; i++)
+        settle(&m->answers[i].n);
+    return WSB_OK;
+}
