@@ -196,6 +196,13 @@ static void harvest(struct counter *c)
     c->pending += __atomic_exchange_n(&c->live, 0, __ATOMIC_RELAXED);
 }
 
+/* After Redis took a counter's pending counts. */
+static void settle(struct counter *c)
+{
+    c->flushed += c->pending;
+    c->pending = 0;
+}
+
 /* The answer field "<host>|answers|<status>|<code>|<version>" of key. */
 static void answer_field(const struct wsb_metrics *m, uint64_t key, char *out, size_t len)
 {
@@ -211,76 +218,101 @@ static void answer_field(const struct wsb_metrics *m, uint64_t key, char *out, s
     snprintf(out, len, "%s|answers|%d|%d|%s", m->host, status, code, v);
 }
 
-/* Queues the flush; *n_cmds says how many replies to read.  WSB_OK or
- * WSB_ENOMEM. */
-static int queue(struct wsb_metrics *m, redisContext *c, long long now_ms, int *n_cmds)
-{
-    const char *key = m->keys.metrics_handlers;
+/* One queued HINCRBY: the counter it adds, and its field. */
+struct sent {
+    struct counter *c;
     char field[WSB_METRICS_HOST_MAX + 64];
-    for (int i = 0; i < WSB_M_COUNT; i++) {
-        if (m->counters[i].pending == 0)
-            continue;
-        snprintf(field, sizeof field, "%s|%s", m->host, COUNTER_NAMES[i]);
-        if (redisAppendCommand(c, "HINCRBY %s %s %llu", key, field,
-                               (unsigned long long)m->counters[i].pending) != REDIS_OK)
-            return WSB_ENOMEM;
-        (*n_cmds)++;
-    }
-    for (size_t i = 0; i < ANSWER_SLOTS; i++) {
-        struct answer_slot *s = &m->answers[i];
-        if (s->n.pending == 0)
-            continue;
-        answer_field(m, __atomic_load_n(&s->key, __ATOMIC_ACQUIRE), field, sizeof field);
-        if (redisAppendCommand(c, "HINCRBY %s %s %llu", key, field, (unsigned long long)s->n.pending) != REDIS_OK)
-            return WSB_ENOMEM;
-        (*n_cmds)++;
-    }
+};
+
+/* The counters with pending counts, and their fields: *out (malloc'ed,
+ * the caller frees it) and *n.  WSB_OK or WSB_ENOMEM. */
+static int collect(struct wsb_metrics *m, struct sent **out, size_t *n)
+{
+    struct sent *v = malloc((WSB_M_COUNT + ANSWER_SLOTS) * sizeof *v);
+    if (v == NULL)
+        return WSB_ENOMEM;
+    size_t k = 0;
+    for (int i = 0; i < WSB_M_COUNT; i++)
+        if (m->counters[i].pending > 0) {
+            v[k].c = &m->counters[i];
+            snprintf(v[k++].field, sizeof v->field, "%s|%s", m->host, COUNTER_NAMES[i]);
+        }
+    for (size_t i = 0; i < ANSWER_SLOTS; i++)
+        if (m->answers[i].n.pending > 0) {
+            v[k].c = &m->answers[i].n;
+            answer_field(m, __atomic_load_n(&m->answers[i].key, __ATOMIC_ACQUIRE), v[k++].field, sizeof v->field);
+        }
+    *out = v;
+    *n = k;
+    return WSB_OK;
+}
+
+/* Sends cmd ("HINCRBY" or "HSET") for each of v[0..n) with its pending
+ * count, then the gauges; settles each counter that Redis took.  A field
+ * whose value is not a count (edited by hand) is listed in *repair (the
+ * caller sets it anew); any other refusal fails the flush, keeping the
+ * counts.  WSB_OK or WSB_EREDIS/WSB_ENOMEM with err. */
+static int send_cmds(struct wsb_metrics *m, const char *cmd, struct sent *v, size_t n, long long now_ms,
+                     struct sent *repair, size_t *n_repair, char *err)
+{
+    redisContext *c = wsb_redis_get(m->redis, err);
+    if (c == NULL)
+        return WSB_EREDIS;
+    const char *key = m->keys.metrics_handlers;
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = redisAppendCommand(c, "%s %s %s %llu", cmd, key, v[i].field, (unsigned long long)v[i].c->pending) ==
+             REDIS_OK;
     char at[32], geo[8], f_at[WSB_METRICS_HOST_MAX + 16], f_geo[WSB_METRICS_HOST_MAX + 16];
     snprintf(at, sizeof at, "%.3f", (double)now_ms / 1000.0);
     snprintf(geo, sizeof geo, "%d", __atomic_load_n(&m->geoip, __ATOMIC_RELAXED));
     snprintf(f_at, sizeof f_at, "%s|flushed_at", m->host);
     snprintf(f_geo, sizeof f_geo, "%s|geoip_up", m->host);
-    if (redisAppendCommand(c, "HSET %s %s %s %s %s", key, f_at, at, f_geo, geo) != REDIS_OK)
-        return WSB_ENOMEM;
-    (*n_cmds)++;
-    return WSB_OK;
-}
-
-/* Sends the pending counts; on WSB_OK Redis took them all. */
-static int send_flush(struct wsb_metrics *m, long long now_ms, char *err)
-{
-    redisContext *c = wsb_redis_get(m->redis, err);
-    if (c == NULL)
-        return WSB_EREDIS;
-    int n = 0;
-    if (queue(m, c, now_ms, &n) != WSB_OK) {
-        wsb_redis_drop(m->redis);
-        return wsb_fail(err, WSB_ENOMEM, "out of memory");
-    }
-    redisReply **rep = calloc((size_t)n, sizeof *rep);
+    ok = ok && redisAppendCommand(c, "HSET %s %s %s %s %s", key, f_at, at, f_geo, geo) == REDIS_OK;
+    redisReply **rep = ok ? calloc(n + 1, sizeof *rep) : NULL;
     if (rep == NULL) {
         wsb_redis_drop(m->redis);
         return wsb_fail(err, WSB_ENOMEM, "out of memory");
     }
-    int status = wsb_redis_get_replies(m->redis, c, rep, n, NULL, err);
-    /* A refused write (NOPERM, READONLY, a field edited into something
-     * HINCRBY cannot add to) fails the flush, which keeps every count: no
-     * count is lost, one may be sent twice. */
-    for (int i = 0; status == WSB_OK && i < n; i++)
-        if (rep[i]->type == REDIS_REPLY_ERROR)
+    int status = wsb_redis_get_replies(m->redis, c, rep, (int)n + 1, NULL, err);
+    for (size_t i = 0; status == WSB_OK && i <= n; i++) {
+        if (rep[i]->type != REDIS_REPLY_ERROR) {
+            if (i < n)
+                settle(v[i].c);
+        } else if (i < n && repair != NULL && strstr(rep[i]->str, "not an integer") != NULL) {
+            repair[(*n_repair)++] = v[i];
+        } else {
             status = wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(m->redis), rep[i]->str);
-    for (int i = 0; i < n; i++)
+        }
+    }
+    for (size_t i = 0; i <= n; i++)
         if (rep[i] != NULL)
             freeReplyObject(rep[i]);
     free(rep);
     return status;
 }
 
-/* After a good flush: pending counts are flushed. */
-static void settle(struct counter *c)
+/* Sends the pending counts; on WSB_OK Redis took them all.  A field that
+ * an edit left without a count is set to this process's count (a reset,
+ * as Prometheus reads counters), once, with a warning: else it would
+ * refuse every flush of the host from then on. */
+static int send_flush(struct wsb_metrics *m, long long now_ms, char *err)
 {
-    c->flushed += c->pending;
-    c->pending = 0;
+    struct sent *v = NULL, *repair = NULL;
+    size_t n = 0, n_repair = 0;
+    if (collect(m, &v, &n) != WSB_OK || (repair = malloc((n ? n : 1) * sizeof *repair)) == NULL) {
+        free(v);
+        return wsb_fail(err, WSB_ENOMEM, "out of memory");
+    }
+    int status = send_cmds(m, "HINCRBY", v, n, now_ms, repair, &n_repair, err);
+    if (status == WSB_OK && n_repair > 0) {
+        wsb_log_warn("metrics: %s field '%s' holds no count (edited by hand?): set anew to this process's count",
+                     m->keys.metrics_handlers, repair[0].field);
+        status = send_cmds(m, "HSET", repair, n_repair, now_ms, NULL, NULL, err);
+    }
+    free(v);
+    free(repair);
+    return status;
 }
 
 int wsb_metrics_flush(struct wsb_metrics *m, long long now_ms, int force, char *err)
@@ -298,8 +330,8 @@ int wsb_metrics_flush(struct wsb_metrics *m, long long now_ms, int force, char *
         m->next_flush_ms = wsb_now_ms() + m->retry_ms;
         __atomic_add_fetch(&m->counters[WSB_M_REDIS_ERRORS].live, 1, __ATOMIC_RELAXED);
         if (!m->failing)
-            wsb_log_warn("metrics: %s; the counts are kept until Redis takes them (grant the handler's user "
-                         "+hincrby +hset on ~%s*, examples/redis/users.acl)",
+            wsb_log_warn("metrics: %s; the counts are kept until Redis takes them (the handler's user needs "
+                         "+hincrby on ~%s and +hset there, examples/redis/users.acl)",
                          err, m->keys.metrics_handlers);
         m->failing = 1;
         return status;
@@ -308,9 +340,5 @@ int wsb_metrics_flush(struct wsb_metrics *m, long long now_ms, int force, char *
         wsb_log_info("metrics: redis %s takes the counts again", wsb_redis_current(m->redis));
     m->failing = 0;
     m->next_flush_ms = wsb_now_ms() + WSB_METRICS_FLUSH_MS;
-    for (int i = 0; i < WSB_M_COUNT; i++)
-        settle(&m->counters[i]);
-    for (size_t i = 0; i < ANSWER_SLOTS; i++)
-        settle(&m->answers[i].n);
     return WSB_OK;
 }

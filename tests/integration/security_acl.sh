@@ -134,7 +134,8 @@ fi
 # no +hincrby +expire): the handler serves from the state, counting only its
 # own answers, and says so in one line.
 RO_ACL=$(printf '%s\n' "$ACL" | grep '^user wsb-handler ' | sed -e 's/^user wsb-handler /ACL SETUSER wsb-handler-ro /' \
-    -e 's/CHANGE-ME-handler/h-ro-pw/' -e 's/ ~wsb:assigned:\*//' -e 's/ ~wsb:starts:\*//' -e 's/ +hincrby//' -e 's/ +expire//')
+    -e 's/CHANGE-ME-handler/h-ro-pw/' -e 's/ ~wsb:assigned:\*//' -e 's/ ~wsb:starts:\*//' -e 's/ +hincrby//' -e 's/ +expire//' \
+    -e 's/ ~wsb:metrics:[a-z]*//g' -e 's/ (~wsb:metrics:handlers +hset)//')
 # shellcheck disable=SC2086
 t_eq "a read-only handler line applies" OK "$(adm $RO_ACL)"
 printf 'h-ro-pw\n' > "$T_DIR/handler-ro.pw"
@@ -159,7 +160,7 @@ fi
 # Redis, and says once what to grant.
 PRE_ACL=$(printf '%s\n' "$ACL" | grep '^user wsb-handler ' | sed -e 's/^user wsb-handler /ACL SETUSER wsb-handler-pre /' \
     -e 's/CHANGE-ME-handler/h-pre-pw/' -e 's/ ~wsb:assigned:\*//' -e 's/ ~wsb:starts:\*//' -e 's/ +hincrby//' \
-    -e 's/ +expire//' -e 's/ +hmget//')
+    -e 's/ +expire//' -e 's/ +hmget//' -e 's/ ~wsb:metrics:[a-z]*//g' -e 's/ (~wsb:metrics:handlers +hset)//')
 # shellcheck disable=SC2086
 t_eq "the handler line before the accounting applies" OK "$(adm $PRE_ACL)"
 printf 'h-pre-pw\n' > "$T_DIR/handler-pre.pw"
@@ -170,7 +171,8 @@ if pool "redis://wsb-handler-pre@127.0.0.1:$T_REDIS_PORT/0" "$T_DIR/handler-pre.
     t_eq "handler user without +hmget: serves" "A B " "$(served_by)"
     sleep 0.35
     t_eq "  ... one warn line says what to grant" 1 "$(grep -c "warn: .*round's id is unreadable (HMGET: NOPERM.*+hmget" "$T_DIR/handler.log")"
-    t_eq "  ... and no other warn line" 1 "$(grep -c 'warn:' "$T_DIR/handler.log")"
+    t_eq "  ... one warn line says the metrics' counts are refused" 1 "$(grep -c 'warn: metrics: .*NOPERM.*users.acl' "$T_DIR/handler.log")"
+    t_eq "  ... and no other warn line" 2 "$(grep -c 'warn:' "$T_DIR/handler.log")"
     t_eq "  ... nothing counted" "$before" "$(assigned_sum)"
     t_true "  ... nothing unreadable" bash -c "! grep -q 'state unreadable' '$T_DIR/handler.log'"
     f_lighttpd_stop
@@ -219,6 +221,10 @@ can "handler user can count: EXPIRE wsb:assigned:<id>" '^1$' "${H[@]}" EXPIRE ws
 can "handler user can count: HINCRBY wsb:starts:<s>" '^[0-9]+$' "${H[@]}" HINCRBY wsb:starts:1700000000 a 1
 can "handler user can count: EXPIRE wsb:starts:<s>" '^1$' "${H[@]}" EXPIRE wsb:starts:1700000000 120
 can "handler user can read the counts back: HGETALL" '^a' "${H[@]}" HGETALL wsb:assigned:42
+can "handler user can flush its metrics: HINCRBY wsb:metrics:handlers" '^[0-9]+$' "${H[@]}" HINCRBY wsb:metrics:handlers 'h|refreshes' 1
+can "handler user can flush its metrics: HSET wsb:metrics:handlers (gauges)" '^[01]$' "${H[@]}" HSET wsb:metrics:handlers 'h|flushed_at' 1
+can "handler user can count answers per node: HINCRBY wsb:metrics:nodes" '^[0-9]+$' "${H[@]}" HINCRBY wsb:metrics:nodes 'answers|a' 1
+can "handler user can read the probe's counters: HGETALL wsb:metrics:probe" '' "${H[@]}" HGETALL wsb:metrics:probe
 can "handler user can read the counts back: HMGET" '^1$' "${H[@]}" HMGET wsb:starts:1700000000 a
 can "handler user can read the round's id: HMGET wsb:round" '^[0-9]+' "${H[@]}" HMGET wsb:round id ttl
 t_eq "  ... the counts are there" 1 "$(adm HGET wsb:assigned:42 a)"
@@ -232,6 +238,9 @@ noperm "handler user cannot HINCRBY a look-alike key" "${H[@]}" HINCRBY wsb:assi
 noperm "handler user cannot HINCRBY outside wsb:" "${H[@]}" HINCRBY other:assigned:1 a 1
 noperm "handler user cannot EXPIRE the lock" "${H[@]}" EXPIRE wsb:lock 1
 noperm "handler user cannot HSET the counts (only HINCRBY)" "${H[@]}" HSET wsb:assigned:42 a 999999
+noperm "handler user cannot HSET the answers per node" "${H[@]}" HSET wsb:metrics:nodes answers\|a 1
+noperm "handler user cannot HINCRBY the probe's counters" "${H[@]}" HINCRBY wsb:metrics:probe rounds 1
+noperm "handler user cannot HSET the state through the metrics selector" "${H[@]}" HSET wsb:nodes a x
 noperm "handler user cannot DEL the counts" "${H[@]}" DEL wsb:assigned:42
 noperm "handler user cannot rename the counts onto the state" "${H[@]}" RENAME wsb:assigned:42 wsb:nodes
 noperm "handler user cannot copy the counts onto the state" "${H[@]}" COPY wsb:assigned:42 wsb:nodes REPLACE
@@ -262,7 +271,7 @@ noperm "probe user cannot subscribe" "${P[@]}" SUBSCRIBE wsb
 t_eq "the other key is untouched" secret-value "$(adm GET other:key)"
 t_eq "the state is untouched: two nodes" 2 "$(adm HLEN wsb:nodes)"
 t_eq "  ... the round is still there" 1 "$(adm EXISTS wsb:round)"
-t_eq "  ... no other wsb: key was made" "" "$(adm --scan --pattern 'wsb:*' | grep -v '^wsb:\(nodes\|round\|admin\|events\|assigned:.*\|starts:.*\)$')"
+t_eq "  ... no other wsb: key was made" "" "$(adm --scan --pattern 'wsb:*' | grep -v '^wsb:\(nodes\|round\|admin\|events\|assigned:.*\|starts:.*\|metrics:handlers\|metrics:nodes\|metrics:probe\)$')"
 t_match "a wrong handler password: 503/100" '"error_code":100' \
     "$(printf 'wrong\n' > "$T_DIR/wrong.pw"; env -i PATH="$PATH" GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
         REQUEST_URI=/v1/websocket/server REMOTE_ADDR=127.0.0.1 WSB_REDIS_URL="$HURL" \

@@ -177,6 +177,7 @@ w_pool_from_unit() {
         "s|/var/lib/GeoIP/GeoLite2-City.mmdb|$CONTRACT_GEOIP_DB|" \
         "s|^WSB_CACHE_MS=1000|WSB_CACHE_MS=$CONTRACT_CACHE_MS|"
     W_ENV+=("WSB_STALE_MAX_MS=$CONTRACT_STALE_MAX_MS" "WSB_REDIS_RETRY_MS=$CONTRACT_RETRY_MS")
+    W_ENV+=(${W_ENV_EXTRA[@]+"${W_ENV_EXTRA[@]}"})
     w_unit_exec "$T_ROOT/examples/systemd/$unit"
     W_ARGS=("${W_ARGS[@]//\/run\/wsbalancer\/handler.sock/$sock}" ${W_POOL_EXTRA[@]+"${W_POOL_EXTRA[@]}"})
     [ -n "$group" ] && W_ARGS=(setpriv --regid "$group" --clear-groups -- "${W_ARGS[@]}")
