@@ -144,6 +144,7 @@ static int ends_with_route(const char *path, size_t len, unsigned version)
 static const char *const HEADER_NAMES[] = { "Status", "Content-Type", "Cache-Control", "Retry-After", "Allow",
                                             "Access-Control-Allow-Origin", "Vary",
                                             "Access-Control-Allow-Methods", "Access-Control-Max-Age",
+                                            "Access-Control-Expose-Headers",
                                             "Content-Length", NULL };
 
 /* Checks the CGI response: a header block of known names with printable
