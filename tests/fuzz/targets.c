@@ -1050,7 +1050,7 @@ const char *wsb_fuzz_query(const uint8_t *data, size_t size)
     /* Selection with what was parsed: never an excluded node while
      * another can answer; with a key, the same node twice. */
     struct wsb_node nodes[4];
-    char err[WSB_ERRLEN], json[256], id[4];
+    char err[WSB_ERRLEN], json[256], id[16];
     for (int i = 0; i < 4; i++) {
         snprintf(id, sizeof id, "n%d", i);
         snprintf(json, sizeof json, "{\"endpoint\":\"%s\",\"location\":\"N\",\"versions\":[\"v1\"],\"online\":true,"
