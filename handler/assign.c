@@ -40,6 +40,7 @@ struct wsb_assign {
      * from snapshot to snapshot by id. */
     struct wsb_snapshot *held;     /* a reference, NULL before the first exchange */
     uint32_t *pending;             /* held->n_nodes entries */
+    uint32_t *pending_excl;        /* the exclusions (?exclude=) not yet in the metrics, per node */
     uint32_t *slots;               /* id table of held: node index + 1, 0 empty */
     size_t mask;                   /* slots has mask + 1 entries */
     uint32_t *read;                /* working memory: the counts read back */
@@ -103,11 +104,12 @@ static void forget_held(struct wsb_assign *a)
     wsb_snapshot_unref(a->held);
     a->held = NULL;
     free(a->pending);
+    free(a->pending_excl);
     free(a->slots);
     free(a->read);
     free(a->budgeted);
     free(a->own);
-    a->pending = a->slots = a->read = a->budgeted = NULL;
+    a->pending = a->pending_excl = a->slots = a->read = a->budgeted = NULL;
     a->own = NULL;
     a->mask = 0;
 }
@@ -159,13 +161,15 @@ static int hold(struct wsb_assign *a, struct wsb_snapshot *s)
         cap <<= 1;
     struct wsb_assign next = { .held = s, .mask = cap - 1 };
     next.pending = calloc(n ? n : 1, sizeof *next.pending);
+    next.pending_excl = calloc(n ? n : 1, sizeof *next.pending_excl);
     next.slots = calloc(cap, sizeof *next.slots);
     next.read = calloc(n ? n : 1, sizeof *next.read);
     next.budgeted = calloc(n ? n : 1, sizeof *next.budgeted);
     next.own = calloc(n ? n : 1, sizeof *next.own);
-    if (next.pending == NULL || next.slots == NULL || next.read == NULL || next.budgeted == NULL ||
-        next.own == NULL) {
+    if (next.pending == NULL || next.pending_excl == NULL || next.slots == NULL || next.read == NULL ||
+        next.budgeted == NULL || next.own == NULL) {
         free(next.pending);
+        free(next.pending_excl);
         free(next.slots);
         free(next.read);
         free(next.budgeted);
@@ -181,15 +185,17 @@ static int hold(struct wsb_assign *a, struct wsb_snapshot *s)
     }
     if (a->held != NULL)
         for (size_t i = 0; i < a->held->n_nodes; i++) {
-            long j = a->pending[i] || a->own[i].sec ? same_node(a->held, i, &next) : -1;
+            long j = a->pending[i] || a->pending_excl[i] || a->own[i].sec ? same_node(a->held, i, &next) : -1;
             if (j >= 0) {
                 next.pending[j] += a->pending[i];
+                next.pending_excl[j] += a->pending_excl[i];
                 next.own[j] = a->own[i];
             }
         }
     forget_held(a);
     a->held = wsb_snapshot_ref(s);
     a->pending = next.pending;
+    a->pending_excl = next.pending_excl;
     a->slots = next.slots;
     a->mask = next.mask;
     a->read = next.read;
@@ -236,10 +242,14 @@ static void harvest(struct wsb_assign *a, struct wsb_snapshot *s)
     struct wsb_snapshot *h = a->held;
     for (size_t i = 0; i < s->n_nodes; i++) {
         uint32_t d = __atomic_exchange_n(&s->tally[i].unflushed, 0, __ATOMIC_RELAXED);
-        if (d == 0)
+        uint32_t e = __atomic_exchange_n(&s->tally[i].excluded, 0, __ATOMIC_RELAXED);
+        if (d == 0 && e == 0)
             continue;
         long j = s == h ? (long)i : same_node(s, i, a);
         if (j < 0)
+            continue;
+        a->pending_excl[j] = a->pending_excl[j] > UINT32_MAX - e ? UINT32_MAX : a->pending_excl[j] + e;
+        if (d == 0)
             continue;
         a->pending[j] = a->pending[j] > UINT32_MAX - d ? UINT32_MAX : a->pending[j] + d;
         /* The refresher is the only writer of fleet: a plain add, saturated. */
@@ -280,6 +290,7 @@ struct exchange {
     char assigned[WSB_MAX_KEY], starts[WSB_MAX_KEY], starts_before[WSB_MAX_KEY];
     size_t n_incr;                 /* nodes with pending counts: three HINCRBY each */
     size_t n_budgeted;             /* nodes whose starts are read (two HMGET) */
+    size_t n_excl;                 /* nodes with exclusions to count: one HINCRBY each, last */
     int n_cmds;
 };
 
@@ -346,6 +357,16 @@ static int queue(struct wsb_assign *a, redisContext *c, struct exchange *x)
             return WSB_ENOMEM;
         x->n_cmds += 2;
     }
+    /* The exclusions per node, for the metrics (metrics.h), last. */
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        if (a->pending_excl[i] == 0)
+            continue;
+        if (redisAppendCommand(c, "HINCRBY %s excluded|%s %u", a->keys.metrics_nodes, s->nodes[i].node.id,
+                               a->pending_excl[i]) != REDIS_OK)
+            return WSB_ENOMEM;
+        x->n_excl++;
+    }
+    x->n_cmds += (int)x->n_excl;
     return WSB_OK;
 }
 
@@ -375,6 +396,17 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
     long long sec = now_ms / 1000;
     size_t r = 0;
     const redisReply *bad = NULL, *metrics_bad = NULL;
+    /* The exclusions' counts, at the end: taken whatever else happened. */
+    size_t e = (size_t)x->n_cmds - x->n_excl;
+    for (size_t i = 0; i < s->n_nodes && x->n_excl > 0; i++) {
+        if (a->pending_excl[i] == 0)
+            continue;
+        if (rep[e]->type == REDIS_REPLY_INTEGER)
+            a->pending_excl[i] = 0;
+        else if (metrics_bad == NULL && rep[e]->type == REDIS_REPLY_ERROR)
+            metrics_bad = rep[e];
+        e++;
+    }
     for (size_t i = 0; i < s->n_nodes; i++) {
         if (a->pending[i] == 0)
             continue;
@@ -402,7 +434,7 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
         wsb_log_warn("metrics: redis %s refuses the answers per node (%.160s): grant the handler's user +hincrby on "
                      "~%s (examples/redis/users.acl)",
                      wsb_redis_current(a->redis), metrics_bad->str, a->keys.metrics_nodes);
-    if (x->n_incr > 0)
+    if (x->n_incr > 0 || x->n_excl > 0)
         a->metrics_refused = metrics_bad != NULL;
     const redisReply *h = rep[r++];
     if (h->type == REDIS_REPLY_ERROR)
@@ -522,6 +554,7 @@ int wsb_assign_exchange(struct wsb_assign *a, struct wsb_snapshot *retired, stru
         /* State written by hand: no round will ever measure the nodes, so
          * counts would only grow.  None are kept. */
         memset(a->pending, 0, cur->n_nodes * sizeof *a->pending);
+        memset(a->pending_excl, 0, cur->n_nodes * sizeof *a->pending_excl);
         for (size_t i = 0; i < cur->n_nodes; i++)
             __atomic_store_n(&cur->tally[i].fleet, 0, __ATOMIC_RELAXED);
         return WSB_OK;

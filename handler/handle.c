@@ -1,10 +1,12 @@
 /* handle.c: one request, from its parameters to its answer: route,
  * method, CORS, the client's location, and the selection. */
 #include "handler.h"
+#include "affinity.h"
 #include "assign.h"
 #include "client_addr.h"
 #include "log.h"
 #include "metrics_expose.h"
+#include "query.h"
 #include "status.h"
 
 #include <stdlib.h>
@@ -115,6 +117,36 @@ static void answer_metrics(struct wsb_handler *h, wsb_param_fn get, void *ctx, s
     a->content_type = WSB_METRICS_CONTENT_TYPE;
 }
 
+/* Selection for a request whose query string qs (len bytes) may carry
+ * exclude and affinity (query.h): each excluded node's tally counts it
+ * (unless w is uncounted); without either, plain wsb_select. */
+static int select_with_query(struct wsb_handler *h, struct wsb_worker *w, const struct wsb_snapshot *snap,
+                             unsigned version, const struct wsb_client_loc *loc, const char *qs, size_t len,
+                             long long now_ms, const struct wsb_snap_node **node)
+{
+    struct wsb_query *q = malloc(sizeof *q);   /* 8 KiB: not on a pool thread's stack */
+    if (q == NULL)
+        return wsb_select(snap, version, loc, next_random(w), now_ms, &w->scratch, node);
+    wsb_query_parse(qs, len, q);
+    if (q->ignored > 0)
+        wsb_log_debug("request: %u query value(s) ignored (bad escape, empty, too long or too many)", q->ignored);
+    uint32_t ex[2 * WSB_QUERY_MAX_EXCLUDE];
+    struct wsb_select_request rq = { .version = version, .client = loc, .exclude = ex,
+                                     .balance = h->cfg.affinity_balance };
+    rq.n_exclude = wsb_select_match_exclude(snap, version, q->exclude, q->exclude_len, q->n_exclude, ex,
+                                            sizeof ex / sizeof ex[0]);
+    for (size_t i = 0; i < rq.n_exclude && !w->uncounted; i++)
+        __atomic_add_fetch(&snap->tally[ex[i]].excluded, 1, __ATOMIC_RELAXED);
+    if (q->affinity != NULL) {
+        rq.has_affinity = 1;
+        rq.affinity_hash = wsb_affinity_hash(q->affinity, q->affinity_len);
+    }
+    free(q);
+    if (rq.n_exclude == 0 && !rq.has_affinity)
+        return wsb_select(snap, version, loc, next_random(w), now_ms, &w->scratch, node);
+    return wsb_select_for(snap, &rq, next_random(w), now_ms, &w->scratch, node);
+}
+
 /* The answer to a GET or HEAD of the route: the selected node's body, or
  * 503 with the selection's code.  Returns the snapshot it answered from
  * (the body points into it), to release once the response is built. */
@@ -127,8 +159,11 @@ static struct wsb_snapshot *select_answer(struct wsb_handler *h, struct wsb_work
     locate(h, get, ctx, now, &loc);
     const struct wsb_snap_node *node = NULL;
     int code = WSB_NO_SERVERS_AVAILABLE;
+    size_t qlen;
+    const char *qs = wsb_query_string(get, ctx, &qlen);
     if (snap != NULL && wsb_select_scratch_reserve(&w->scratch, snap->max_eligible) == WSB_OK)
-        code = wsb_select(snap, version, &loc, next_random(w), wsb_unix_ms(), &w->scratch, &node);
+        code = qs == NULL ? wsb_select(snap, version, &loc, next_random(w), wsb_unix_ms(), &w->scratch, &node)
+                          : select_with_query(h, w, snap, version, &loc, qs, qlen, wsb_unix_ms(), &node);
     if (code == WSB_SELECT_OK) {
         if (!w->uncounted)
             wsb_assign_note(snap, node);

@@ -1,5 +1,6 @@
 /* handler_config.c: the handler's WSB_* settings, checked once at start. */
 #include "handler_config.h"
+#include "affinity.h"
 #include "config.h"
 #include "status.h"
 
@@ -23,6 +24,7 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
     c->stale_max_ms = 10000;
     c->retry_ms = 250;
     c->retry_after = 5;
+    c->affinity_balance = WSB_AFFINITY_BALANCE;
     c->full_read_ms = WSB_FULL_READ_MS;
     c->log_level = WSB_LOG_INFO;
     long connect_ms = 200, command_ms = 500;
@@ -43,6 +45,7 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
         (status = wsb_env_long("WSB_STALE_MAX_MS", 0, 3600000, &c->stale_max_ms, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_REDIS_RETRY_MS", 10, 60000, &c->retry_ms, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_RETRY_AFTER", 0, 86400, &c->retry_after, err)) != WSB_OK ||
+        (status = wsb_env_double("WSB_AFFINITY_BALANCE", 0.01, 10, &c->affinity_balance, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_GEOIP_CHECK_MS", 100, 3600000, &c->geoip_check_ms, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_REDIS_CONNECT_TIMEOUT_MS", 10, 10000, &connect_ms, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_REDIS_TIMEOUT_MS", 10, 10000, &command_ms, err)) != WSB_OK ||

@@ -30,6 +30,8 @@ struct wsb_handler_config {
     long stale_max_ms;              /* how long the last good one serves while Redis is down */
     long retry_ms;                  /* least time between reconnect attempts */
     long retry_after;               /* Retry-After of 503 answers, seconds */
+    double affinity_balance;        /* ?affinity=: a node keeps its keys while its load is
+                                       within (1 + this) x the candidates' mean (affinity.h) */
     long full_read_ms;              /* the whole state is read at least this often, changed or not
                                        (30 s; not from the environment: tests may lower it) */
     enum wsb_log_level log_level;

@@ -158,6 +158,9 @@ int wsb_response_build(const struct wsb_answer *a, struct wsb_response *r)
         ok = ok && PUTS(r, "Access-Control-Allow-Origin: ") && put_str(r, a->allow_origin) && PUTS(r, "\r\n");
         if (strcmp(a->allow_origin, "*") != 0)
             ok = ok && PUTS(r, "Vary: Origin\r\n");
+        /* Without it a browser hides Retry-After from the page's script. */
+        if (a->status == 503)
+            ok = ok && PUTS(r, "Access-Control-Expose-Headers: Retry-After\r\n");
         if (a->preflight)
             ok = ok && PUTS(r, "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
                                "Access-Control-Max-Age: 600\r\n");

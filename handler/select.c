@@ -1,5 +1,6 @@
 /* select.c: the selection policy, from node eligibility to the weighted draw (see select.h). */
 #include "select.h"
+#include "affinity.h"
 #include "status.h"
 
 #include <math.h>
@@ -117,6 +118,15 @@ static int has_room(const struct wsb_snapshot *s, uint32_t i)
     return !s->nodes[i].node.load_known || wsb_select_room(s, i) >= 1;
 }
 
+/* has_room, and not among the ex[0..n_ex) the request excluded. */
+static int open_to(const struct wsb_snapshot *s, uint32_t i, const uint32_t *ex, size_t n_ex)
+{
+    for (size_t j = 0; j < n_ex; j++)
+        if (ex[j] == i)
+            return 0;
+    return has_room(s, i);
+}
+
 double wsb_select_slow_start(const struct wsb_snapshot *s, uint32_t i, long long now_ms)
 {
     const struct wsb_snap_node *sn = &s->nodes[i];
@@ -223,7 +233,7 @@ static size_t within_band(const struct wsb_snapshot *s, const uint32_t *scan, si
  * and returns their count. */
 static size_t near_by_distance(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
                                const struct wsb_client_loc *client, struct wsb_select_scratch *sc,
-                               struct wsb_select_band *band)
+                               struct wsb_select_band *band, const uint32_t *ex, size_t n_ex)
 {
     const uint32_t *scan = e->eligible;
     size_t n_scan = e->n;
@@ -239,7 +249,7 @@ static size_t near_by_distance(const struct wsb_snapshot *s, const struct wsb_ve
             const struct wsb_snap_node *sn = &nodes[scan[i]];
             double d = sn->x * cx + sn->y * cy + sn->z * cz;
             best_any = best_any > d ? best_any : d;
-            if (!has_room(s, scan[i]))
+            if (!open_to(s, scan[i], ex, n_ex))
                 d = NO_ROOM;
             sim[i] = d;
             best = best > d ? best : d;
@@ -257,7 +267,7 @@ static size_t near_by_distance(const struct wsb_snapshot *s, const struct wsb_ve
  * sc->cand and returns their count. */
 static size_t near_by_tier(const struct wsb_snapshot *s, const struct wsb_version_entry *e,
                            const struct wsb_client_loc *client, struct wsb_select_scratch *sc,
-                           struct wsb_select_band *band)
+                           struct wsb_select_band *band, const uint32_t *ex, size_t n_ex)
 {
     double cx = 0, cy = 0, cz = 0, best = NO_ROOM;
     if (client->has_coords)
@@ -265,7 +275,7 @@ static size_t near_by_tier(const struct wsb_snapshot *s, const struct wsb_versio
     const double same_continent = cos(WSB_SAME_CONTINENT_KM / WSB_EARTH_RADIUS_KM);
     for (size_t i = 0; i < e->n; i++) {
         double d = NO_ROOM;
-        if (has_room(s, e->eligible[i]))
+        if (open_to(s, e->eligible[i], ex, n_ex))
             d = similarity(&s->nodes[e->eligible[i]], client, client->has_coords, cx, cy, cz, same_continent);
         sc->sim[i] = d;
         if (d > best)
@@ -275,12 +285,13 @@ static size_t near_by_tier(const struct wsb_snapshot *s, const struct wsb_versio
 }
 
 /* Step 4 for a client without a location: every node with room. */
-static size_t anywhere(const struct wsb_snapshot *s, const struct wsb_version_entry *e, struct wsb_select_scratch *sc)
+static size_t anywhere(const struct wsb_snapshot *s, const struct wsb_version_entry *e, struct wsb_select_scratch *sc,
+                       const uint32_t *ex, size_t n_ex)
 {
     size_t k = 0;
     for (size_t i = 0; i < e->n; i++) {
         sc->cand[k] = e->eligible[i];
-        k += (size_t)has_room(s, e->eligible[i]);
+        k += (size_t)open_to(s, e->eligible[i], ex, n_ex);
     }
     return k;
 }
@@ -367,8 +378,10 @@ double wsb_select_km(double sim)
     return wsb_geo_angle(sim) * WSB_EARTH_RADIUS_KM;
 }
 
-int wsb_select_candidates(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
-                          struct wsb_select_scratch *sc, size_t *k, struct wsb_select_band *band)
+/* Steps 1 to 4, with the nodes ex[0..n_ex) treated as full. */
+static int candidates(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
+                      const uint32_t *ex, size_t n_ex, struct wsb_select_scratch *sc, size_t *k,
+                      struct wsb_select_band *band)
 {
     struct wsb_select_band ignored;
     if (band == NULL)
@@ -388,15 +401,45 @@ int wsb_select_candidates(const struct wsb_snapshot *s, unsigned version, const 
                     (client->has_coords || client->country[0] != '\0' || client->continent[0] != '\0');
     size_t n;
     if (!band->located)
-        n = anywhere(s, e, sc);
+        n = anywhere(s, e, sc, ex, n_ex);
     else if (client->has_coords && e->coords)
-        n = near_by_distance(s, e, client, sc, band);
+        n = near_by_distance(s, e, client, sc, band, ex, n_ex);
     else
-        n = near_by_tier(s, e, client, sc, band);
+        n = near_by_tier(s, e, client, sc, band, ex, n_ex);
     if (n == 0)
         return WSB_NO_SERVERS_AVAILABLE;   /* every eligible node filled up since its check */
     *k = n;
     return WSB_SELECT_OK;
+}
+
+int wsb_select_candidates(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
+                          struct wsb_select_scratch *sc, size_t *k, struct wsb_select_band *band)
+{
+    return candidates(s, version, client, NULL, 0, sc, k, band);
+}
+
+int wsb_select_candidates_for(const struct wsb_snapshot *s, const struct wsb_select_request *rq,
+                              struct wsb_select_scratch *sc, size_t *k, struct wsb_select_band *band)
+{
+    return candidates(s, rq->version, rq->client, rq->exclude, rq->n_exclude, sc, k, band);
+}
+
+size_t wsb_select_match_exclude(const struct wsb_snapshot *s, unsigned version, const char *const *ends,
+                                const size_t *lens, size_t n, uint32_t *out, size_t cap)
+{
+    const struct wsb_version_entry *e = s != NULL ? wsb_snapshot_version(s, version) : NULL;
+    size_t found = 0;
+    if (e == NULL || n == 0)
+        return 0;
+    for (size_t i = 0; i < e->n && found < cap; i++) {
+        const char *ep = s->nodes[e->eligible[i]].node.endpoint;
+        for (size_t j = 0; j < n; j++)
+            if (strncmp(ep, ends[j], lens[j]) == 0 && ep[lens[j]] == '\0') {
+                out[found++] = e->eligible[i];
+                break;
+            }
+    }
+    return found;
 }
 
 int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
@@ -408,5 +451,34 @@ int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_
     if (code != WSB_SELECT_OK)
         return code;
     *out = weighted_draw(s, sc, k, rnd, now_ms);
+    return *out != NULL ? WSB_SELECT_OK : WSB_NO_SERVERS_AVAILABLE;
+}
+
+/* Step 5 for a request: the affinity pick or the weighted draw. */
+static const struct wsb_snap_node *choose(const struct wsb_snapshot *s, const struct wsb_select_request *rq,
+                                          struct wsb_select_scratch *sc, size_t k, uint64_t rnd, long long now_ms)
+{
+    if (rq->has_affinity)
+        return wsb_affinity_pick(s, sc, k, rq->affinity_hash, rq->balance, now_ms);
+    return weighted_draw(s, sc, k, rnd, now_ms);
+}
+
+int wsb_select_for(const struct wsb_snapshot *s, const struct wsb_select_request *rq, uint64_t rnd,
+                   long long now_ms, struct wsb_select_scratch *sc, const struct wsb_snap_node **out)
+{
+    *out = NULL;
+    size_t k;
+    int code = candidates(s, rq->version, rq->client, rq->exclude, rq->n_exclude, sc, &k, NULL);
+    if (code == WSB_SELECT_OK)
+        *out = choose(s, rq, sc, k, rnd, now_ms);
+    if (*out == NULL && rq->n_exclude > 0 && (code == WSB_SELECT_OK || code == WSB_NO_SERVERS_AVAILABLE)) {
+        /* Nothing usable but what the client excluded: answer as if it
+         * had excluded nothing. */
+        code = candidates(s, rq->version, rq->client, NULL, 0, sc, &k, NULL);
+        if (code == WSB_SELECT_OK)
+            *out = choose(s, rq, sc, k, rnd, now_ms);
+    }
+    if (code != WSB_SELECT_OK)
+        return code;
     return *out != NULL ? WSB_SELECT_OK : WSB_NO_SERVERS_AVAILABLE;
 }

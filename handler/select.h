@@ -194,4 +194,42 @@ int wsb_select_candidates(const struct wsb_snapshot *s, unsigned version, const 
 int wsb_select(const struct wsb_snapshot *s, unsigned version, const struct wsb_client_loc *client,
                uint64_t rnd, long long now_ms, struct wsb_select_scratch *sc, const struct wsb_snap_node **out);
 
+/* What a client may add to its request (query.h): endpoints it could not
+ * connect to, and an affinity key.  A request with neither is answered by
+ * wsb_select, on exactly the path and cost of a request without a query.
+ *
+ *   exclude: the nodes named are treated as full in steps 4 and 5 (so the
+ *     band moves to the nearest other node with room); when that leaves no
+ *     usable node (every candidate excluded, or over its budget), the answer
+ *     is the one without exclusions: never an error for excluding.
+ *   affinity: step 5 is affinity.h's pick among the candidates instead of
+ *     the weighted draw; geography (step 4) still decides the candidates. */
+struct wsb_select_request {
+    unsigned version;
+    const struct wsb_client_loc *client;  /* NULL: no location */
+    const uint32_t *exclude;  /* indexes into s->nodes (wsb_select_match_exclude) */
+    size_t n_exclude;
+    int has_affinity;
+    uint64_t affinity_hash;   /* wsb_affinity_hash of the key */
+    double balance;           /* the load bound's epsilon (WSB_AFFINITY_BALANCE) */
+};
+
+/* The nodes of s listed for version whose endpoint is one of the n
+ * endpoints (ends[j], lens[j] bytes; exact bytes), found among the
+ * version's eligible nodes: at most cap indexes (into s->nodes) go to out,
+ * each once; returns how many.  s may be NULL (0).  Cannot fail. */
+size_t wsb_select_match_exclude(const struct wsb_snapshot *s, unsigned version, const char *const *ends,
+                                const size_t *lens, size_t n, uint32_t *out, size_t cap);
+
+/* wsb_select_candidates for a request: the same, with rq's exclusions
+ * treated as full (no fallback here: *k 0 and 100 when they leave none). */
+int wsb_select_candidates_for(const struct wsb_snapshot *s, const struct wsb_select_request *rq,
+                              struct wsb_select_scratch *sc, size_t *k, struct wsb_select_band *band);
+
+/* wsb_select for a request with exclusions and/or an affinity key, as
+ * described above; same results and contract as wsb_select.  rnd is only
+ * used without affinity. */
+int wsb_select_for(const struct wsb_snapshot *s, const struct wsb_select_request *rq, uint64_t rnd,
+                   long long now_ms, struct wsb_select_scratch *sc, const struct wsb_snap_node **out);
+
 #endif

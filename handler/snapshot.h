@@ -52,6 +52,9 @@ struct wsb_tally {
                                  second before the last read */
     uint32_t own_recent;      /* nodes with a budget: this process's written starts in
                                  that second (they age out over the next one) */
+    uint32_t excluded;        /* requests of this process that named it in ?exclude= since
+                                 the snapshot was built (a signal for operators: it never
+                                 changes selection for other clients) */
 };
 
 struct wsb_snapshot {

@@ -14,7 +14,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS ?= route xff record inventory report handshake redis_url select fcgi
+FUZZ_TARGETS ?= route xff record inventory report handshake redis_url select fcgi query
 FUZZ_BUILD   := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(WARN) $(WERROR) -Icommon -Ihandler -Iprobe \

@@ -53,6 +53,13 @@ const char *wsb_fuzz_redis_url(const uint8_t *data, size_t size);
  * country and continent).  The cell index must never change the answer. */
 const char *wsb_fuzz_select(const uint8_t *data, size_t size);
 
+/* The route's query string (exclude, affinity): flags byte (bit 0: as
+ * QUERY_STRING, else after REQUEST_URI's '?'; bits 2-5: which of four fixed
+ * nodes are nearly full), then the query.  Parsed values stay in bounds,
+ * and selection with them never answers an excluded node while another can
+ * answer, and answers a key the same way twice. */
+const char *wsb_fuzz_query(const uint8_t *data, size_t size);
+
 struct wsb_fuzz_target {
     const char *name;         /* also the folder under tests/fuzz/corpus and regress */
     wsb_fuzz_fn fn;

@@ -13,6 +13,8 @@
 #include "fcgi.h"
 #include "fcgi_frame.h"
 #include "select.h"
+#include "affinity.h"
+#include "query.h"
 #include "snapshot.h"
 #include "status.h"
 
@@ -142,6 +144,7 @@ static int ends_with_route(const char *path, size_t len, unsigned version)
 static const char *const HEADER_NAMES[] = { "Status", "Content-Type", "Cache-Control", "Retry-After", "Allow",
                                             "Access-Control-Allow-Origin", "Vary",
                                             "Access-Control-Allow-Methods", "Access-Control-Max-Age",
+                                            "Access-Control-Expose-Headers",
                                             "Content-Length", NULL };
 
 /* Checks the CGI response: a header block of known names with printable
@@ -964,6 +967,149 @@ const char *wsb_fuzz_select(const uint8_t *data, size_t size)
     return bad;
 }
 
+/* ------------------------------------------------------------------ */
+/* query                                                               */
+/* ------------------------------------------------------------------ */
+
+static const char *QUERY_NODES[] = { "wss://n0.example.net/ws", "wss://n1.example.net/ws", "wss://n2.example.net/ws",
+                                     "wss://n3.example.net/ws?x=1" };
+
+struct query_ctx {
+    const char *qs, *uri;
+};
+
+static const char *query_get(const char *name, void *ctx)
+{
+    const struct query_ctx *c = ctx;
+    if (strcmp(name, "QUERY_STRING") == 0)
+        return c->qs;
+    if (strcmp(name, "REQUEST_URI") == 0)
+        return c->uri;
+    return NULL;
+}
+
+/* Occurrences of name at the start of a '&'-separated pair of qs. */
+static size_t pairs_named(const char *qs, size_t len, const char *name)
+{
+    size_t n = 0, nl = strlen(name);
+    for (size_t i = 0; i < len; i++)
+        if ((i == 0 || qs[i - 1] == '&') && len - i >= nl && memcmp(qs + i, name, nl) == 0)
+            n++;
+    return n;
+}
+
+const char *wsb_fuzz_query(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return NULL;
+    uint8_t flags = data[0];
+    char *raw = malloc(size);   /* the query and a NUL: a parameter is a C string */
+    if (raw == NULL)
+        return NULL;
+    memcpy(raw, data + 1, size - 1);
+    raw[size - 1] = '\0';
+    size_t rlen = strlen(raw);
+    const char *bad = NULL;
+    struct query_ctx ctx = { NULL, NULL };
+    char *uri = NULL;
+    if (flags & 1) {
+        ctx.qs = raw;
+    } else {
+        uri = malloc(rlen + 24);
+        if (uri != NULL) {
+            memcpy(uri, "/v1/websocket/server?", 21);
+            memcpy(uri + 21, raw, rlen + 1);
+        }
+        ctx.uri = uri;
+    }
+    size_t qlen = 0;
+    const char *qs = wsb_query_string(query_get, &ctx, &qlen);
+    struct wsb_query *q = malloc(sizeof *q);
+    if (q == NULL)
+        goto cleanup;
+    wsb_query_parse(qs, qlen, q);
+    if (qs != NULL && (qs < (ctx.qs ? ctx.qs : uri) || qlen > rlen))
+        bad = "query: the query string is not within the parameter";
+    size_t seen = qs ? pairs_named(qs, qlen, "exclude=") : 0;
+    if (bad == NULL && (q->n_exclude > WSB_QUERY_MAX_EXCLUDE || q->n_exclude > seen))
+        bad = "query: more excludes than given or allowed";
+    for (size_t i = 0; bad == NULL && i < q->n_exclude; i++) {
+        const char *e = q->exclude[i];
+        if (e < q->buf || e + q->exclude_len[i] >= q->buf + sizeof q->buf)
+            bad = "query: an exclude outside its buffer";
+        else if (q->exclude_len[i] < 1 || q->exclude_len[i] > WSB_MAX_ENDPOINT || strlen(e) != q->exclude_len[i])
+            bad = "query: an exclude empty, too long, or holding a NUL";
+    }
+    if (bad == NULL && q->affinity != NULL &&
+        (q->affinity_len < 1 || q->affinity_len > WSB_AFFINITY_MAX || q->affinity < q->buf ||
+         q->affinity + q->affinity_len >= q->buf + sizeof q->buf || (qs && pairs_named(qs, qlen, "affinity=") == 0)))
+        bad = "query: an affinity key out of bounds";
+    if (bad != NULL)
+        goto cleanup;
+
+    /* Selection with what was parsed: never an excluded node while
+     * another can answer; with a key, the same node twice. */
+    struct wsb_node nodes[4];
+    char err[WSB_ERRLEN], json[256], id[16];
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "n%d", i);
+        snprintf(json, sizeof json, "{\"endpoint\":\"%s\",\"location\":\"N\",\"versions\":[\"v1\"],\"online\":true,"
+                 "\"capacity\":100,\"connections\":%d,\"load\":0.1}", QUERY_NODES[i], (flags >> (2 + i % 6)) & 1 ? 95 : 10);
+        if (wsb_node_decode(id, strlen(id), json, strlen(json), &nodes[i], err) != WSB_OK) {
+            for (int j = 0; j < i; j++)
+                wsb_node_clear(&nodes[j]);
+            bad = "query: a fixed node did not decode";
+            goto cleanup;
+        }
+    }
+    struct wsb_snapshot_params p = { .max_load = 0.9, .unknown_load = 0.5, .near_km = 300 };
+    struct wsb_snapshot *s = NULL;
+    if (wsb_snapshot_build(nodes, 4, 1, NULL, 0, 0, &p, NULL, &s) != WSB_OK)
+        goto cleanup;
+    struct wsb_select_scratch sc = { 0 };
+    uint32_t ex[2 * WSB_QUERY_MAX_EXCLUDE];
+    struct wsb_select_request rq = { .version = 1, .exclude = ex, .balance = WSB_AFFINITY_BALANCE };
+    rq.n_exclude = wsb_select_match_exclude(s, 1, q->exclude, q->exclude_len, q->n_exclude, ex, 8);
+    if (q->affinity != NULL) {
+        rq.has_affinity = 1;
+        rq.affinity_hash = wsb_affinity_hash(q->affinity, q->affinity_len);
+    }
+    const struct wsb_snap_node *a = NULL, *b = NULL;
+    int code = WSB_NO_SERVERS_AVAILABLE;
+    if (wsb_select_scratch_reserve(&sc, s->max_eligible) == WSB_OK) {
+        code = wsb_select_for(s, &rq, 77, 0, &sc, &a);
+        wsb_select_for(s, &rq, 78, 0, &sc, &b);
+    }
+    size_t open = 0, open_not_excluded = 0;
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        int is_ex = 0;
+        for (size_t j = 0; j < rq.n_exclude; j++)
+            is_ex |= ex[j] == i;
+        if (s->nodes[i].eligible && wsb_select_has_room(s, i)) {
+            open++;
+            open_not_excluded += !is_ex;
+        }
+    }
+    for (uint32_t i = 0; bad == NULL && a != NULL && i < s->n_nodes; i++) {
+        int is_ex = 0;
+        for (size_t j = 0; j < rq.n_exclude; j++)
+            is_ex |= ex[j] == i;
+        if (a == &s->nodes[i] && is_ex && open_not_excluded > 0)
+            bad = "query: answered an excluded node while another could answer";
+    }
+    if (bad == NULL && open > 0 && (code != WSB_SELECT_OK || a == NULL))
+        bad = "query: no answer while a node could take one";
+    if (bad == NULL && rq.has_affinity && a != b)
+        bad = "query: the same key got two nodes";
+    wsb_select_scratch_free(&sc);
+    wsb_snapshot_unref(s);
+cleanup:
+    free(q);
+    free(uri);
+    free(raw);
+    return bad;
+}
+
 const struct wsb_fuzz_target wsb_fuzz_targets[] = {
     { "route", wsb_fuzz_route },
     { "xff", wsb_fuzz_xff },
@@ -974,5 +1120,6 @@ const struct wsb_fuzz_target wsb_fuzz_targets[] = {
     { "handshake", wsb_fuzz_handshake },
     { "redis_url", wsb_fuzz_redis_url },
     { "select", wsb_fuzz_select },
+    { "query", wsb_fuzz_query },
     { NULL, NULL },
 };

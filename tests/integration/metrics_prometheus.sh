@@ -61,6 +61,8 @@ for i in $(seq 30); do curl -s -o /dev/null -H "X-Forwarded-For: $LONDON" "$BASE
 for i in $(seq 4); do curl -s -o /dev/null "$BASE/v9/websocket/server"; done
 for i in $(seq 3); do curl -s -o /dev/null "$BASE/nowhere"; done
 for i in $(seq 5); do w_fcgi "$SOCK2" /v1/websocket/server REMOTE_ADDR=$LONDON >/dev/null; done
+LON_ENC=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "ws://127.0.0.1:$LON_PORT/ws")
+for i in $(seq 2); do curl -s -o /dev/null -H "X-Forwarded-For: $LONDON" "$BASE/v1/websocket/server?exclude=$LON_ENC"; done
 
 scrape() { curl -s "$BASE/metrics" > "$T_DIR/m.txt"; }
 # The counts reach Redis at each process's next refresh (WSB_CACHE_MS).
@@ -72,16 +74,19 @@ sum_of() {  # name and a label filter (regex): the sum over matching series
 }
 for i in $(seq 50); do
     scrape
-    [ "$(sum_of wsb_answers_total 'status="200",code="0",version="v1"')" -ge 35 ] && break
+    [ "$(sum_of wsb_answers_total 'status="200",code="0",version="v1"')" -ge 37 ] &&
+        [ -n "$(value 'wsb_node_exclusions_total{node="lon"}')" ] && break
     sleep 0.1
 done
 HOST=$(hostname | tr -c 'A-Za-z0-9.\n-' '_' | cut -c1-64)
-t_eq "answers 200 v1 of this host's processes" 30 "$(sum_of wsb_answers_total "host=\"$HOST\",status=\"200\",code=\"0\",version=\"v1\"")"
+t_eq "answers 200 v1 of this host's processes" 32 "$(sum_of wsb_answers_total "host=\"$HOST\",status=\"200\",code=\"0\",version=\"v1\"")"
 t_eq "answers 200 v1 of the second host" 5 "$(sum_of wsb_answers_total 'host="second-host",status="200",code="0",version="v1"')"
 t_eq "503 / 102 for a version no node lists: version=\"other\"" 4 "$(sum_of wsb_answers_total 'status="503",code="102",version="other"')"
 t_eq "404s counted (3 unknown paths, 2 refused scrapes)" 5 "$(sum_of wsb_answers_total 'status="404",code="404",version="none"')"
-t_eq "the London clients were located" 35 "$(sum_of wsb_geoip_lookups_total 'result="located"')"
-t_true "answers per node add up to the 200s (35)" test "$(sum_of wsb_node_answers_total 'node=')" -eq 35
+t_eq "the London clients were located" 37 "$(sum_of wsb_geoip_lookups_total 'result="located"')"
+t_true "answers per node add up to the 200s (37)" test "$(sum_of wsb_node_answers_total 'node=')" -eq 37
+t_eq "exclusions counted for the excluded node" 2 "$(value 'wsb_node_exclusions_total{node="lon"}')"
+t_eq "  ... and for no other" 2 "$(sum_of wsb_node_exclusions_total 'node=')"
 t_true "refreshes counted" test "$(sum_of wsb_state_refreshes_total "host=\"$HOST\"")" -ge 1
 t_true "full reads counted" test "$(sum_of wsb_state_full_reads_total "host=\"$HOST\"")" -ge 1
 t_eq "the GeoIP database is up on this host" 1 "$(value "wsb_geoip_database_up{host=\"$HOST\"}")"

@@ -48,6 +48,8 @@ so a test can rewrite the file to change a node's behaviour while running:
     delay_ms     wait before answering a request (default 1500 in "slow" mode,
                  0 otherwise, but honoured in every HTTP-speaking mode)
     report_bytes body size for "huge_report" (default 10 MiB)
+    echo         true: an upgraded connection sends every text or binary
+                 message back as it came (a client can prove an exchange)
   A port that is no longer described by the config behaves like "close".
 
 Modes:
@@ -656,7 +658,7 @@ class StandinServer:
         Stats._inc(self.stats.upgrades, port)
         Stats._inc(self.stats.live_ws, port)
         try:
-            await self._ws_session(reader, writer)
+            await self._ws_session(reader, writer, bool(node.get("echo")))
         finally:
             Stats._inc(self.stats.live_ws, port, -1)
 
@@ -671,8 +673,9 @@ class StandinServer:
             head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
         return head + payload
 
-    async def _ws_session(self, reader, writer):
-        """Hold an upgraded connection: answer ping and close, ignore data."""
+    async def _ws_session(self, reader, writer, echo=False):
+        """Hold an upgraded connection: answer ping and close; data is
+        ignored, or sent back when echo (single-frame messages)."""
         while True:
             b0, b1 = await reader.readexactly(2)
             opcode, masked, n = b0 & 0x0F, b1 & 0x80, b1 & 0x7F
@@ -695,6 +698,9 @@ class StandinServer:
                 return
             if opcode == 0x9:                       # ping -> pong
                 writer.write(self._frame(0xA, data[:125]))
+                await writer.drain()
+            elif echo and opcode in (0x1, 0x2) and b0 & 0x80:
+                writer.write(self._frame(opcode, data))
                 await writer.drain()
 
 

@@ -199,6 +199,15 @@ static void test_response(void)
     CHECK(strstr(r.buf, "\r\nRetry-After: 5\r\n") != NULL, "retry-after");
     CHECK(strstr(r.buf, "\r\nCache-Control: no-store\r\n") != NULL, "no-store");
     CHECK(strstr(r.buf, "\r\nContent-Type: application/json\r\n") != NULL, "json");
+    CHECK(strstr(r.buf, "Access-Control-Expose-Headers") == NULL, "no CORS header without an allowed origin");
+    a.allow_origin = "https://app.example.com";
+    CHECK(wsb_response_build(&a, &r) == WSB_OK, "build with origin");
+    r.buf[r.len < sizeof r.buf ? r.len : sizeof r.buf - 1] = '\0';
+    CHECK(strstr(r.buf, "\r\nAccess-Control-Expose-Headers: Retry-After\r\n") != NULL,
+          "a 503 to an allowed origin lets its script read Retry-After: %s", r.buf);
+    a.allow_origin = NULL;
+    CHECK(wsb_response_build(&a, &r) == WSB_OK, "build");
+    r.buf[r.len < sizeof r.buf ? r.len : sizeof r.buf - 1] = '\0';
     CHECK(strstr(r.buf, "\r\n\r\n{\"error_message\":\"no servers are currently available\",\"error_code\":100}") != NULL,
           "body");
 
