@@ -131,7 +131,8 @@ for n in $SIZES ${BIG_SIZES:-100000}; do
     python3 "$ROOT/scripts/bench/gen.py" nodes "$n" > "$T/nodes.json"
     "$BUILD/tests/wsb_statectl" --redis "$RURL" write "$T/nodes.json" --ttl 3600 >/dev/null || { echo "  $n nodes: could not be written"; continue; }
     M=2000
-    env_run=(env WSB_REDIS_URL="$RURL" WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 WSB_CACHE_MS=60000)
+    env_run=(env WSB_REDIS_URL="$RURL" WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 WSB_CACHE_MS=60000 \
+        WSB_REDIS_TIMEOUT_MS=10000)
     "${env_run[@]}" valgrind --tool=callgrind --callgrind-out-file="$T/cg.$n" \
         --toggle-collect=decide_batch "$BUILD/tests/bench_decide" "$T/addresses.txt" "$M" >/dev/null 2>"$T/cg.$n.err"
     total=$(awk '/^totals:|^summary:/ {print $2; exit}' "$T/cg.$n")
@@ -175,7 +176,7 @@ for n in ${BIG_NGINX_SIZES:-10000 100000}; do
     python3 "$ROOT/scripts/bench/gen.py" nodes "$n" > "$T/nodes.json"
     "$BUILD/tests/wsb_statectl" --redis "$RURL" write "$T/nodes.json" --ttl 3600 >/dev/null || { echo "  $n nodes: could not be written"; continue; }
     WSB_REDIS_URL=$RURL WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 \
-        WSB_LOG_LEVEL=warn "$BUILD/wsb-handler" --listen "$T/pool.sock" --workers 1 --threads 1 --socket-mode 0666 \
+        WSB_REDIS_TIMEOUT_MS=10000 WSB_LOG_LEVEL=warn "$BUILD/wsb-handler" --listen "$T/pool.sock" --workers 1 --threads 1 --socket-mode 0666 \
         2>"$T/pool.log" &
     pool=$!
     PIDS+=($pool)
