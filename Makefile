@@ -119,7 +119,7 @@ bench-peer: deps all $(BUILD)/tests/wsb_statectl
 	@command -v node >/dev/null || apt-get install -y -qq nodejs npm >/dev/null
 	@BUILD=$(abspath $(BUILD)) scripts/bench/peer.sh
 
-bench: deps all $(BUILD)/tests/fcgi_const $(BUILD)/tests/bench_decide $(BUILD)/tests/wsb_statectl
+bench: deps all $(BUILD)/tests/fcgi_const $(BUILD)/tests/bench_decide $(BUILD)/tests/wsb_statectl $(BUILD)/tests/standin_fast
 	@BUILD=$(abspath $(BUILD)) scripts/bench/bench.sh
 
 # Two handler pools over one Redis, driven over FastCGI through bursts, a

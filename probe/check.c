@@ -1,6 +1,7 @@
 /* check.c: every node's check and load report fetch, run concurrently on
  * one libcurl multi handle (mechanism only; see check.h). */
 #include "check.h"
+#include "check_pool.h"
 #include "status.h"
 #include "wskey.h"
 
@@ -14,12 +15,19 @@
 #include <time.h>
 #include <unistd.h>
 
+/* CURLOPT_BUFFERSIZE of a transfer whose body is dropped (libcurl's
+ * minimum), and of one whose body may be a report. */
+#define HEADER_BUFFER 1024L
+#define BODY_BUFFER 8192L
+
+/* One transfer in flight.  A round keeps at most max_parallel of these
+ * (slots, reused), not one per node: what a node keeps for the round is
+ * its wsb_check_result alone. */
 struct xfer {
     CURL *easy;
     size_t node;
     int is_report;                /* a status_url fetch, not the check */
     int keep_body;                /* the body may be a load report */
-    int done;
     enum wsb_check_type type;     /* of the check (report fetches: http) */
     struct curl_slist *headers;
     char want_accept[WSB_WS_ACCEPT_LEN + 1];
@@ -216,13 +224,12 @@ static void set_result(struct wsb_check_result *r, int is_report, enum wsb_outco
 
 /* Prepares and adds one transfer.  On failure the node's result says why
  * (a probe fault) and WSB_ENOMEM or WSB_ESYS is returned. */
-static int start_xfer(CURLM *multi, struct xfer *x, const struct wsb_inv_node *node,
+static int start_xfer(struct wsb_check_pool *pool, struct xfer *x, const struct wsb_inv_node *node,
                       const struct wsb_check_options *opt, struct wsb_check_result *r)
 {
-    CURL *e = curl_easy_init();
+    CURL *e = wsb_check_pool_easy(pool);
     if (e == NULL) {
         set_result(r, x->is_report, WSB_OUT_PROBE_NO_MEMORY, "curl_easy_init failed");
-        x->done = 1;
         return WSB_ENOMEM;
     }
     const char *url = x->is_report ? node->status_url : node->check.target;
@@ -251,6 +258,13 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct wsb_inv_node *n
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, (void *)x);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)WSB_REPORT_MAX);
+    /* libcurl's receive buffer is allocated per transfer in flight (16 KiB
+     * by default): a header block needs little, a report a few reads more. */
+    SET(CURLOPT_BUFFERSIZE, x->keep_body ? BODY_BUFFER : HEADER_BUFFER);
+    /* No DNS cache: its entries are per host and port, one per node, and
+     * libcurl walks all of them each time a transfer ends, which made a
+     * round's time grow with the square of the fleet. */
+    SET(CURLOPT_DNS_CACHE_TIMEOUT, 0L);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     if (opt->ca_file != NULL) {
@@ -287,7 +301,7 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct wsb_inv_node *n
         status = rc == CURLE_OUT_OF_MEMORY ? WSB_ENOMEM : WSB_ESYS;
         goto cleanup;
     }
-    CURLMcode mc = curl_multi_add_handle(multi, e);
+    CURLMcode mc = wsb_check_pool_start(pool, e);
     if (mc != CURLM_OK) {
         snprintf(why, sizeof why, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
         status = mc == CURLM_OUT_OF_MEMORY ? WSB_ENOMEM : WSB_ESYS;
@@ -297,8 +311,9 @@ static int start_xfer(CURLM *multi, struct xfer *x, const struct wsb_inv_node *n
 cleanup:
     if (status != WSB_OK) {
         set_result(r, x->is_report, status == WSB_ENOMEM ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR, why);
-        curl_easy_cleanup(e);
-        x->done = 1;
+        curl_slist_free_all(x->headers);
+        x->headers = NULL;
+        wsb_check_pool_give_back(pool, e);
     }
     return status;
 }
@@ -431,13 +446,12 @@ static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *
     }
 }
 
-static void release_xfer(CURLM *multi, struct xfer *x)
+/* Gives a finished transfer's handle back to the pool and frees what it
+ * held: the slot is free for the next transfer. */
+static void release_xfer(struct wsb_check_pool *pool, struct xfer *x)
 {
-    if (x->easy != NULL) {
-        curl_multi_remove_handle(multi, x->easy);
-        curl_easy_cleanup(x->easy);
-        x->easy = NULL;
-    }
+    wsb_check_pool_give_back(pool, x->easy);
+    x->easy = NULL;
     curl_slist_free_all(x->headers);
     x->headers = NULL;
     free(x->body);
@@ -445,33 +459,48 @@ static void release_xfer(CURLM *multi, struct xfer *x)
     x->body_len = x->body_cap = 0;
 }
 
-/* Lays out the transfers of a round: a node's check and its report fetch
- * sit side by side and start together. */
-static void plan_xfers(const struct wsb_inventory *inv, struct xfer *xs)
+/* Where a round is in its list of transfers: a node's check, then its
+ * report fetch (when it has a status_url), which start together. */
+struct cursor {
+    size_t node;
+    int report_next;
+};
+
+/* Lays out the next transfer of the round in x (a free slot); 0 when
+ * every transfer has been laid out. */
+static int next_xfer(const struct wsb_inventory *inv, struct cursor *c, struct xfer *x)
 {
-    for (size_t i = 0, k = 0; i < inv->n; i++) {
-        xs[k].node = i;
-        xs[k].type = inv->nodes[i].check.type;
-        xs[k].keep_body = xs[k].type == WSB_CHECK_HTTP && inv->nodes[i].status_url == NULL;
-        k++;
-        if (inv->nodes[i].status_url != NULL) {
-            xs[k].node = i;
-            xs[k].is_report = 1;
-            xs[k].type = WSB_CHECK_HTTP;
-            xs[k].keep_body = 1;
-            k++;
-        }
+    if (c->node >= inv->n)
+        return 0;
+    const struct wsb_inv_node *node = &inv->nodes[c->node];
+    memset(x, 0, sizeof *x);
+    x->node = c->node;
+    if (c->report_next) {
+        x->is_report = 1;
+        x->type = WSB_CHECK_HTTP;
+        x->keep_body = 1;
+        c->report_next = 0;
+        c->node++;
+    } else {
+        x->type = node->check.type;
+        x->keep_body = x->type == WSB_CHECK_HTTP && node->status_url == NULL;
+        if (node->status_url != NULL)
+            c->report_next = 1;
+        else
+            c->node++;
     }
+    return 1;
 }
 
-/* Records the outcome of every finished transfer and releases it; returns
- * how many finished. */
-static size_t collect_done(CURLM *multi, const struct wsb_inventory *inv, struct wsb_check_result *results)
+/* Records the outcome of every finished transfer and frees its slot
+ * (pushed on free[]); returns how many finished. */
+static size_t collect_done(struct wsb_check_pool *pool, const struct wsb_inventory *inv, struct xfer *slots,
+                           size_t *free_slots, size_t *n_free, struct wsb_check_result *results)
 {
     size_t done = 0;
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+    while ((m = curl_multi_info_read(pool->multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
         struct xfer *x = NULL;
@@ -481,8 +510,8 @@ static size_t collect_done(CURLM *multi, const struct wsb_inventory *inv, struct
             continue;
         const struct wsb_inv_node *node = &inv->nodes[x->node];
         finish_xfer(x, rc, node, node->status_url != NULL, &results[x->node]);
-        x->done = 1;
-        release_xfer(multi, x);
+        release_xfer(pool, x);
+        free_slots[(*n_free)++] = (size_t)(x - slots);
         done++;
     }
     return done;
@@ -493,8 +522,12 @@ int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_option
 {
     size_t total = 0;
     int status = WSB_OK;
-    struct xfer *xs = NULL;
-    CURLM *multi = NULL;
+    struct xfer *slots = NULL;
+    size_t *free_slots = NULL, n_free = 0, n_slots = 0;
+    struct wsb_check_pool pool;
+    struct cursor cur = { 0, 0 };
+    memset(&pool, 0, sizeof pool);
+    pool.epfd = -1;
     for (size_t i = 0; i < inv->n; i++) {
         struct wsb_check_result *r = &results[i];
         memset(r, 0, sizeof *r);
@@ -505,53 +538,49 @@ int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_option
     }
     if (total == 0)
         return WSB_OK;
-    if ((xs = calloc(total, sizeof *xs)) == NULL) {
-        status = wsb_fail(err, WSB_ENOMEM, "out of memory preparing %zu checks", total);
+    n_slots = opt->max_parallel > 0 ? opt->max_parallel : 1;
+    if (n_slots > total)
+        n_slots = total;
+    if ((slots = calloc(n_slots, sizeof *slots)) == NULL || (free_slots = malloc(n_slots * sizeof *free_slots)) == NULL) {
+        status = wsb_fail(err, WSB_ENOMEM, "out of memory preparing %zu transfers at once", n_slots);
         goto cleanup;
     }
-    if ((multi = curl_multi_init()) == NULL) {
-        status = wsb_fail(err, WSB_ENOMEM, "curl_multi_init failed");
+    for (size_t k = n_slots; k > 0; k--)
+        free_slots[n_free++] = k - 1;
+    if ((status = wsb_check_pool_open(&pool, n_slots, err)) != WSB_OK)
         goto cleanup;
-    }
-    plan_xfers(inv, xs);
-    size_t max_parallel = opt->max_parallel > 0 ? opt->max_parallel : 1, next = 0, active = 0;
-    while (next < total || active > 0) {
-        while (active < max_parallel && next < total) {
-            struct xfer *x = &xs[next++];
-            if (start_xfer(multi, x, &inv->nodes[x->node], opt, &results[x->node]) == WSB_OK)
+    size_t active = 0;
+    for (;;) {
+        while (n_free > 0) {
+            struct xfer *x = &slots[free_slots[n_free - 1]];
+            if (!next_xfer(inv, &cur, x))
+                break;
+            if (start_xfer(&pool, x, &inv->nodes[x->node], opt, &results[x->node]) == WSB_OK) {
+                n_free--;
                 active++;
-        }
-        int running = 0;
-        CURLMcode mc = curl_multi_perform(multi, &running);
-        if (mc != CURLM_OK) {
-            status = wsb_fail(err, mc == CURLM_OUT_OF_MEMORY ? WSB_ENOMEM : WSB_ESYS, "curl_multi_perform: %s",
-                              curl_multi_strerror(mc));
-            goto cleanup;
-        }
-        active -= collect_done(multi, inv, results);
-        if (active > 0 && (next >= total || active >= max_parallel)) {
-            mc = curl_multi_poll(multi, NULL, 0, 1000, NULL);
-            if (mc != CURLM_OK) {
-                status = wsb_fail(err, WSB_ESYS, "curl_multi_poll: %s", curl_multi_strerror(mc));
-                goto cleanup;
             }
         }
+        if (active == 0)
+            break;
+        if ((status = wsb_check_pool_run(&pool, 1000, err)) != WSB_OK)
+            goto cleanup;
+        active -= collect_done(&pool, inv, slots, free_slots, &n_free, results);
     }
 cleanup:
-    if (xs != NULL) {
-        for (size_t k = 0; k < total; k++) {
-            if (!xs[k].done) {
-                enum wsb_outcome o = status == WSB_ENOMEM ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR;
-                set_result(&results[xs[k].node], xs[k].is_report, o, "the check machinery failed");
-            }
-            release_xfer(multi, &xs[k]);
-        }
-    } else if (status != WSB_OK) {
-        for (size_t i = 0; i < inv->n; i++)
-            set_result(&results[i], 0, WSB_OUT_PROBE_NO_MEMORY, "out of memory");
+    if (status != WSB_OK) {
+        enum wsb_outcome o = status == WSB_ENOMEM ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR;
+        /* The transfers in flight, and those not started. */
+        for (size_t k = 0; slots != NULL && k < n_slots; k++)
+            if (slots[k].easy != NULL)
+                set_result(&results[slots[k].node], slots[k].is_report, o, "the check machinery failed");
+        struct xfer rest;
+        while (next_xfer(inv, &cur, &rest))
+            set_result(&results[rest.node], rest.is_report, o, "the check machinery failed");
     }
-    free(xs);
-    if (multi != NULL)
-        curl_multi_cleanup(multi);
+    for (size_t k = 0; slots != NULL && k < n_slots; k++)
+        release_xfer(&pool, &slots[k]);
+    free(slots);
+    free(free_slots);
+    wsb_check_pool_close(&pool);
     return status;
 }

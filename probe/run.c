@@ -175,6 +175,8 @@ static void report_inventory(const char *path, const struct wsb_inventory *inv)
                wsb_check_type_name(inv->canary->check.type), inv->canary->check.shown);
 }
 
+#define IN_FLIGHT_DEFAULT 1024L
+
 /* How many transfers run at once, and how long a round, the state and
  * the lock may last. */
 struct round_plan {
@@ -192,8 +194,13 @@ static void plan_rounds(const struct wsb_probe_options *o, const struct wsb_inve
     size_t transfers = 0;
     for (size_t i = 0; i < inv->n; i++)
         transfers += 1 + (inv->nodes[i].status_url != NULL);
-    /* Up to three descriptors a transfer (socket, resolver pair); keep 64 spare. */
+    /* Up to three descriptors a transfer (socket, resolver pair); keep 64
+     * spare; and at most IN_FLIGHT_DEFAULT, each ~12 KiB of libcurl's: the
+     * probe's memory is then bounded whatever the fleet, and a round still
+     * has every hanging check of a large fleet in flight at once. */
     p->max_parallel = o->max_parallel ? o->max_parallel : (fd_limit - 64) / 3;
+    if (!o->max_parallel && p->max_parallel > IN_FLIGHT_DEFAULT)
+        p->max_parallel = IN_FLIGHT_DEFAULT;
     if (p->max_parallel < 1)
         p->max_parallel = 1;
     long batches = transfers ? ((long)transfers + p->max_parallel - 1) / p->max_parallel : 1;

@@ -4,9 +4,13 @@
 #   (a) lighttpd serving the answer as a static file,
 #   (b) a minimal libfcgi responder printing a constant JSON (the FastCGI floor),
 #   (c) wsb-handler with the City database, clients spread over many addresses,
-# for 10, 1,000 and 10,000 nodes; then instructions per decision (callgrind),
-# handler resident memory, and a probe round over 1,000 stand-in nodes of
-# which 100 hang.  Prints figures, ratios, and each target as met or not.
+# for 10, 1,000 and 10,000 nodes, (b) and (c) alternating, three runs each,
+# best of each kept; then instructions per decision and per full read of
+# the state (callgrind) up to 100,000 nodes (the record limit), the pool
+# behind nginx at 10,000 and 100,000 nodes (req/s, RSS), handler resident
+# memory, and probe rounds over 1,000 and 10,000 stand-in nodes of which
+# 10 % hang (scripts/bench/probe_round.sh).  Prints figures, ratios, and
+# each target as met or not.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -87,20 +91,30 @@ for n in $SIZES; do
     for _ in $(seq 20); do curl -s -H 'X-Forwarded-For: 81.2.69.142' "$BASE/lb/v1/websocket/server" >/dev/null; done
     body=$(curl -s -H 'X-Forwarded-For: 81.2.69.142' "$BASE/lb/v1/websocket/server")
     case "$body" in *'"endpoint"'*) ;; *) echo "handler does not answer 200 at $n nodes: $body"; exit 1 ;; esac
-    run_wrk /const/; B_RPS[$n]=$RPS; B_P99[$n]=$P99
-    row "(b) FastCGI floor ($n-node run)" "$RPS" "$P50" "$P99" "$ERR"
-    before=$(redis_calls)
-    run_wrk /lb/v1/websocket/server; C_RPS[$n]=$RPS; C_P99[$n]=$P99
-    after=$(redis_calls)
-    C_RPR[$n]=$(python3 -c "print('%.6f' % (($after - $before) / max(1, $RPS * $SECS)))")
+    # (b) and (c) alternate, three runs each, best run of each kept: a
+    # verdict that noise on a shared machine cannot flip with one bad run.
+    B_RPS[$n]=0; C_RPS[$n]=0; calls=0; reqs=0
+    for rep in $(seq "${BENCH_REPEATS:-3}"); do
+        run_wrk /const/
+        row "(b) FastCGI floor ($n-node run $rep)" "$RPS" "$P50" "$P99" "$ERR"
+        if [ "${RPS:-0}" -gt "${B_RPS[$n]}" ]; then B_RPS[$n]=$RPS; B_P99[$n]=$P99; fi
+        before=$(redis_calls)
+        run_wrk /lb/v1/websocket/server
+        after=$(redis_calls)
+        calls=$((calls + after - before)); reqs=$((reqs + ${RPS:-0} * SECS))
+        row "(c) wsb-handler, $n nodes (run $rep)" "$RPS" "$P50" "$P99" "$ERR"
+        if [ "${RPS:-0}" -gt "${C_RPS[$n]}" ]; then C_RPS[$n]=$RPS; C_P99[$n]=$P99; fi
+    done
+    C_RPR[$n]=$(python3 -c "print('%.6f' % ($calls / max(1, $reqs)))")
     # Per process and refresh (WSB_CACHE_MS 1000): what a refresh sends, at
     # most the change check (4), two HINCRBY per node that took clients and
     # the exchange's four (README "How a node is chosen").
-    C_RPF[$n]=$(python3 -c "print('%.1f' % (($after - $before) / ($WORKERS * $SECS)))")
-    row "(c) wsb-handler, $n nodes" "$RPS" "$P50" "$P99" "$ERR"
-    printf '      c/b %.3f   c/a %.3f   p99 c/b %.2f   redis commands per request %s (%s over %s s)\n' \
+    reps=${BENCH_REPEATS:-3}
+    C_RPF[$n]=$(python3 -c "print('%.1f' % ($calls / ($WORKERS * $SECS * $reps)))")
+    before=0; after=$calls
+    printf '      best runs: c/b %.3f   c/a %.3f   p99 c/b %.2f   redis commands per request %s (%s over %s s)\n' \
         "$(python3 -c "print(${C_RPS[$n]}/${B_RPS[$n]})")" "$(python3 -c "print(${C_RPS[$n]}/$A_RPS)")" \
-        "$(python3 -c "print(${C_P99[$n]}/max(1,${B_P99[$n]}))")" "${C_RPR[$n]}" "$((after - before))" "$SECS"
+        "$(python3 -c "print(${C_P99[$n]}/max(1,${B_P99[$n]}))")" "${C_RPR[$n]}" "$((after - before))" "$((SECS * reps))"
     if [ "$n" = 10000 ] || [ "$n" = "${SIZES##* }" ]; then
         RSS_MAX=0
         for pid in $(pgrep -f "$BUILD/wsb-handler"); do
@@ -111,60 +125,86 @@ for n in $SIZES; do
     fi
 done
 
-echo "== instructions per decision (callgrind; route, client address, GeoIP, selection, response bytes)"
-declare -A INSN
-for n in $SIZES; do
+echo "== instructions per decision and per full read (callgrind; route, client address, GeoIP, selection, response bytes)"
+declare -A INSN READ_INSN READ_US
+for n in $SIZES ${BIG_SIZES:-100000}; do
     python3 "$ROOT/scripts/bench/gen.py" nodes "$n" > "$T/nodes.json"
-    "$BUILD/tests/wsb_statectl" --redis "$RURL" write "$T/nodes.json" --ttl 3600 >/dev/null
+    "$BUILD/tests/wsb_statectl" --redis "$RURL" write "$T/nodes.json" --ttl 3600 >/dev/null || { echo "  $n nodes: could not be written"; continue; }
     M=2000
-    WSB_REDIS_URL="$RURL" WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 \
-        WSB_CACHE_MS=60000 valgrind --tool=callgrind --callgrind-out-file="$T/cg.$n" \
+    env_run=(env WSB_REDIS_URL="$RURL" WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 WSB_CACHE_MS=60000 \
+        WSB_REDIS_TIMEOUT_MS=10000)
+    "${env_run[@]}" valgrind --tool=callgrind --callgrind-out-file="$T/cg.$n" \
         --toggle-collect=decide_batch "$BUILD/tests/bench_decide" "$T/addresses.txt" "$M" >/dev/null 2>"$T/cg.$n.err"
     total=$(awk '/^totals:|^summary:/ {print $2; exit}' "$T/cg.$n")
     INSN[$n]=$(( total / M ))
-    printf '  %6s nodes: %8s instructions per request\n' "$n" "${INSN[$n]}"
+    "${env_run[@]}" valgrind --tool=callgrind --callgrind-out-file="$T/cgr.$n" \
+        --toggle-collect=full_read "$BUILD/tests/bench_decide" "$T/addresses.txt" 1 >/dev/null 2>"$T/cgr.$n.err"
+    READ_INSN[$n]=$(awk '/^totals:|^summary:/ {print $2; exit}' "$T/cgr.$n")
+    best=""
+    for _ in 1 2 3; do
+        us=$("${env_run[@]}" "$BUILD/tests/bench_decide" "$T/addresses.txt" 1 | sed -n 's/.*full_read_us=\([0-9]*\).*/\1/p')
+        if [ -z "$best" ] || [ "${us:-999999999}" -lt "$best" ]; then best=${us:-999999999}; fi
+    done
+    READ_US[$n]=$best
+    printf '  %6s nodes: %8s instructions per request; full read of the state: %12s instructions, %7.1f ms (best of 3)\n' \
+        "$n" "${INSN[$n]}" "${READ_INSN[$n]}" "$(python3 -c "print($best / 1000)")"
 done
 
-echo "== probe round: 1,000 stand-in nodes, 100 of them hang, timeout 1 s"
-PROBE_WALL=""; PROBE_RSS=""
-if [ -x "$BUILD/wsb-probe" ]; then
-    # 1,000 free ports in a row: try random bases until the stand-in starts.
-    started=""
-    for attempt in 1 2 3 4 5 6 7 8; do
-        base=$(( 20000 + RANDOM % 25000 ))
-        python3 - "$base" "$T" <<'PY'
-import json, sys
-base, t = int(sys.argv[1]), sys.argv[2]
-cfg = {"nodes": {}, "port_ranges": [{"from": base, "to": base + 899, "mode": "ok", "connections": 100, "capacity": 1000},
-                                    {"from": base + 900, "to": base + 999, "mode": "hang"}]}
-json.dump(cfg, open(t + "/standin.json", "w"))
-inv = {"allow_insecure_ws": True, "defaults": {"versions": ["v1"], "capacity": 1000,
-       "check": {"type": "websocket", "timeout_ms": 1000, "rise": 1, "fall": 1}},
-       "nodes": [{"id": "n%04d" % i, "endpoint": "ws://127.0.0.1:%d/ws" % (base + i), "location": "loc%d" % i}
-                 for i in range(1000)]}
-json.dump(inv, open(t + "/inventory.json", "w"))
-PY
-        rm -f "$T/standin.ready"
-        python3 "$ROOT/tests/tools/standin_node.py" --config "$T/standin.json" --ready-file "$T/standin.ready" --quiet 2>/dev/null &
-        spid=$!
-        for _ in $(seq 200); do [ -f "$T/standin.ready" ] && break; kill -0 "$spid" 2>/dev/null || break; sleep 0.05; done
-        if [ -f "$T/standin.ready" ]; then PIDS+=($spid); started=1; break; fi
-        kill "$spid" 2>/dev/null
+echo "== the handler pool behind nginx at ${BIG_NGINX_SIZES:-10000 100000} nodes (fastcgi_pass, kept-alive connections)"
+NG_PORT=$(free_port)
+cat > "$T/nginx.conf" <<CONF
+user root;
+worker_processes 2;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    upstream wsb { server unix:$T/pool.sock; keepalive 32; }
+    server {
+        listen 127.0.0.1:$NG_PORT;
+        location / {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_keep_conn on;
+            fastcgi_pass wsb;
+        }
+    }
+}
+CONF
+declare -A NG_RPS NG_P99 NG_RSS
+for n in ${BIG_NGINX_SIZES:-10000 100000}; do
+    python3 "$ROOT/scripts/bench/gen.py" nodes "$n" > "$T/nodes.json"
+    "$BUILD/tests/wsb_statectl" --redis "$RURL" write "$T/nodes.json" --ttl 3600 >/dev/null || { echo "  $n nodes: could not be written"; continue; }
+    WSB_REDIS_URL=$RURL WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 \
+        WSB_REDIS_TIMEOUT_MS=10000 WSB_LOG_LEVEL=warn "$BUILD/wsb-handler" --listen "$T/pool.sock" --workers 1 --threads 1 --socket-mode 0666 \
+        2>"$T/pool.log" &
+    pool=$!
+    PIDS+=($pool)
+    [ -f "$T/nginx.pid" ] || nginx -c "$T/nginx.conf" -p "$T" || { cat "$T/nginx-error.log"; exit 1; }
+    wait_for curl -sf -H 'X-Forwarded-For: 81.2.69.142' "http://127.0.0.1:$NG_PORT/v1/websocket/server" || { echo "  the pool does not answer at $n nodes"; cat "$T/pool.log"; }
+    NG_RPS[$n]=0
+    for rep in 1 2 3; do
+        out=$(wrk -t"$THREADS" -c"$CONC" -d"${SECS}s" --timeout 5s -s "$ROOT/scripts/bench/xff.lua" "http://127.0.0.1:$NG_PORT" 2>&1 | grep WSBRESULT)
+        rps=$(sed -n 's/.*rps=\([0-9]*\).*/\1/p' <<<"$out"); p99=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$out")
+        if [ "${rps:-0}" -gt "${NG_RPS[$n]}" ]; then NG_RPS[$n]=$rps; NG_P99[$n]=$p99; fi
     done
-    [ -n "$started" ] || { echo "  stand-in nodes could not start (no 1,000 free ports)"; }
-    start=$(date +%s%N)
-    /usr/bin/time -f '%M' -o "$T/probe.time" "$BUILD/wsb-probe" --inventory "$T/inventory.json" --redis "$RURL" \
-        --prefix bench: --once 2>"$T/probe.log"
-    rc=$?
-    PROBE_WALL=$(python3 -c "print('%.2f' % (($(date +%s%N) - $start) / 1e9))")
-    PROBE_RSS=$(tail -1 "$T/probe.time")
-    up=$(redis-cli -p "$RPORT" HGET bench:round up); down=$(redis-cli -p "$RPORT" HGET bench:round down)
-    echo "  exit $rc, wall ${PROBE_WALL} s, peak RSS ${PROBE_RSS} KiB, up ${up:-?}, down ${down:-?}"
-    # A round that did not see 900 up and 100 down measured something else.
-    if [ -z "$started" ] || [ "$rc" != 0 ] || [ "${up:-}" != 900 ] || [ "${down:-}" != 100 ]; then PROBE_WALL=99; fi
-else
-    echo "  (no build/wsb-probe yet)"
-fi
+    rss=0; for p in $pool $(pgrep -P "$pool"); do rss=$((rss + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done
+    NG_RSS[$n]=$rss
+    printf '  %6s nodes: %8s req/s (best of 3)   p99 %6s us   pool rss %7s KiB (1 worker)\n' "$n" "${NG_RPS[$n]}" "${NG_P99[$n]}" "$rss"
+    kill "$pool"; wait "$pool" 2>/dev/null; rm -f "$T/pool.sock"
+done
+[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")"
+
+echo "== probe rounds: stand-in nodes on loopback (tests/tools/standin_fast), 10 % hanging, timeout 1 s"
+declare -A PROBE_WALL PROBE_RSS PROBE_OK
+for n in ${PROBE_SIZES:-1000 10000}; do
+    line=$(RURL=$RURL BUILD=$BUILD "$ROOT/scripts/bench/probe_round.sh" "$n" 10 1000 | grep PROBEROUND)
+    echo "  $line"
+    get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+    PROBE_WALL[$n]=$(get wall_s); PROBE_RSS[$n]=$(get rss_kib)
+    PROBE_OK[$n]=0
+    [ "$(get rc)" = 0 ] && [ "$(get up)" = "$(get want_up)" ] && [ "$(get down)" = "$(get want_down)" ] && PROBE_OK[$n]=1
+done
 
 echo "== targets"
 mid=1000
@@ -182,5 +222,18 @@ target "handler resident memory <= 16 MB with a ${RSS_NODES:-?}-node snapshot ($
     fcmp "${RSS_MAX:-999999999} <= 16 * 1024"
 target "redis commands independent of rate: per process and refresh at most 8 + 2 per node ($mid nodes: ${C_RPF[$mid]:-?}, bound $((8 + 2 * mid)); ${C_RPR[$mid]:-?} per request at ${C_RPS[$mid]:-?} req/s)" \
     fcmp "${C_RPF[$mid]:-1e9} <= 8 + 2 * $mid"
-[ -n "$PROBE_WALL" ] && target "probe round, 1,000 nodes with 100 hanging, <= 2 s (${PROBE_WALL} s)" fcmp "$PROBE_WALL <= 2.0"
+for n in ${PROBE_SIZES:-1000 10000}; do
+    target "probe round, $n nodes with 10 % hanging: right verdicts and <= timeout + 1 s (${PROBE_WALL[$n]:-?} s)" \
+        fcmp "${PROBE_OK[$n]:-0} == 1 and ${PROBE_WALL[$n]:-99} <= 2.0"
+    [ "$n" -ge 10000 ] && target "probe round, $n nodes: peak RSS <= 32 MB ($(( ${PROBE_RSS[$n]:-0} / 1024 )) MB)" \
+        fcmp "${PROBE_RSS[$n]:-1e9} <= 32 * 1024"
+done
+if [ -n "${READ_INSN[10000]:-}" ] && [ -n "${READ_INSN[100000]:-}" ]; then
+    g=$(python3 -c "print('%.2f' % (${READ_INSN[100000]} / max(1, ${READ_INSN[10000]})))")
+    target "a full read grows no faster than the nodes: 10,000 -> 100,000 nodes x$g instructions (linear = 10)" fcmp "$g <= 10 * 1.15"
+fi
+if [ -n "${INSN[10000]:-}" ] && [ -n "${INSN[100000]:-}" ]; then
+    g=$(python3 -c "print('%.2f' % (${INSN[100000]} / max(1, ${INSN[10000]})))")
+    target "a decision at 100,000 nodes costs <= 2 x one at 10,000 (x$g: the candidates near a client, not the fleet)" fcmp "$g <= 2"
+fi
 echo "bench: $MET targets met, $MISSED missed"

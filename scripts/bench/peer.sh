@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# peer.sh: `make bench-peer`.  wsbalancer against the Node.js peer that a
-# team would write instead (../shared/peers/node-balancer), both behind the
-# same nginx (proxy_pass with upstream keepalive for the peer, fastcgi_pass
-# with kept-alive FastCGI connections for the handler pool), the same nodes
-# in both state layouts, the same wrk load and client addresses.  Prints
-# requests/s, p50, p99, CPU seconds per 10,000 requests and resident memory
-# of each side, the ratios, and the targets as met or not.
+# peer.sh: `make bench-peer`.  wsbalancer against the services a team would
+# write instead: the Node.js peer (../shared/peers/node-balancer) and the Go
+# peer (../shared/peers/go-balancer, built into $BUILD/go-peer here), all
+# three behind the same nginx (proxy_pass with upstream keepalive for the
+# peers, fastcgi_pass with kept-alive FastCGI connections for the handler
+# pool), the same nodes in both state layouts, the same wrk load and client
+# addresses; plus the Go peer serving HTTP itself (no nginx: the end-to-end
+# figure) and nginx answering the same body itself (`return 200`: nginx's
+# ceiling).  The answers are checked equal between the sides before anything
+# is timed.  Runs alternate between the sides, three times, best run kept.
+# Prints requests/s, p50, p99, CPU seconds per 10,000 requests and resident
+# memory of each side, the ratios, the latency the pool adds over nginx's
+# own answer at one connection, and the targets as met or not.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -18,6 +24,8 @@ POOL_THREADS=${POOL_THREADS:-1}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
 PEER_WORKERS=${PEER_WORKERS:-2}
 PEER_SRC=${PEER_SRC:-$ROOT/../shared/peers/node-balancer}
+GO_SRC=${GO_SRC:-$ROOT/../shared/peers/go-balancer}
+LAT_SECS=${BENCH_LATENCY_SECONDS:-4}
 GEOIP_DIR=${GEOIP_DIR:-$ROOT/../shared/geoip}
 T=$(mktemp -d /tmp/wsb-peer.XXXXXX)
 chmod 755 "$T"
@@ -31,6 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT
 . "$ROOT/scripts/bench/lib.sh"
+declare -A SAME
 py() { python3 -c "print($1)"; }
 
 command -v node >/dev/null || { echo "bench-peer: node is not installed (apt-get install nodejs npm)"; exit 1; }
@@ -39,6 +48,9 @@ mkdir -p "$T/peer"
 cp "$PEER_SRC/server.js" "$PEER_SRC/package.json" "$T/peer/"
 (cd "$T/peer" && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>"$T/npm.log") || { echo "npm install failed:"; cat "$T/npm.log"; exit 1; }
 echo "  node $(node --version), ioredis $(node -p "require('$T/peer/node_modules/ioredis/package.json').version"), maxmind $(node -p "require('$T/peer/node_modules/maxmind/package.json').version")"
+echo "== Go peer build (GOPATH mode, Debian's packages, into $BUILD/go-peer)"
+GO_BIN=$(bash "$GO_SRC/build.sh" "$BUILD/go-peer" 2>"$T/go-build.log") || { echo "Go peer build failed:"; cat "$T/go-build.log"; exit 1; }
+echo "  $(go version 2>/dev/null | awk '{print $3}'), GOMAXPROCS $(nproc)"
 echo "  nginx $(nginx -v 2>&1 | sed 's/.*\///'), $NGINX_WORKERS workers; wrk -t$THREADS -c$CONC -d${SECS}s; $(nproc) cores"
 
 bench_redis_start
@@ -50,14 +62,24 @@ PEER_PORT=$(free_port)
 PEER_PID=$!
 PIDS+=($PEER_PID)
 
-# The handler pool.
+# The Go peer: one process, all cores.
+GO_PORT=$(free_port)
+PORT=$GO_PORT HOST=127.0.0.1 REDIS_URL=$RURL GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" "$GO_BIN" >"$T/go.log" 2>&1 &
+GO_PID=$!
+PIDS+=($GO_PID)
+
+# The handler pool.  WSB_NEAR_KM 0: the nearest node alone is a candidate,
+# the peers' rule, so that every side gives the same answers (the default
+# band of 300 km spreads clients over near nodes by room, README "How a node
+# is chosen") and does the same work.
 WSB_REDIS_URL=$RURL WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 \
-    WSB_LOG_LEVEL=warn "$BUILD/wsb-handler" --listen "$T/pool.sock" --workers "$POOL_WORKERS" \
+    WSB_NEAR_KM=${WSB_NEAR_KM:-0} WSB_LOG_LEVEL=warn "$BUILD/wsb-handler" --listen "$T/pool.sock" --workers "$POOL_WORKERS" \
     --threads "$POOL_THREADS" --socket-mode 0666 2>"$T/pool.log" &
 POOL_PID=$!
 PIDS+=($POOL_PID)
 
-P_PEER=$(free_port); P_WSB=$(free_port)
+P_PEER=$(free_port); P_WSB=$(free_port); P_GO=$(free_port); P_RET=$(free_port)
+echo '{}' > "$T/return-body.json"
 cat > "$T/nginx.conf" <<CONF
 user root;
 worker_processes $NGINX_WORKERS;
@@ -68,6 +90,7 @@ http {
     access_log off;
     upstream peer { server 127.0.0.1:$PEER_PORT; keepalive 32; }
     upstream wsb  { server unix:$T/pool.sock; keepalive 32; }
+    upstream go   { server 127.0.0.1:$GO_PORT; keepalive 32; }
     server {
         listen 127.0.0.1:$P_PEER;
         location / {
@@ -75,6 +98,23 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header X-Forwarded-For \$http_x_forwarded_for;
+        }
+    }
+    server {
+        listen 127.0.0.1:$P_GO;
+        location / {
+            proxy_pass http://go;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For \$http_x_forwarded_for;
+        }
+    }
+    server {
+        listen 127.0.0.1:$P_RET;
+        location / {
+            default_type application/json;
+            add_header Cache-Control no-store;
+            include $T/return.conf;
         }
     }
     server {
@@ -88,6 +128,10 @@ http {
     }
 }
 CONF
+set_return_body() {   # body -> nginx answers it itself on P_RET
+    python3 -c 'import json,sys; print("return 200 %s;" % json.dumps(sys.argv[1]))' "$1" > "$T/return.conf"
+}
+set_return_body '{}'
 nginx -c "$T/nginx.conf" -p "$T" || { cat "$T/nginx-error.log"; exit 1; }
 
 cpu_ticks() {   # pids... -> utime+stime of them and their children threads
@@ -101,9 +145,10 @@ cpu_ticks() {   # pids... -> utime+stime of them and their children threads
 rss_kb() { local sum=0 p; for p in "$@"; do sum=$((sum + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$sum"; }
 tree() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
 nginx_pids() { local m; m=$(cat "$T/nginx.pid"); tree "$m"; }
-run_wrk() {   # url
+run_wrk() {   # url [connections threads seconds]
     local out
-    out=$(wrk -t"$THREADS" -c"$CONC" -d"${SECS}s" --timeout 5s -s "$ROOT/scripts/bench/xff.lua" "$1" 2>&1 | grep WSBRESULT)
+    out=$(wrk -t"${3:-$THREADS}" -c"${2:-$CONC}" -d"${4:-$SECS}s" --timeout 5s -s "$ROOT/scripts/bench/xff.lua" "$1" 2>&1 | grep WSBRESULT)
+    MEAN=$(sed -n 's/.*mean_us=\([0-9.]*\).*/\1/p' <<<"$out")
     RPS=$(sed -n 's/.*rps=\([0-9]*\).*/\1/p' <<<"$out"); P50=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$out")
     P99=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$out"); ERR=$(sed -n 's/.*errors=\([0-9]*\) non2xx=\([0-9]*\).*/\1+\2/p' <<<"$out")
 }
@@ -120,37 +165,90 @@ measure() {   # label url side-pids... -> prints a row; sets RPS P99 CPU10K RSS
         "$label" "$RPS" "$P50" "$P99" "$CPU10K" "$RSS" "$ERR"
 }
 
-declare -A W_RPS W_P99 W_RSS P_RPS P_P99 P_RSS W_CPU P_CPU
+declare -A RPSB P99B RSSB CPUB LAT
+SIDES="node go pool godirect ret"
+label() { case $1 in node) echo "node peer, behind nginx ($PEER_WORKERS workers)";; go) echo "Go peer, behind nginx";;
+    pool) echo "wsbalancer pool, behind nginx ($POOL_WORKERS x $POOL_THREADS)";; godirect) echo "Go peer direct (no nginx)";;
+    ret) echo "nginx return 200 (same body)";; esac; }
+url_of() { case $1 in node) echo "http://127.0.0.1:$P_PEER/v1/websocket/server";; go) echo "http://127.0.0.1:$P_GO/v1/websocket/server";;
+    pool) echo "http://127.0.0.1:$P_WSB/v1/websocket/server";; godirect) echo "http://127.0.0.1:$GO_PORT/v1/websocket/server";;
+    ret) echo "http://127.0.0.1:$P_RET/v1/websocket/server";; esac; }
+pids_of() { case $1 in node) tree "$PEER_PID";; go|godirect) echo "$GO_PID";; pool) tree "$POOL_PID";; ret) echo "";; esac; }
+ask() { curl -s -H "X-Forwarded-For: $2" "$(url_of "$1")"; }
+
 for n in $SIZES; do
     redis-cli -p "$RPORT" FLUSHDB >/dev/null
     python3 "$ROOT/scripts/bench/gen.py" nodes "$n" > "$T/nodes.json"
     "$BUILD/tests/wsb_statectl" --redis "$RURL" write "$T/nodes.json" --ttl 3600 >/dev/null || exit 1
     python3 "$ROOT/scripts/bench/gen.py" peer-redis "$n" | redis-cli -p "$RPORT" >/dev/null
     sleep 1.2
-    wait_for curl -sf -H 'X-Forwarded-For: 81.2.69.142' "http://127.0.0.1:$P_PEER/v1/websocket/server" || { echo "peer does not answer"; cat "$T/peer.log"; exit 1; }
-    wait_for curl -sf -H 'X-Forwarded-For: 81.2.69.142' "http://127.0.0.1:$P_WSB/v1/websocket/server" || { echo "handler pool does not answer"; cat "$T/pool.log" "$T/nginx-error.log"; exit 1; }
-    echo "== $n nodes (same nodes, same client addresses: same answers' geography on both sides)"
-    echo "  peer answers:  $(curl -s -H 'X-Forwarded-For: 81.2.69.142' "http://127.0.0.1:$P_PEER/v1/websocket/server")"
-    echo "  wsb answers:   $(curl -s -H 'X-Forwarded-For: 81.2.69.142' "http://127.0.0.1:$P_WSB/v1/websocket/server")"
-    # Warm both up, then measure, alternating, three times each; keep each side's best run.
-    run_wrk "http://127.0.0.1:$P_PEER/v1/websocket/server" >/dev/null; run_wrk "http://127.0.0.1:$P_WSB/v1/websocket/server" >/dev/null
-    for rep in 1 2 3; do
-        measure "peer (node, $PEER_WORKERS workers)" "http://127.0.0.1:$P_PEER/v1/websocket/server" $(tree "$PEER_PID")
-        if [ "${RPS:-0}" -gt "${P_RPS[$n]:-0}" ]; then P_RPS[$n]=$RPS; P_P99[$n]=$P99; P_RSS[$n]=$RSS; P_CPU[$n]=$CPU10K; fi
-        measure "wsbalancer ($POOL_WORKERS x $POOL_THREADS)" "http://127.0.0.1:$P_WSB/v1/websocket/server" $(tree "$POOL_PID")
-        if [ "${RPS:-0}" -gt "${W_RPS[$n]:-0}" ]; then W_RPS[$n]=$RPS; W_P99[$n]=$P99; W_RSS[$n]=$RSS; W_CPU[$n]=$CPU10K; fi
+    for side in node go pool godirect; do
+        wait_for curl -sf -H 'X-Forwarded-For: 81.2.69.142' "$(url_of $side)" || { echo "$(label $side) does not answer"; cat "$T"/*.log; exit 1; }
     done
-    printf '  ratios: req/s %.2f x   p99 %.2f x   cpu per request %.2f x   memory %.2f x  (wsbalancer / peer)\n' \
-        "$(py "${W_RPS[$n]} / max(1, ${P_RPS[$n]})")" "$(py "${W_P99[$n]} / max(1, ${P_P99[$n]})")" \
-        "$(py "${W_CPU[$n]} / max(0.0001, ${P_CPU[$n]})")" "$(py "${W_RSS[$n]} / max(1, ${P_RSS[$n]})")"
+    body=$(ask pool 81.2.69.142)
+    set_return_body "$body"; kill -HUP "$(cat "$T/nginx.pid")"; sleep 0.5
+    echo "== $n nodes (same nodes, same client addresses on every side)"
+    echo "  answer for 81.2.69.142: $body"
+    # The same answer on every side, for every client address of the run
+    # (the pool is told the client by nginx's FastCGI parameters, the peers
+    # by X-Forwarded-For), before anything is timed.
+    diff=0; checked=0
+    while read -r a; do
+        w=$(ask pool "$a"); checked=$((checked + 1))
+        for side in node go godirect; do
+            o=$(ask $side "$a")
+            if [ "$o" != "$w" ]; then
+                diff=$((diff + 1)); [ "$diff" -le 3 ] && echo "  DIFFERENT for $a: pool $w, $(label $side) $o"
+            fi
+        done
+    done < <(awk 'NR % 5 == 1' "$T/addresses.txt")
+    echo "  answers compared for $checked client addresses: $diff differ"
+    SAME[$n]=$diff
+    [ "$(ask ret 81.2.69.142)" = "$body" ] || { echo "  nginx's own answer is not the pool's body"; exit 1; }
+    # Warm every side up, then measure, alternating, three times each; keep each side's best run.
+    for side in $SIDES; do run_wrk "$(url_of $side)" "$CONC" "$THREADS" 2 >/dev/null; done
+    for rep in 1 2 3; do
+        for side in $SIDES; do
+            measure "$(label $side)" "$(url_of $side)" $(pids_of $side)
+            if [ "${RPS:-0}" -gt "${RPSB[$side,$n]:-0}" ]; then
+                RPSB[$side,$n]=$RPS; P99B[$side,$n]=$P99; RSSB[$side,$n]=$RSS; CPUB[$side,$n]=$CPU10K
+            fi
+        done
+    done
+    # One connection, one thread: what the pool adds to nginx's own answer
+    # (mean latency, best of three alternating runs of each).
+    for rep in 1 2 3; do
+        for side in ret pool go; do
+            run_wrk "$(url_of $side)" 1 1 "$LAT_SECS"
+            if [ -z "${LAT[$side,$n]:-}" ] || fcmp "${MEAN:-1e9} < ${LAT[$side,$n]}"; then LAT[$side,$n]=${MEAN:-1e9}; fi
+        done
+    done
+    printf '  one connection, mean latency: nginx alone %s us, nginx -> pool %s us (+%s), nginx -> Go %s us (+%s)\n' \
+        "${LAT[ret,$n]}" "${LAT[pool,$n]}" "$(py "'%.1f' % (${LAT[pool,$n]} - ${LAT[ret,$n]})")" \
+        "${LAT[go,$n]}" "$(py "'%.1f' % (${LAT[go,$n]} - ${LAT[ret,$n]})")"
+    for side in node go godirect ret; do
+        printf '  pool / %-34s req/s %5.2f x   p99 %5.2f x   cpu per request %5.2f x   memory %s\n' "$(label $side)" \
+            "$(py "${RPSB[pool,$n]} / max(1, ${RPSB[$side,$n]})")" "$(py "${P99B[pool,$n]} / max(1, ${P99B[$side,$n]})")" \
+            "$(py "${CPUB[pool,$n]} / max(0.0001, ${CPUB[$side,$n]})")" \
+            "$([ "$side" = ret ] && echo - || py "'%.2f x' % (${RSSB[pool,$n]} / max(1, ${RSSB[$side,$n]}))")"
+    done
 done
-echo "  (nginx itself, shared by both: rss $(rss_kb $(nginx_pids)) KiB)"
+echo "  (nginx itself, shared by the sides behind it: rss $(rss_kb $(nginx_pids)) KiB; the 'cpu' of a side behind nginx counts nginx's too)"
 
 echo "== targets"
 for n in $SIZES; do
+    target "$n nodes: the same answers on every side (${SAME[$n]} differ)" fcmp "${SAME[$n]} == 0"
     want=1.0; [ "$n" -ge 1000 ] && want=1.5
-    target "$n nodes: wsbalancer >= ${want} x the peer's requests/s (${W_RPS[$n]} vs ${P_RPS[$n]})" fcmp "${W_RPS[$n]} >= $want * ${P_RPS[$n]}"
-    target "$n nodes: lower p99 than the peer (${W_P99[$n]} vs ${P_P99[$n]} us)" fcmp "${W_P99[$n]} < ${P_P99[$n]}"
-    target "$n nodes: <= 1/5 of the peer's memory (${W_RSS[$n]} vs ${P_RSS[$n]} KiB)" fcmp "${W_RSS[$n]} * 5 <= ${P_RSS[$n]}"
+    target "$n nodes: pool >= ${want} x the node peer's requests/s (${RPSB[pool,$n]} vs ${RPSB[node,$n]})" fcmp "${RPSB[pool,$n]} >= $want * ${RPSB[node,$n]}"
+    target "$n nodes: pool >= 1.5 x the Go peer's requests/s behind the same nginx (${RPSB[pool,$n]} vs ${RPSB[go,$n]})" fcmp "${RPSB[pool,$n]} >= 1.5 * ${RPSB[go,$n]}"
+    target "$n nodes: pool's p99 lower than the Go peer's behind nginx (${P99B[pool,$n]} vs ${P99B[go,$n]} us)" fcmp "${P99B[pool,$n]} < ${P99B[go,$n]}"
+    target "$n nodes: pool under half the Go peer's memory (${RSSB[pool,$n]} vs ${RSSB[go,$n]} KiB)" fcmp "${RSSB[pool,$n]} * 2 < ${RSSB[go,$n]}"
+    target "$n nodes: pool <= 1/5 of the node peer's memory (${RSSB[pool,$n]} vs ${RSSB[node,$n]} KiB)" fcmp "${RSSB[pool,$n]} * 5 <= ${RSSB[node,$n]}"
+    want=1.0; [ "$n" -ge 1000 ] && want=1.2
+    target "$n nodes: end to end, nginx -> pool >= ${want} x the Go peer direct (${RPSB[pool,$n]} vs ${RPSB[godirect,$n]})" fcmp "${RPSB[pool,$n]} >= $want * ${RPSB[godirect,$n]}"
+    if [ "$n" -ge 1000 ]; then
+        target "$n nodes: nginx -> pool >= 0.6 x nginx's own return 200 of the same body (${RPSB[pool,$n]} vs ${RPSB[ret,$n]})" fcmp "${RPSB[pool,$n]} >= 0.6 * ${RPSB[ret,$n]}"
+    fi
+    target "$n nodes: the pool adds <= 25 us to nginx's own answer at one connection (+$(py "'%.1f' % (${LAT[pool,$n]} - ${LAT[ret,$n]})") us)" fcmp "${LAT[pool,$n]} - ${LAT[ret,$n]} <= 25"
 done
 echo "bench-peer: $MET targets met, $MISSED missed"

@@ -20,8 +20,8 @@ request = function()
   return reqs[i]
 end
 done = function(summary, latency, requests)
-  io.write(string.format("WSBRESULT rps=%.0f p50_us=%d p99_us=%d errors=%d non2xx=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50), latency:percentile(99),
+  io.write(string.format("WSBRESULT rps=%.0f p50_us=%d p99_us=%d mean_us=%.1f errors=%d non2xx=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50), latency:percentile(99), latency.mean,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     summary.errors.status))
 end

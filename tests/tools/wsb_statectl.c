@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     char err[WSB_ERRLEN];
     struct wsb_redis_config cfg;
     struct wsb_keys keys;
-    if (wsb_redis_config_parse(url, NULL, 1000, 5000, &cfg, err) != WSB_OK ||
+    if (wsb_redis_config_parse(url, NULL, 1000, 30000, &cfg, err) != WSB_OK ||
         wsb_keys_init(&keys, prefix, err) != WSB_OK) {
         fprintf(stderr, "wsb_statectl: %s\n", err);
         return 2;

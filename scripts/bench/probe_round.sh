@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# probe_round.sh N [HANG_PERCENT] [TIMEOUT_MS]: one `wsb-probe --once` round
+# over N websocket stand-in nodes on loopback, every (100/HANG_PERCENT)-th of
+# them hanging (default 10 %, timeout 1000 ms).  Prints one line:
+#   PROBEROUND nodes=N hang=H rc=RC wall_s=W rss_kib=K up=U down=D
+# The stand-ins are tests/tools/standin_fast (C, one epoll loop): the Python
+# stand-in cannot answer thousands of handshakes within a check's timeout on
+# a busy machine, and would be what is measured.
+# Expects BUILD (the build directory) and RURL (a Redis of its own) or
+# starts a private Redis.  Used by bench.sh; runs alone as well.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+N=${1:?usage: probe_round.sh N [HANG_PERCENT] [TIMEOUT_MS]}
+HANG=${2:-10}
+TIMEOUT_MS=${3:-1000}
+T=$(mktemp -d /tmp/wsb-proberound.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+if [ -z "${RURL:-}" ]; then
+    RPORT=$(free_port)
+    redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --dir "$T" --logfile "$T/redis.log" &
+    PIDS+=($!)
+    for _ in $(seq 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    RURL="redis://127.0.0.1:$RPORT/0"
+fi
+RCLI=(redis-cli -u "$RURL")
+
+n_hang=$(( HANG > 0 ? N * HANG / 100 : 0 ))
+n_ok=$(( N - n_hang ))
+# N ports in a row below the ephemeral range (where the probe's own
+# connections come from): random bases until both stand-ins listen.
+lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range)
+started=""
+for attempt in 1 2 3 4 5 6 7 8; do
+    span=$(( lo - 1024 - N ))
+    [ "$span" -gt 0 ] || { echo "probe_round: no $N ports below the ephemeral range ($lo)"; exit 1; }
+    base=$(( 1024 + (RANDOM * 32768 + RANDOM) % span ))
+    python3 - "$base" "$T" "$N" "$HANG" "$TIMEOUT_MS" <<'PY'
+import json, sys
+base, t, n, hang, timeout = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+n_hang = n * hang // 100 if hang > 0 else 0
+n_ok = n - n_hang
+# Every k-th node of the inventory hangs: hanging checks are spread over the
+# round, not bunched at its end.
+k = n // n_hang if n_hang else 0
+ports, ok_i, hang_i = [], 0, 0
+for i in range(n):
+    if k and i % k == k - 1 and hang_i < n_hang:
+        ports.append(base + n_ok + hang_i); hang_i += 1
+    elif ok_i < n_ok:
+        ports.append(base + ok_i); ok_i += 1
+    else:
+        ports.append(base + n_ok + hang_i); hang_i += 1
+inv = {"allow_insecure_ws": True, "defaults": {"versions": ["v1"], "capacity": 1000,
+       "check": {"type": "websocket", "timeout_ms": timeout, "rise": 1, "fall": 1}},
+       "nodes": [{"id": "n%05d" % i, "endpoint": "ws://127.0.0.1:%d/ws" % p, "location": "loc%d" % i}
+                 for i, p in enumerate(ports)]}
+json.dump(inv, open(t + "/inventory.json", "w"))
+PY
+    rm -f "$T/standin.ready"
+    hang_arg=(); [ "$n_hang" -gt 0 ] && hang_arg=(--hang "$((base + n_ok))-$((base + N - 1))")
+    "$BUILD/tests/standin_fast" --ok "$base-$((base + n_ok - 1))" "${hang_arg[@]}" --ready-file "$T/standin.ready" \
+        2>>"$T/standin.log" &
+    spid=$!
+    PIDS+=($spid)
+    ok=""
+    for _ in $(seq 600); do [ -f "$T/standin.ready" ] && { ok=1; break; }; kill -0 "$spid" 2>/dev/null || break; sleep 0.05; done
+    if [ -n "$ok" ]; then started=1; break; fi
+    kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+done
+[ -n "$started" ] || { echo "probe_round: the stand-ins could not start (no $N free ports in a row)"; cat "$T/standin.log"; exit 1; }
+
+"${RCLI[@]}" DEL bench:round >/dev/null
+start=$(date +%s%N)
+/usr/bin/time -f '%U %S %M' -o "$T/probe.time" ${PROBE_WRAP:-} "$BUILD/wsb-probe" --inventory "$T/inventory.json" --redis "$RURL" \
+    --prefix bench: --once ${PROBE_ARGS:-} 2>"$T/probe.log"
+rc=$?
+[ -n "${PROBE_LOG:-}" ] && cp "$T/probe.log" "$PROBE_LOG"
+wall=$(python3 -c "print('%.2f' % (($(date +%s%N) - $start) / 1e9))")
+read -r cpu_u cpu_s rss < <(tail -1 "$T/probe.time")
+up=$("${RCLI[@]}" HGET bench:round up); down=$("${RCLI[@]}" HGET bench:round down)
+echo "PROBEROUND nodes=$N hang=$n_hang rc=$rc wall_s=$wall rss_kib=$rss cpu_s=$(python3 -c "print($cpu_u + $cpu_s)") up=${up:-?} down=${down:-?} want_up=$n_ok want_down=$n_hang"
+[ "$rc" = 0 ] || { echo "probe log:"; tail -5 "$T/probe.log"; }
