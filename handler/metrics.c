@@ -47,7 +47,9 @@ struct wsb_metrics {
     char host[WSB_METRICS_HOST_MAX + 1];
     long retry_ms;
     long long next_flush_ms;   /* monotonic */
-    int failing;               /* flushes failed in a row were logged */
+    int failures;              /* flushes failed in a row */
+    int refused;               /* the last one was Redis's answer (NOPERM, READONLY, ...) */
+    int failing;               /* that was logged */
     int geoip;                 /* __atomic: 1 good, 0 broken, -1 none */
     unsigned used;             /* __atomic: answer slots taken */
     struct counter counters[WSB_M_COUNT];
@@ -282,6 +284,7 @@ static int send_cmds(struct wsb_metrics *m, const char *cmd, struct sent *v, siz
         } else if (i < n && repair != NULL && strstr(rep[i]->str, "not an integer") != NULL) {
             repair[(*n_repair)++] = v[i];
         } else {
+            m->refused = 1;
             status = wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(m->redis), rep[i]->str);
         }
     }
@@ -325,11 +328,16 @@ int wsb_metrics_flush(struct wsb_metrics *m, long long now_ms, int force, char *
         harvest(&m->counters[i]);
     for (size_t i = 0; i < ANSWER_SLOTS; i++)
         harvest(&m->answers[i].n);
+    m->refused = 0;
     int status = send_flush(m, now_ms, err);
     if (status != WSB_OK) {
         m->next_flush_ms = wsb_now_ms() + m->retry_ms;
+        m->failures++;
         __atomic_add_fetch(&m->counters[WSB_M_REDIS_ERRORS].live, 1, __ATOMIC_RELAXED);
-        if (!m->failing)
+        /* Redis refusing the counts is said at once; Redis gone is said by
+         * the state's read, and here only when the state still reads (the
+         * counts' address alone is down): a second failure in a row. */
+        if (!m->failing && (m->refused || m->failures >= 2))
             wsb_log_warn("metrics: %s; the counts are kept until Redis takes them (the handler's user needs "
                          "+hincrby on ~%s and +hset there, examples/redis/users.acl)",
                          err, m->keys.metrics_handlers);
@@ -339,6 +347,7 @@ int wsb_metrics_flush(struct wsb_metrics *m, long long now_ms, int force, char *
     if (m->failing)
         wsb_log_info("metrics: redis %s takes the counts again", wsb_redis_current(m->redis));
     m->failing = 0;
+    m->failures = 0;
     m->next_flush_ms = wsb_now_ms() + WSB_METRICS_FLUSH_MS;
     return WSB_OK;
 }

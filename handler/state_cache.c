@@ -21,6 +21,9 @@ struct wsb_state_cache {
     struct wsb_redis *redis;        /* used under refresh_lock only */
     struct wsb_assign *assign;      /* the answers' accounting; refresh_lock only */
     struct wsb_metrics *metrics;    /* borrowed, NULL: none; flushed under refresh_lock */
+    int flush_at_refresh;           /* a long-lived process (start_refresher was called): the
+                                       counters go at the refreshes; a CGI process flushes
+                                       once, after its answer */
     pthread_mutex_t snap_lock;      /* guards the fields below */
     struct wsb_snapshot *snap;      /* NULL: no usable state (answers 100) */
     long long fresh_until_ms;
@@ -307,12 +310,12 @@ static void exchange(struct wsb_state_cache *c, struct wsb_snapshot *retired)
         wsb_assign_exchange(c->assign, retired, c->snap, wsb_unix_ms(), err);
 }
 
-/* After every refresh, good or not: the process's counters go to Redis
- * when due (metrics.h); a failure logs itself. */
+/* After a good refresh: the process's counters go to Redis when due
+ * (metrics.h); a failure logs itself. */
 static void flush_metrics(struct wsb_state_cache *c, int force)
 {
     char err[WSB_ERRLEN];
-    if (c->metrics != NULL)
+    if (c->metrics != NULL && (force || c->flush_at_refresh))
         wsb_metrics_flush(c->metrics, wsb_unix_ms(), force, err);
 }
 
@@ -375,7 +378,8 @@ static void refresh(struct wsb_state_cache *c, long long now)
         old = fail(c, now);
         dropped = old != NULL;
     }
-    flush_metrics(c, 0);
+    if (status == WSB_OK)
+        flush_metrics(c, 0);   /* Redis down: the state's read says so, and the counts wait */
     wsb_snapshot_unref(old);
     /* The Redis reply and the replaced snapshot were freed: give the memory
      * back, so that resident memory is one snapshot, not the peak of a
@@ -480,7 +484,9 @@ static void *refresher_main(void *arg)
 int wsb_state_cache_start_refresher(struct wsb_state_cache *c)
 {
     /* With WSB_CACHE_MS=0 every request reads Redis itself: a refresher
-     * would only read it in a loop. */
+     * would only read it in a loop (and the counters go, at most every
+     * WSB_METRICS_FLUSH_MS, after a request's refresh). */
+    c->flush_at_refresh = 1;
     if (c->refresher_running || c->cfg->cache_ms == 0)
         return WSB_OK;
     c->refresher_stop = 0;
