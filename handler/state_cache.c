@@ -32,7 +32,7 @@ struct wsb_state_cache {
     int refresher_running;
     pthread_mutex_t refresh_lock;   /* one refresh at a time; others serve on; guards the fields below */
     long long next_try_ms;
-    int attempted;                  /* a refresh has run (refresh_lock, read under snap_lock as a hint) */
+    int attempted;                  /* a full read has ended, well or not (set under snap_lock) */
     int redis_down;
     char down_reason[WSB_ERRLEN];   /* the last reason logged while redis_down */
     size_t last_skipped;
@@ -347,9 +347,6 @@ static void refresh(struct wsb_state_cache *c, long long now)
 {
     if (now < c->next_try_ms)
         return;
-    pthread_mutex_lock(&c->snap_lock);
-    c->attempted = 1;
-    pthread_mutex_unlock(&c->snap_lock);
     struct refresh r;
     memset(&r, 0, sizeof r);
     r.now = now;
@@ -378,6 +375,11 @@ static void refresh(struct wsb_state_cache *c, long long now)
         old = fail(c, now);
         dropped = old != NULL;
     }
+    /* A read is over: from now on requests take what it left (until it,
+     * they wait for it: a process's first read). */
+    pthread_mutex_lock(&c->snap_lock);
+    c->attempted = 1;
+    pthread_mutex_unlock(&c->snap_lock);
     if (status == WSB_OK)
         flush_metrics(c, 0);   /* Redis down: the state's read says so, and the counts wait */
     wsb_snapshot_unref(old);
