@@ -4,7 +4,8 @@
 #                  and checked by lintian (scripts/deb.sh); as root, missing
 #                  build dependencies are installed through apt
 #   make test-deb  builds, installs, runs, upgrades and purges the package
-#                  (tests/integration/deb_package.sh; root)
+#                  (tests/deb/package.sh, 2-4 minutes: two package builds; root,
+#                  skipped otherwise; .ci/run runs it after make test)
 
 .PHONY: deb test-deb
 
@@ -12,4 +13,4 @@ deb:
 	@DEB_OUT="$(abspath $(BUILD))/deb" scripts/deb.sh
 
 test-deb: all $(TOOL_BIN)
-	@BUILD=$(BUILD) WSB_ONLY=deb_package tests/run.sh integration
+	@BUILD=$(BUILD) bash tests/deb/package.sh

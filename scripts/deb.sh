@@ -14,6 +14,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SRC=$(cd "${DEB_SRC:-$ROOT}" && pwd)
 OUT=${DEB_OUT:-$ROOT/build/deb}
 export DEBIAN_FRONTEND=noninteractive
+# The package is built from debian/rules' settings alone: nothing from a
+# calling make (MAKEFLAGS carries its command-line variables, e.g. WERROR)
+# or from the environment of a test (BUILD names the tree's build folder).
+unset MAKEFLAGS MFLAGS MAKELEVEL BUILD OPT WERROR EXTRA_CFLAGS CFLAGS CPPFLAGS LDFLAGS PREFIX DESTDIR EXAMPLESDIR
 
 as_root_install() {   # what, packages...: apt-get install as root, else say how
     what=$1; shift
