@@ -9,7 +9,11 @@ OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wpointer-arith -Wcast-qual -Wvla
 WERROR  ?=
+# The version is written once, in debian/changelog's first line: --version, the
+# probe's User-Agent and the Debian package (make deb) all take it from there.
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog 2>/dev/null)
 CFLAGS_ALL = -std=gnu11 $(OPT) $(WARN) $(WERROR) -Icommon -Ihandler -Iprobe \
+             $(if $(VERSION),-DWSB_VERSION='"$(VERSION)"') \
              $(shell pkg-config --cflags $(PKGS) $(PROBE_PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
 LIBS_HANDLER = $(shell pkg-config --libs libcjson libmaxminddb hiredis 2>/dev/null) -lfcgi -lpthread -lm
 LIBS_PROBE   = $(shell pkg-config --libs libcjson hiredis libcurl libcrypto 2>/dev/null) -lpthread -lm
@@ -45,6 +49,10 @@ all: $(PROGRAMS)
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# A new version rebuilds what prints it.
+$(patsubst %.c,$(OBJ)/%.o,$(shell grep -l WSB_VERSION handler/*.c probe/*.c common/*.c 2>/dev/null)): \
+    $(wildcard debian/changelog)
 
 # handler/fcgi.c relies on three private fields of libfcgi's FCGX_Request
 # (ipcFd, keepConnection, detached; see the comment there), checked against these
@@ -129,3 +137,4 @@ sim: deps all $(BUILD)/tests/wsb_statectl $(BUILD)/tests/wsb_sim
 	@BUILD=$(abspath $(BUILD)) tests/sim/run.sh
 -include mk/fuzz.mk
 -include mk/ops.mk
+-include mk/deb.mk

@@ -4,8 +4,10 @@
 
 #include <stdio.h>
 
+/* The version comes from the Makefile, which reads it from debian/changelog
+ * (the one place it is written); a build that does not pass it says so. */
 #ifndef WSB_VERSION
-#define WSB_VERSION "0.1.0"
+#define WSB_VERSION "unknown"
 #endif
 
 #define WSB_MAX_WORKERS 1024

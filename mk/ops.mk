@@ -1,5 +1,7 @@
 # ops.mk: operations targets, included at the end of the Makefile.
-#   make install   [PREFIX=/usr/local] [DESTDIR=]  programs, man pages, examples, docs
+#   make install   [PREFIX=/usr/local] [DESTDIR=] [EXAMPLESDIR=PREFIX/share/wsbalancer/examples]
+#                  programs, man pages, examples, docs (debian/rules: PREFIX=/usr,
+#                  EXAMPLESDIR=/usr/share/doc/wsbalancer/examples)
 #   make uninstall [PREFIX=/usr/local] [DESTDIR=]  removes what install put there
 #   make demo      [DEMO_PORT=8080] [DEMO_SECONDS=]  the balancer on one machine,
 #                  on 127.0.0.1:8080 until Ctrl-C (scripts/demo.sh)
@@ -7,14 +9,15 @@
 #                  with the example's settings, mod_proxy_fcgi to the pool
 PREFIX  ?= /usr/local
 DESTDIR ?=
+EXAMPLESDIR ?=
 
 .PHONY: install uninstall demo bench-apache
 
 install: all
-	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BUILD="$(BUILD)" scripts/install.sh
+	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BUILD="$(BUILD)" EXAMPLESDIR="$(EXAMPLESDIR)" scripts/install.sh
 
 uninstall:
-	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install.sh --uninstall
+	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" EXAMPLESDIR="$(EXAMPLESDIR)" scripts/install.sh --uninstall
 
 demo: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tests/wsb_statectl

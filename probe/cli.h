@@ -5,8 +5,10 @@
 
 #include "log.h"
 
+/* The version comes from the Makefile, which reads it from debian/changelog
+ * (the one place it is written); a build that does not pass it says so. */
 #ifndef WSB_VERSION
-#define WSB_VERSION "0.1.0"
+#define WSB_VERSION "unknown"
 #endif
 
 #define WSB_DEFAULT_REDIS "redis://127.0.0.1:6379/0"

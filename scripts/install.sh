@@ -5,7 +5,9 @@
 #
 #   $PREFIX/bin/wsb-handler, $PREFIX/bin/wsb-probe
 #   $PREFIX/share/man/man1/wsb-handler.1, wsb-probe.1
-#   $PREFIX/share/wsbalancer/examples/...   (paths in them point at $PREFIX)
+#   $PREFIX/share/wsbalancer/examples/...   (paths in them point at $PREFIX;
+#                                  EXAMPLESDIR= puts them elsewhere: the
+#                                  Debian package uses /usr/share/doc/wsbalancer/examples)
 #   $PREFIX/share/doc/wsbalancer/README.md
 #
 # It creates no users, enables no service and writes nothing under /etc:
@@ -21,6 +23,9 @@ case "$PREFIX" in /*) ;; *) echo "install: PREFIX must be an absolute path, not 
 
 BIN="$DESTDIR$PREFIX/bin"
 MAN="$DESTDIR$PREFIX/share/man/man1"
+EXAMPLESDIR=${EXAMPLESDIR:-$PREFIX/share/wsbalancer/examples}
+case "$EXAMPLESDIR" in /*) ;; *) echo "install: EXAMPLESDIR must be an absolute path, not '$EXAMPLESDIR'" >&2; exit 2 ;; esac
+EX="$DESTDIR$EXAMPLESDIR"
 SHARE="$DESTDIR$PREFIX/share/wsbalancer"
 DOC="$DESTDIR$PREFIX/share/doc/wsbalancer"
 
@@ -28,7 +33,7 @@ if [ "${1:-}" = --uninstall ]; then
     for f in "$BIN/wsb-handler" "$BIN/wsb-probe" "$MAN/wsb-handler.1" "$MAN/wsb-probe.1"; do
         [ -e "$f" ] && rm -f "$f" && echo "removed $f"
     done
-    for d in "$SHARE" "$DOC"; do
+    for d in "$EX" "$SHARE" "$DOC"; do
         [ -e "$d" ] && rm -rf "$d" && echo "removed $d"
     done
     exit 0
@@ -44,12 +49,13 @@ done
 # Paths in the examples and man pages name the default prefix; point them
 # at this one.
 relocate() {   # src dst mode
-    sed -e "s|/usr/local/bin|$PREFIX/bin|g" -e "s|/usr/local/share/wsbalancer|$PREFIX/share/wsbalancer|g" "$1" > "$2.tmp"
+    sed -e "s|/usr/local/bin|$PREFIX/bin|g" -e "s|/usr/local/share/wsbalancer/examples|$EXAMPLESDIR|g" \
+        -e "s|/usr/local/share/wsbalancer|$PREFIX/share/wsbalancer|g" "$1" > "$2.tmp"
     chmod "$3" "$2.tmp"
     mv -f "$2.tmp" "$2"
 }
 
-mkdir -p "$BIN" "$MAN" "$SHARE" "$DOC"
+mkdir -p "$BIN" "$MAN" "$EX" "$DOC"
 for p in $programs; do
     install -m 0755 "$BUILD/$p" "$BIN/$p.tmp"
     mv -f "$BIN/$p.tmp" "$BIN/$p"   # a running program keeps its old file
@@ -60,14 +66,14 @@ for m in wsb-handler wsb-probe; do
 done
 echo "installed $MAN/wsb-handler.1 $MAN/wsb-probe.1"
 
-rm -rf "$SHARE/examples"
-(cd "$ROOT" && find examples -type d) | while read -r d; do mkdir -p "$SHARE/$d"; done
+rm -rf "$EX"
+(cd "$ROOT/examples" && find . -type d) | while read -r d; do mkdir -p "$EX/$d"; done
 # (measure-*.sh are tools for the source tree, not configuration)
-(cd "$ROOT" && find examples -type f ! -name 'measure-*') | while read -r f; do
-    if [ -x "$ROOT/$f" ]; then mode=0755; else mode=0644; fi
-    relocate "$ROOT/$f" "$SHARE/$f" "$mode"
+(cd "$ROOT/examples" && find . -type f ! -name 'measure-*') | while read -r f; do
+    if [ -x "$ROOT/examples/$f" ]; then mode=0755; else mode=0644; fi
+    relocate "$ROOT/examples/$f" "$EX/$f" "$mode"
 done
-echo "installed $SHARE/examples"
+echo "installed $EX"
 install -m 0644 "$ROOT/README.md" "$DOC/README.md"
 echo "installed $DOC"
 
@@ -76,8 +82,8 @@ cat <<EOF
 Next (README "Install"):
   adduser --system --no-create-home --ingroup www-data wsbalancer
   install -d -m 0750 -g www-data /etc/wsbalancer
-  cp $PREFIX/share/wsbalancer/examples/wsbalancer/* /etc/wsbalancer/    # then edit
-  a web server: $PREFIX/share/wsbalancer/examples/{lighttpd,apache,nginx}/
+  cp $EXAMPLESDIR/wsbalancer/* /etc/wsbalancer/    # then edit
+  a web server: $EXAMPLESDIR/{lighttpd,apache,nginx}/
   the pool (nginx, Apache mod_proxy_fcgi): examples/systemd/wsb-handler.service
   the probe: examples/cron/wsb-probe, or examples/systemd/wsb-probe.{service,timer}
   man wsb-handler; man wsb-probe
