@@ -125,6 +125,8 @@ enum wsb_fcgi_after wsb_fcgi_serve(struct wsb_fcgi_conn *c, int body_complete, w
     FCGX_Detach(req);
     if (FCGX_Accept_r(req) < 0)
         return WSB_FCGI_FAILED;   /* rejected: libfcgi closed the connection (outright) */
+    r->extra = NULL;   /* a responder that fills buf itself leaves it so */
+    r->extra_len = 0;
     respond(arg, param, req->envp, r);
     int keep = req->keepConnection;
     if (body_complete) {

@@ -822,7 +822,7 @@ static size_t select_nodes(const uint8_t *data, size_t size, size_t n, struct ws
             b[j] = data[off + j];
         struct wsb_node *nd = &nodes[i];
         wsb_node_init(nd);
-        char id[16], ep[48];
+        char id[24], ep[64];
         snprintf(id, sizeof id, "n%zu", i);
         snprintf(ep, sizeof ep, "%s://n%zu.example/ws", (b[4] & 8) ? "ws" : "wss", i);
         nd->id = strdup(id);
