@@ -1,6 +1,7 @@
 /* redis_url.c: Redis URLs (redis://, unix://, redis-sentinel://), the
  * failover list and the password file. */
 #include "redis_url.h"
+#include "percent.h"
 #include "hostport.h"
 #include "status.h"
 #include "strlist.h"
@@ -30,37 +31,13 @@ static int parse_int(const char *s, size_t len, long lo, long hi, long *out)
     return WSB_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes %XX escapes of a URL component into out (size outlen). */
+/* Decodes %XX escapes of a URL component into out (size outlen), NUL-terminated. */
 static int unescape(const char *s, size_t len, char *out, size_t outlen)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '%') {
-            if (i + 2 >= len)
-                return WSB_EINVAL;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return WSB_EINVAL;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= outlen)
-            return WSB_ETOOBIG;
-        out[o++] = c;
-    }
-    out[o] = '\0';
+    long n = wsb_percent_decode(s, len, 0, out, outlen - 1);
+    if (n < 0)
+        return WSB_EINVAL;
+    out[n] = '\0';
     return WSB_OK;
 }
 

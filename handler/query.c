@@ -1,43 +1,8 @@
 /* query.c: the route's optional query parameters, exclude and affinity (see query.h). */
 #include "query.h"
+#include "percent.h"
 
 #include <string.h>
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes src (n bytes) into dst, which has room for max bytes.
- * Returns the decoded length, or -1 for a broken escape or a value longer
- * than max (dst then holds garbage). */
-static long decode(const char *src, size_t n, char *dst, size_t max)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '%') {
-            int hi = i + 2 < n ? hex_value(src[i + 1]) : -1;
-            int lo = i + 2 < n ? hex_value(src[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+') {
-            c = ' ';
-        }
-        if (o >= max)
-            return -1;
-        dst[o++] = c;
-    }
-    return (long)o;
-}
 
 void wsb_query_parse(const char *qs, size_t len, struct wsb_query *q)
 {
@@ -76,7 +41,7 @@ void wsb_query_parse(const char *qs, size_t len, struct wsb_query *q)
         }
         size_t max = is_exclude ? WSB_MAX_ENDPOINT : WSB_AFFINITY_MAX;
         char *dst = q->buf + used;
-        long n = decode(val, vlen, dst, max);
+        long n = wsb_percent_decode(val, vlen, 1, dst, max);
         if (n <= 0 || (is_exclude && memchr(dst, '\0', (size_t)n) != NULL)) {
             q->ignored++;
             continue;

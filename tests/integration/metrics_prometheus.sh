@@ -27,15 +27,7 @@ t_true "the probe wrote its counters as its ACL user" bash -c "! grep -q 'metric
 SOCK="$T_DIR/run/handler.sock"
 W_ENV_EXTRA=(WSB_ALLOW_INSECURE_WS=1)   # the stand-ins are ws://
 w_pool_from_unit wsb-handler.service "$SOCK" || { t_fail "pool did not start"; cat "$T_DIR/pool.log" >&2; t_summary; exit 1; }
-HTTP_PORT=$(t_free_port)
-sed -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$HTTP_PORT;|" \
-    -e "s|unix:/run/wsbalancer/handler.sock|unix:$SOCK|" \
-    -e "s|/var/log/nginx/|$T_DIR/nginx-|g" \
-    -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
-    "$EX/nginx/wsbalancer.conf" > "$T_DIR/site.conf"
-w_nginx_start "$T_DIR/site.conf" || { t_fail "nginx config test failed"; t_summary; exit 1; }
-BASE="http://127.0.0.1:$HTTP_PORT"
-w_http_up "$BASE/" || { t_fail "nginx did not start"; t_summary; exit 1; }
+w_nginx_example "$SOCK" || { t_summary; exit 1; }
 
 # A second host: another pool on its own socket, with its own host label.
 SOCK2="$T_DIR/run2/handler.sock"
@@ -170,7 +162,7 @@ t_eq "and the probe's counter" 3 "$(promql 'wsb_probe_checks_total{outcome="ok"}
 DASH="$EX/grafana/wsbalancer-dashboard.json"
 t_true "dashboard is valid JSON" python3 -m json.tool "$DASH" >/dev/null
 scrape
-missing=$(python3 - "$DASH" "$T_DIR/m.txt" <<'PY'
+missing=$(python3 - "$DASH" "$T_DIR/m.txt" "$T_DIR/queries.txt" <<'PY'
 import json, re, sys
 dash = json.load(open(sys.argv[1]))
 have = set()
@@ -190,29 +182,15 @@ def walk(o):
         for v in o:
             walk(v)
 walk(dash)
+with open(sys.argv[3], "w") as q:   # the queries as Grafana would send them
+    for e in exprs:
+        q.write(e.replace("$__rate_interval", "1m").replace("$host", ".*").replace("$node", ".*") + "\n")
 names = set(n for e in exprs for n in re.findall(r'\bwsb_[a-z_]+', e))
 print(len(exprs), len(names), " ".join(sorted(names - have)))
 PY
 )
 t_true "the dashboard has queries ($missing)" test "$(echo "$missing" | cut -d' ' -f1)" -ge 8
 t_eq "every metric the dashboard queries is in the exposition" "" "$(echo "$missing" | cut -d' ' -f3-)"
-python3 - "$DASH" > "$T_DIR/queries.txt" <<'PY'
-import json, sys
-out = []
-def walk(o):
-    if isinstance(o, dict):
-        for k, v in o.items():
-            if k == "expr":
-                out.append(v)
-            else:
-                walk(v)
-    elif isinstance(o, list):
-        for v in o:
-            walk(v)
-walk(json.load(open(sys.argv[1])))
-for e in out:
-    print(e.replace("$__rate_interval", "1m").replace("$host", ".*").replace("$node", ".*"))
-PY
 bad=0
 while IFS= read -r q; do
     st=$(curl -s --get --data-urlencode "query=$q" "$PROM/api/v1/query" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])' 2>/dev/null)

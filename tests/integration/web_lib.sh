@@ -40,6 +40,8 @@
 #                        (tests/contract.sh); the socket at SOCK; with GROUP it
 #                        runs with that group (the unit's Group=); waits for
 #                        the socket.  Log: $T_DIR/pool.log
+#   w_nginx_example SOCK  nginx from the example site in front of the pool's
+#                        socket SOCK; sets HTTP_PORT and BASE
 #   w_three_cities TIMEOUT_MS   three stand-in nodes, London, Frankfurt and
 #                        Tokyo (LON_PORT, FRA_PORT, TYO_PORT), and the probe's
 #                        inventory of them in $T_DIR/inventory.json (checks of
@@ -155,6 +157,22 @@ EOF
     nginx -t -c "$T_DIR/nginx.conf" -p "$T_DIR" >"$T_DIR/nginx-configtest.log" 2>&1 || return 1
     nginx -c "$T_DIR/nginx.conf" -p "$T_DIR" -g 'daemon off;' 2>>"$T_DIR/nginx-main.log" &
     T_PIDS+=($!)
+}
+
+# w_nginx_example SOCK: nginx from examples/nginx/wsbalancer.conf, templated
+# only for its port, the pool's socket SOCK and log paths, started and
+# answering; sets HTTP_PORT and BASE.  Returns 1 (reported) when it does not.
+w_nginx_example() {
+    HTTP_PORT=$(t_free_port)
+    sed -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$HTTP_PORT;|" \
+        -e "s|unix:/run/wsbalancer/handler.sock|unix:$1|" \
+        -e "s|/var/log/nginx/|$T_DIR/nginx-|g" \
+        -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
+        "$T_ROOT/examples/nginx/wsbalancer.conf" > "$T_DIR/site.conf"
+    grep -q "$HTTP_PORT" "$T_DIR/site.conf" || { t_fail "example template did not apply"; return 1; }
+    w_nginx_start "$T_DIR/site.conf" || { t_fail "nginx config test failed"; cat "$T_DIR/nginx-configtest.log" >&2; return 1; }
+    BASE="http://127.0.0.1:$HTTP_PORT"
+    w_http_up "$BASE/" || { t_fail "nginx did not start"; cat "$T_DIR/nginx-main.log" >&2; return 1; }
 }
 
 w_redis_acl_start() {

@@ -25,16 +25,7 @@ t_match "$W_UNIT runs the pool" '--threads [0-9]+' "${W_ARGS[*]}"
 t_eq "socket mode from $W_UNIT" 660 "$(stat -c %a "$SOCK")"
 
 # nginx with the example site.
-HTTP_PORT=$(t_free_port)
-sed -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$HTTP_PORT;|" \
-    -e "s|unix:/run/wsbalancer/handler.sock|unix:$SOCK|" \
-    -e "s|/var/log/nginx/|$T_DIR/nginx-|g" \
-    -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
-    "$EX/nginx/wsbalancer.conf" > "$T_DIR/site.conf"
-grep -q "$HTTP_PORT" "$T_DIR/site.conf" || { t_fail "example template did not apply"; t_summary; exit 1; }
-w_nginx_start "$T_DIR/site.conf" || { t_fail "nginx config test failed"; cat "$T_DIR/nginx-configtest.log" >&2; t_summary; exit 1; }
-BASE="http://127.0.0.1:$HTTP_PORT"
-w_http_up "$BASE/" || { t_fail "nginx did not start"; cat "$T_DIR/nginx-main.log" >&2; t_summary; exit 1; }
+w_nginx_example "$SOCK" || { t_summary; exit 1; }
 
 # nginx-specific: kept FastCGI connections, and a burst over them (before
 # the contract suite, which ends by restarting Redis).
