@@ -104,6 +104,8 @@ BASE="https://127.0.0.1:$LT_PORT"
 w_http_up "$BASE/" || { t_fail "lighttpd did not start"; cat "$T_DIR/lighttpd/stderr" "$T_DIR/lighttpd/wsbalancer-error.log" >&2; t_summary; exit 1; }
 tls_checks lighttpd "127.0.0.1:$LT_PORT"
 cbc_refused lighttpd "127.0.0.1:$LT_PORT"
+t_true "  ... lighttpd logged both refusals" \
+    bash -c "grep -q 'unsupported protocol' '$T_DIR/lighttpd/wsbalancer-error.log' && grep -q 'no shared cipher' '$T_DIR/lighttpd/wsbalancer-error.log'"
 contract_suite "$BASE" "$T_DIR/lighttpd/wsbalancer-handler.log"
 t_true "lighttpd: the contract ran over HTTP/2 (access log)" \
     test "$(grep -c '"GET /v1/websocket/server HTTP/2.0" 200' "$T_DIR/lighttpd/wsbalancer-access.log")" -ge 20
@@ -117,6 +119,7 @@ w_pool_from_unit wsb-handler.service "$SOCK" www-data \
 AP_PORT=$(t_free_port)
 sed -e "s|127.0.0.1:8443|127.0.0.1:$AP_PORT|g" \
     -e "s|/var/log/apache2/|$T_DIR/apache-|g" \
+    -e "s|ServerName wsbalancer.localhost|ServerName localhost|" \
     -e "s|/etc/ssl/wsbalancer/fullchain.pem|$T_DIR/tls/server.pem|" \
     -e "s|/etc/ssl/wsbalancer/privkey.pem|$T_DIR/tls/server.key|" \
     -e "s|unix:/run/wsbalancer/handler.sock|unix:$SOCK|" \
