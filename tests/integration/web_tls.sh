@@ -29,8 +29,10 @@ w_sandbox_ok || { t_fail "no www-data user to run Apache's children"; t_summary;
 "$T_ROOT/tests/tools/make_test_ca.sh" "$T_DIR/tls" >/dev/null 2>&1 || { t_fail "make_test_ca.sh"; t_summary; exit 1; }
 CA="$T_DIR/tls/ca.pem"
 # Every curl of this script, the contract suite's included, trusts the test
-# CA; `command curl` is curl without it.
-curl() { command curl --cacert "$CA" "$@"; }
+# CA and nothing else (an empty CA folder instead of Debian's /etc/ssl/certs);
+# `command curl` is curl as built, trusting the system's CAs only.
+mkdir -p "$T_DIR/no-cas"
+curl() { command curl --cacert "$CA" --capath "$T_DIR/no-cas" "$@"; }
 
 # tls_checks NAME HOST:PORT: the TLS checks of one server.
 tls_checks() {
