@@ -162,6 +162,7 @@ t_eq "nginx example: the template applied" 2 \
 w_nginx_start "$T_DIR/nginx-site.conf" || { t_fail "nginx config test failed"; cat "$T_DIR/nginx-configtest.log" >&2; t_summary; exit 1; }
 w_http_up "https://127.0.0.1:$NG_PORT/" || { t_fail "nginx did not start"; cat "$T_DIR/nginx-main.log" >&2; t_summary; exit 1; }
 tls_checks nginx "127.0.0.1:$NG_PORT"
+cbc_refused nginx "127.0.0.1:$NG_PORT"
 
 t_true "no pool worker died" bash -c "! grep -q 'pool: worker' '$T_DIR/pool.log'"
 t_no_sanitizer_reports "no sanitizer reports from the handler" "$T_DIR/pool.log" "$T_DIR/lighttpd/wsbalancer-handler.log"
