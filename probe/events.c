@@ -44,20 +44,25 @@ int wsb_events_add(struct wsb_event_list *l, enum wsb_event_kind kind, const cha
         l->v = v;
         l->cap = cap;
     }
+    char reason[WSB_EVENT_REASON_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
     struct wsb_event *e = &l->v[l->n];
+    if ((e->reason = strdup(reason)) == NULL)
+        return WSB_ENOMEM;
     e->kind = kind;
     snprintf(e->node, sizeof e->node, "%s", node ? node : "");
     e->at = at;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->reason, sizeof e->reason, fmt, ap);
-    va_end(ap);
     l->n++;
     return WSB_OK;
 }
 
 void wsb_events_reset(struct wsb_event_list *l)
 {
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].reason);
     l->n = 0;
 }
 
@@ -65,6 +70,7 @@ void wsb_events_free(struct wsb_event_list *l)
 {
     if (l == NULL)
         return;
+    wsb_events_reset(l);
     free(l->v);
     l->v = NULL;
     l->n = l->cap = 0;
@@ -112,11 +118,11 @@ static void xadd_build(struct xadd_args *a, const char *key, const struct wsb_ev
     arg(a, s->round ? s->round : "");
 }
 
-int wsb_events_queue(redisContext *c, const struct wsb_keys *k, const struct wsb_event_list *l,
-                     const struct wsb_event_stamp *s, size_t *queued)
+int wsb_events_queue(redisContext *c, const struct wsb_keys *k, const struct wsb_event_list *l, size_t from,
+                     size_t count, const struct wsb_event_stamp *s, size_t *queued)
 {
     struct xadd_args a;
-    for (size_t i = 0; l != NULL && i < l->n; i++) {
+    for (size_t i = from; l != NULL && i < l->n && i - from < count; i++) {
         xadd_build(&a, k->events, &l->v[i], s);
         if (redisAppendCommandArgv(c, a.argc, a.argv, a.lens) != REDIS_OK)
             return WSB_ENOMEM;

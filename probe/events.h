@@ -27,16 +27,18 @@ enum wsb_event_kind {
 /* "online", "offline", "drained", "undrained", "probe_fault", "probe_ok". */
 const char *wsb_event_name(enum wsb_event_kind kind);
 
-/* One event.  Plain values. */
+/* One event.  The reason is allocated to its length (a first round of a
+ * large fleet has one event per node: a fixed buffer of the longest
+ * reason would be most of the probe's memory). */
 struct wsb_event {
     enum wsb_event_kind kind;
     char node[WSB_MAX_ID + 1];           /* "" for the probe events */
-    char reason[WSB_EVENT_REASON_LEN];
+    char *reason;                        /* owned by the list, at most WSB_EVENT_REASON_LEN - 1 bytes */
     long long at;                        /* unix seconds */
 };
 
-/* A growing list of events; zero-initialised is empty.  Owns v; freed by
- * wsb_events_free. */
+/* A growing list of events; zero-initialised is empty.  Owns v and the
+ * reasons; freed by wsb_events_free. */
 struct wsb_event_list {
     struct wsb_event *v;
     size_t n, cap;
@@ -54,17 +56,18 @@ struct wsb_event_stamp {
 int wsb_events_add(struct wsb_event_list *l, enum wsb_event_kind kind, const char *node, long long at,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Empties the list, keeping its memory. */
+/* Empties the list (frees the reasons, keeps the array). */
 void wsb_events_reset(struct wsb_event_list *l);
 
 /* Frees the list's memory; l may be NULL.  The list is empty after. */
 void wsb_events_free(struct wsb_event_list *l);
 
-/* Queues XADD <prefix>events MAXLEN ~ maxlen * event ... for every event
- * on c (inside the caller's MULTI); counts them in *queued.  WSB_OK or
- * WSB_ENOMEM (some may be queued: the caller drops the connection). */
-int wsb_events_queue(redisContext *c, const struct wsb_keys *k, const struct wsb_event_list *l,
-                     const struct wsb_event_stamp *s, size_t *queued);
+/* Queues XADD <prefix>events MAXLEN ~ maxlen * event ... for the events
+ * l->v[from..from+count) (clipped to the list) on c (inside the caller's
+ * MULTI); counts them in *queued.  WSB_OK or WSB_ENOMEM (some may be
+ * queued: the caller drops the connection). */
+int wsb_events_queue(redisContext *c, const struct wsb_keys *k, const struct wsb_event_list *l, size_t from,
+                     size_t count, const struct wsb_event_stamp *s, size_t *queued);
 
 /* Appends the events on their own (no transaction: wsb-probe drain).
  * Returns WSB_OK, or WSB_EREDIS with err (the entries before the failing

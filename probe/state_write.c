@@ -6,38 +6,70 @@
 #include "state_read.h"
 #include "status.h"
 
+#include <hiredis/sds.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define HSET_BATCH 512
+#define EVENTS_BATCH 256   /* XADDs queued between two looks at the output buffer */
 
-/* Checks and encodes every node into records[i] (malloc'ed, NULL where
- * not reached).  WSB_OK, or WSB_EINVAL/WSB_ENOMEM with the reason in err. */
-static int encode_records(const struct wsb_node *nodes, size_t n, char **records, char *err)
+/* hiredis queues every command in its output buffer until the replies
+ * are read; a round of a large fleet would be held there whole (a few
+ * hundred bytes a node).  The buffer is written out once it holds this
+ * much; nothing is read until EXEC, so the round is still one
+ * transaction, only no longer one buffer. */
+#define FLUSH_AT (128 * 1024)
+
+/* Writes out what c has queued when it holds FLUSH_AT bytes or more (any
+ * bytes when force).  WSB_OK, or WSB_EREDIS (the caller drops the
+ * connection). */
+static int flush_queued(redisContext *c, int force)
+{
+    if (c->obuf == NULL || sdslen(c->obuf) == 0 || (!force && sdslen(c->obuf) < FLUSH_AT))
+        return WSB_OK;
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return WSB_EREDIS;
+    return WSB_OK;
+}
+
+/* Checks every node's id before anything is queued.  WSB_OK, or
+ * WSB_EINVAL with the reason in err. */
+static int check_ids(const struct wsb_node *nodes, size_t n, char *err)
 {
     for (size_t i = 0; i < n; i++) {
         char why[WSB_ERRLEN];
         const char *id = nodes[i].id ? nodes[i].id : "";
         if (wsb_node_id_check(id, strlen(id), why) != WSB_OK)
             return wsb_fail(err, WSB_EINVAL, "nodes[%zu]: %s", i, why);
-        int status = wsb_node_encode(&nodes[i], &records[i], why);
-        if (status != WSB_OK)
-            return wsb_fail(err, status, "node %s: %s", nodes[i].id, why);
     }
     return WSB_OK;
 }
 
-/* Queues HSET key id value ... for every node whose value is not NULL, in
- * batches of HSET_BATCH pairs; counts what it queued in *queued.  WSB_OK
- * or WSB_ENOMEM. */
+/* The value of nodes[i] in an HSET: its encoded record (malloc'ed into
+ * *owned), or a text of values (borrowed; NULL: not written). */
+struct hset_values {
+    const char *const *texts;      /* NULL: encode the node records */
+    char *err;                     /* with texts NULL: why a record could not be encoded */
+};
+
+/* Queues HSET key id value ... for every node with a value, in batches of
+ * HSET_BATCH pairs, writing the output buffer out as it fills; records
+ * are encoded a batch at a time, just before they are queued, and freed
+ * once queued (hiredis has copied them).  Counts what it queued in
+ * *queued.  WSB_OK, WSB_ENOMEM, WSB_EREDIS (writing out), or what
+ * wsb_node_encode returned (with v->err). */
 static int queue_hset_batches(redisContext *c, const char *key, const struct wsb_node *nodes,
-                              const char *const *values, size_t n, size_t *queued)
+                              const struct hset_values *v, size_t n, size_t *queued)
 {
     int status = WSB_ENOMEM;
     const char **argv = malloc((2 + 2 * HSET_BATCH) * sizeof *argv);
     size_t *lens = malloc((2 + 2 * HSET_BATCH) * sizeof *lens);
-    if (argv == NULL || lens == NULL)
+    char **owned = calloc(HSET_BATCH, sizeof *owned);
+    size_t n_owned = 0;
+    if (argv == NULL || lens == NULL || owned == NULL)
         goto cleanup;
     argv[0] = "HSET";
     lens[0] = 4;
@@ -46,21 +78,44 @@ static int queue_hset_batches(redisContext *c, const char *key, const struct wsb
     for (size_t i = 0; i < n;) {
         int argc = 2;
         for (; i < n && argc < 2 + 2 * HSET_BATCH; i++) {
-            if (values[i] == NULL)
+            const char *value;
+            if (v->texts != NULL) {
+                value = v->texts[i];
+            } else {
+                char why[WSB_ERRLEN];
+                int st = wsb_node_encode(&nodes[i], &owned[n_owned], why);
+                if (st != WSB_OK) {
+                    status = wsb_fail(v->err, st, "node %s: %s", nodes[i].id, why);
+                    goto cleanup;
+                }
+                value = owned[n_owned++];
+            }
+            if (value == NULL)
                 continue;
             argv[argc] = nodes[i].id;
             lens[argc++] = strlen(nodes[i].id);
-            argv[argc] = values[i];
-            lens[argc++] = strlen(values[i]);
+            argv[argc] = value;
+            lens[argc++] = strlen(value);
         }
-        if (argc == 2)
-            continue;
-        if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK)
+        if (argc > 2) {
+            if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK)
+                goto cleanup;
+            (*queued)++;
+        }
+        for (; n_owned > 0; n_owned--) {
+            free(owned[n_owned - 1]);
+            owned[n_owned - 1] = NULL;
+        }
+        if (flush_queued(c, 0) != WSB_OK) {
+            status = WSB_EREDIS;
             goto cleanup;
-        (*queued)++;
+        }
     }
     status = WSB_OK;
 cleanup:
+    for (size_t j = 0; owned != NULL && j < n_owned; j++)
+        free(owned[j]);
+    free(owned);
     free(argv);
     free(lens);
     return status;
@@ -92,7 +147,8 @@ static long carry_texts(const long long *counts, size_t n, char **buf, const cha
 }
 
 /* Queues the carry's part of the transaction: DEL of the previous round's
- * assigned key, HSET and EXPIRE of the new one.  WSB_OK or WSB_ENOMEM. */
+ * assigned key, HSET and EXPIRE of the new one.  WSB_OK, WSB_ENOMEM or
+ * WSB_EREDIS (writing out). */
 static int queue_carry(redisContext *c, const struct wsb_keys *k, const struct wsb_node *nodes, size_t n,
                        const struct wsb_round_carry *carry, const char *id, int ttl_s, size_t *queued)
 {
@@ -113,12 +169,14 @@ static int queue_carry(redisContext *c, const struct wsb_keys *k, const struct w
     if (non_zero < 0)
         return WSB_ENOMEM;
     int status = WSB_OK;
+    struct hset_values v = { .texts = texts, .err = NULL };
     if (non_zero > 0) {
-        if (queue_hset_batches(c, new_key, nodes, texts, n, queued) != WSB_OK ||
-            redisAppendCommand(c, "EXPIRE %s %d", new_key, ttl_s) != REDIS_OK)
-            status = WSB_ENOMEM;
-        else
-            (*queued)++;
+        if ((status = queue_hset_batches(c, new_key, nodes, &v, n, queued)) == WSB_OK) {
+            if (redisAppendCommand(c, "EXPIRE %s %d", new_key, ttl_s) != REDIS_OK)
+                status = WSB_ENOMEM;
+            else
+                (*queued)++;
+        }
     }
     free(buf);
     free(texts);
@@ -138,21 +196,26 @@ static int in_span(const struct xadd_span *x, size_t i)
     return x != NULL && x->n > 0 && i >= x->from && i < x->from + x->n;
 }
 
-/* Queues the whole transaction on c; counts what it queued in *queued;
- * with events (not NULL) queues the summary's events last, at
- * events->from.  WSB_OK or WSB_ENOMEM. */
-static int queue_round(redisContext *c, const struct wsb_keys *k, const struct wsb_node *nodes,
-                       char *const *records, size_t n, const struct wsb_round_summary *sum,
-                       const struct wsb_round_carry *carry, int ttl_s, struct xadd_span *events, size_t *queued)
+/* Queues the whole transaction on c (written out as it fills: nothing is
+ * read before EXEC); counts what it queued in *queued; with events (not
+ * NULL) queues the summary's events last, at events->from.  WSB_OK,
+ * WSB_ENOMEM, WSB_EREDIS (writing out) or a record that cannot be
+ * encoded (err); the caller drops the connection on failure, which
+ * discards the transaction. */
+static int queue_round(redisContext *c, const struct wsb_keys *k, const struct wsb_node *nodes, size_t n,
+                       const struct wsb_round_summary *sum, const struct wsb_round_carry *carry, int ttl_s,
+                       struct xadd_span *events, size_t *queued, char *err)
 {
+    int status;
+    struct hset_values records = { .texts = NULL, .err = err };
     if (redisAppendCommand(c, "MULTI") != REDIS_OK)
         return WSB_ENOMEM;
     (*queued)++;
     if (redisAppendCommand(c, "DEL %s", k->nodes) != REDIS_OK)
         return WSB_ENOMEM;
     (*queued)++;
-    if (queue_hset_batches(c, k->nodes, nodes, (const char *const *)records, n, queued) != WSB_OK)
-        return WSB_ENOMEM;
+    if ((status = queue_hset_batches(c, k->nodes, nodes, &records, n, queued)) != WSB_OK)
+        return status;
     if (redisAppendCommand(c, "DEL %s", k->round) != REDIS_OK)
         return WSB_ENOMEM;
     (*queued)++;
@@ -178,12 +241,16 @@ static int queue_round(redisContext *c, const struct wsb_keys *k, const struct w
     (*queued)++;
     char id_text[WSB_MAX_ROUND_ID + 1];
     snprintf(id_text, sizeof id_text, "%lld", id);
-    if (carry != NULL && queue_carry(c, k, nodes, n, carry, id_text, ttl_s, queued) != WSB_OK)
-        return WSB_ENOMEM;
+    if (carry != NULL && (status = queue_carry(c, k, nodes, n, carry, id_text, ttl_s, queued)) != WSB_OK)
+        return status;
     if (events != NULL) {
         events->from = *queued;
-        if (wsb_events_queue(c, k, sum->events, sum->stamp, queued) != WSB_OK)
-            return WSB_ENOMEM;
+        for (size_t i = 0; i < sum->events->n; i += EVENTS_BATCH) {
+            if (wsb_events_queue(c, k, sum->events, i, EVENTS_BATCH, sum->stamp, queued) != WSB_OK)
+                return WSB_ENOMEM;
+            if (flush_queued(c, 0) != WSB_OK)
+                return WSB_EREDIS;
+        }
         events->n = *queued - events->from;
     }
     if (redisAppendCommand(c, "EXEC") != REDIS_OK)
@@ -315,16 +382,13 @@ int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const s
                           size_t n, const struct wsb_round_summary *sum, const struct wsb_round_carry *carry,
                           const struct wsb_round_fence *fence, int ttl_s, char *err)
 {
-    int status = WSB_ENOMEM;
-    char **records = NULL;
+    int status;
     size_t queued = 0;
     redisContext *c = NULL;
 
     if (n > WSB_MAX_NODES)
         return wsb_fail(err, WSB_ETOOBIG, "%zu nodes, more than %d", n, WSB_MAX_NODES);
-    if (n > 0 && (records = calloc(n, sizeof *records)) == NULL)
-        goto cleanup;
-    if ((status = encode_records(nodes, n, records, err)) != WSB_OK)
+    if ((status = check_ids(nodes, n, err)) != WSB_OK)
         goto cleanup;
     if ((c = wsb_redis_get(r, err)) == NULL) {
         status = WSB_EREDIS;
@@ -335,9 +399,17 @@ int wsb_state_write_round(struct wsb_redis *r, const struct wsb_keys *k, const s
     for (int attempt = 0; attempt < 2; attempt++) {
         if (fence != NULL && (status = fence_check(r, c, k, fence, err)) != WSB_OK)
             goto cleanup;
-        if ((status = queue_round(c, k, nodes, records, n, sum, carry, ttl_s, with_events ? &events : NULL,
-                                  &queued)) != WSB_OK)
+        if ((status = queue_round(c, k, nodes, n, sum, carry, ttl_s, with_events ? &events : NULL, &queued,
+                                  err)) != WSB_OK) {
+            if (status == WSB_EREDIS)
+                wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r),
+                         c->errstr[0] ? c->errstr : "write failed");
             goto cleanup;
+        }
+        if ((status = flush_queued(c, 1)) != WSB_OK) {
+            wsb_fail(err, WSB_EREDIS, "redis %s: %s", wsb_redis_current(r), c->errstr[0] ? c->errstr : "write failed");
+            goto cleanup;
+        }
         status = collect_replies(r, c, queued, with_events ? &events : NULL, err);
         queued = 0;
         if (!with_events)
@@ -356,10 +428,6 @@ cleanup:
         wsb_fail(err, WSB_ENOMEM, "out of memory writing the round");
     if (queued > 0)
         wsb_redis_drop(r);   /* commands are queued: the connection is out of step */
-    if (records != NULL)
-        for (size_t i = 0; i < n; i++)
-            free(records[i]);
-    free(records);
     return status;
 }
 
