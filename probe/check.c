@@ -3,6 +3,7 @@
 #include "check.h"
 #include "check_pool.h"
 #include "status.h"
+#include "ws_answer.h"
 #include "wskey.h"
 
 #include <curl/curl.h>
@@ -31,12 +32,8 @@ struct xfer {
     enum wsb_check_type type;     /* of the check (report fetches: http) */
     struct curl_slist *headers;
     char want_accept[WSB_WS_ACCEPT_LEN + 1];
-    /* the answer's header block (websocket check) */
-    long code;
-    int upgrade_ok, connection_ok, accept_seen, accept_ok;
-    int ws_done;                  /* a final header block was judged, transfer aborted */
-    enum wsb_outcome ws_verdict;
-    char ws_detail[WSB_DETAIL_LEN];
+    struct wsb_ws_answer ans;     /* the answer's header block (websocket check); ans.done:
+                                   * judged, transfer aborted */
     /* body */
     char *body;
     size_t body_len, body_cap;
@@ -46,107 +43,14 @@ struct xfer {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* Compares a header name of len bytes with a lower-case name. */
-static int name_is(const char *s, size_t len, const char *lower)
-{
-    size_t n = strlen(lower);
-    if (len != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((s[i] | 0x20) != lower[i] && s[i] != lower[i])
-            return 0;
-    return 1;
-}
-
-/* 1 when the comma-separated list v (len bytes) holds token (lower case),
- * compared without regard to case. */
-static int has_token(const char *v, size_t len, const char *token)
-{
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end > start && name_is(v + start, end - start, token))
-            return 1;
-    }
-    return 0;
-}
-
-/* Judges a 101 header block into x->ws_verdict. */
-static void judge_upgrade(struct xfer *x)
-{
-    x->ws_verdict = WSB_OUT_BAD_HANDSHAKE;
-    if (!x->accept_seen)
-        snprintf(x->ws_detail, sizeof x->ws_detail, "101 without Sec-WebSocket-Accept");
-    else if (!x->accept_ok)
-        snprintf(x->ws_detail, sizeof x->ws_detail, "wrong Sec-WebSocket-Accept");
-    else if (!x->upgrade_ok)
-        snprintf(x->ws_detail, sizeof x->ws_detail, "101 without Upgrade: websocket");
-    else if (!x->connection_ok)
-        snprintf(x->ws_detail, sizeof x->ws_detail, "101 without Connection: Upgrade");
-    else {
-        x->ws_verdict = WSB_OUT_OK;
-        x->ws_detail[0] = '\0';
-    }
-}
-
 /* Header lines of a websocket check.  At the end of the final header block
  * the answer is judged and the transfer aborted (returning 0): libcurl
  * without WebSocket support would otherwise wait for a body after 101. */
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     struct xfer *x = ud;
-    size_t len = size * nitems, l = len;
-    while (l > 0 && (buf[l - 1] == '\r' || buf[l - 1] == '\n'))
-        l--;
-    if (l >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-        const char *sp = memchr(buf, ' ', l);
-        x->code = 0;
-        if (sp != NULL)
-            for (const char *p = sp + 1; p < buf + l && *p >= '0' && *p <= '9' && x->code < 1000; p++)
-                x->code = x->code * 10 + (*p - '0');
-        x->upgrade_ok = x->connection_ok = x->accept_seen = x->accept_ok = 0;
-        return len;
-    }
-    if (l == 0) {
-        if (x->code == 101) {
-            judge_upgrade(x);
-        } else if (x->code >= 100 && x->code < 200) {
-            return len;   /* 100 Continue and the like: another block follows */
-        } else {
-            x->ws_verdict = WSB_OUT_BAD_STATUS;
-            snprintf(x->ws_detail, sizeof x->ws_detail, "HTTP %ld instead of 101", x->code);
-        }
-        x->ws_done = 1;
-        return 0;
-    }
-    const char *colon = memchr(buf, ':', l);
-    if (colon == NULL)
-        return len;
-    size_t nlen = (size_t)(colon - buf);
-    const char *v = colon + 1;
-    size_t vlen = l - nlen - 1;
-    while (vlen > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        vlen--;
-    }
-    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-        vlen--;
-    if (name_is(buf, nlen, "sec-websocket-accept")) {
-        x->accept_ok = !x->accept_seen && vlen == WSB_WS_ACCEPT_LEN && memcmp(v, x->want_accept, vlen) == 0;
-        x->accept_seen = 1;
-    } else if (name_is(buf, nlen, "upgrade")) {
-        x->upgrade_ok |= has_token(v, vlen, "websocket");
-    } else if (name_is(buf, nlen, "connection")) {
-        x->connection_ok |= has_token(v, vlen, "upgrade");
-    }
-    return len;
+    size_t len = size * nitems;
+    return wsb_ws_answer_line(&x->ans, x->want_accept, buf, len) ? 0 : len;
 }
 
 /* Body bytes: kept (bounded) when they may be a report, else dropped. */
@@ -403,8 +307,10 @@ static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *
     r->elapsed_ms = (long)(total_us / 1000);
     switch (x->type) {
     case WSB_CHECK_WEBSOCKET:
-        if (rc == CURLE_WRITE_ERROR && x->ws_done)
-            set_result(r, 0, x->ws_verdict, x->ws_detail);
+        if (rc == CURLE_WRITE_ERROR && x->ans.done) {
+            wsb_ws_answer_detail(&x->ans, detail, sizeof detail);
+            set_result(r, 0, (enum wsb_outcome)x->ans.verdict, detail);
+        }
         else if (rc == CURLE_OK) {
             snprintf(detail, sizeof detail, "HTTP %ld instead of 101", code);
             set_result(r, 0, WSB_OUT_BAD_STATUS, detail);

@@ -668,18 +668,21 @@ const char *wsb_fuzz_handshake(const uint8_t *data, size_t size)
         }
         pos += len;
     }
-    if (bad == NULL && stopped != x.ws_done)
+    char detail[WSB_DETAIL_LEN];
+    if (x.ans.done)
+        wsb_ws_answer_detail(&x.ans, detail, sizeof detail);
+    if (bad == NULL && stopped != x.ans.done)
         bad = "handshake: transfer stopped without a verdict, or a verdict without stopping";
-    if (bad == NULL && x.ws_done) {
-        if (x.ws_verdict != WSB_OUT_OK && x.ws_verdict != WSB_OUT_BAD_HANDSHAKE &&
-            x.ws_verdict != WSB_OUT_BAD_STATUS)
+    if (bad == NULL && x.ans.done) {
+        if (x.ans.verdict != WSB_OUT_OK && x.ans.verdict != WSB_OUT_BAD_HANDSHAKE &&
+            x.ans.verdict != WSB_OUT_BAD_STATUS)
             bad = "handshake: unexpected verdict";
-        else if (memchr(x.ws_detail, '\0', sizeof x.ws_detail) == NULL)
+        else if (memchr(detail, '\0', sizeof detail) == NULL)
             bad = "handshake: detail not terminated";
-        else if (x.ws_verdict == WSB_OUT_OK &&
-                 (x.code != 101 || !x.accept_ok || !x.upgrade_ok || !x.connection_ok))
+        else if (x.ans.verdict == WSB_OUT_OK &&
+                 (x.ans.code != 101 || !x.ans.accept_ok || !x.ans.upgrade_ok || !x.ans.connection_ok))
             bad = "handshake: ok without 101, accept, upgrade and connection";
-        else if (x.ws_verdict == WSB_OUT_OK) {
+        else if (x.ans.verdict == WSB_OUT_OK) {
             /* The right accept value must really be in the input. */
             int seen = 0;
             for (size_t i = 0; i + WSB_WS_ACCEPT_LEN <= size && !seen; i++)
