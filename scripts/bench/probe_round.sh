@@ -2,10 +2,14 @@
 # probe_round.sh N [HANG_PERCENT] [TIMEOUT_MS]: one `wsb-probe --once` round
 # over N websocket stand-in nodes on loopback, every (100/HANG_PERCENT)-th of
 # them hanging (default 10 %, timeout 1000 ms).  Prints one line:
-#   PROBEROUND nodes=N hang=H rc=RC wall_s=W rss_kib=K up=U down=D
+#   PROBEROUND nodes=N hang=H rc=RC wall_s=W round_ms=R rss_kib=K cpu_s=C
+#              standin_cpu_s=S up=U down=D want_up=.. want_down=..
 # The stand-ins are tests/tools/standin_fast (C, one epoll loop): the Python
 # stand-in cannot answer thousands of handshakes within a check's timeout on
 # a busy machine, and would be what is measured.
+# PROBE_HOST (default 127.0.0.1) names the stand-ins in the endpoints:
+# "localhost" sends every check through libcurl (a name to resolve) instead
+# of the probe's own client.
 # Expects BUILD (the build directory) and RURL (a Redis of its own) or
 # starts a private Redis.  Used by bench.sh; runs alone as well.
 set -u
@@ -44,9 +48,10 @@ for attempt in 1 2 3 4 5 6 7 8; do
     span=$(( lo - 1024 - N ))
     [ "$span" -gt 0 ] || { echo "probe_round: no $N ports below the ephemeral range ($lo)"; exit 1; }
     base=$(( 1024 + (RANDOM * 32768 + RANDOM) % span ))
-    python3 - "$base" "$T" "$N" "$HANG" "$TIMEOUT_MS" <<'PY'
+    python3 - "$base" "$T" "$N" "$HANG" "$TIMEOUT_MS" "${PROBE_HOST:-127.0.0.1}" <<'PY'
 import json, sys
 base, t, n, hang, timeout = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+host = sys.argv[6]
 n_hang = n * hang // 100 if hang > 0 else 0
 n_ok = n - n_hang
 # Every k-th node of the inventory hangs: hanging checks are spread over the
@@ -62,7 +67,7 @@ for i in range(n):
         ports.append(base + n_ok + hang_i); hang_i += 1
 inv = {"allow_insecure_ws": True, "defaults": {"versions": ["v1"], "capacity": 1000,
        "check": {"type": "websocket", "timeout_ms": timeout, "rise": 1, "fall": 1}},
-       "nodes": [{"id": "n%05d" % i, "endpoint": "ws://127.0.0.1:%d/ws" % p, "location": "loc%d" % i}
+       "nodes": [{"id": "n%05d" % i, "endpoint": "ws://%s:%d/ws" % (host, p), "location": "loc%d" % i}
                  for i, p in enumerate(ports)]}
 json.dump(inv, open(t + "/inventory.json", "w"))
 PY
@@ -80,13 +85,21 @@ done
 [ -n "$started" ] || { echo "probe_round: the stand-ins could not start (no $N free ports in a row)"; cat "$T/standin.log"; exit 1; }
 
 "${RCLI[@]}" DEL bench:round >/dev/null
+# The stand-ins' CPU time during the round (utime + stime, clock ticks):
+# when it is close to the wall time, they were what the round waited for.
+standin_ticks() { awk '{print $14 + $15}' "/proc/$spid/stat" 2>/dev/null || echo 0; }
+s_before=$(standin_ticks)
 start=$(date +%s%N)
 /usr/bin/time -f '%U %S %M' -o "$T/probe.time" ${PROBE_WRAP:-} "$BUILD/wsb-probe" --inventory "$T/inventory.json" --redis "$RURL" \
     --prefix bench: --once ${PROBE_ARGS:-} 2>"$T/probe.log"
 rc=$?
 [ -n "${PROBE_LOG:-}" ] && cp "$T/probe.log" "$PROBE_LOG"
 wall=$(python3 -c "print('%.2f' % (($(date +%s%N) - $start) / 1e9))")
+standin_cpu=$(python3 -c "print('%.2f' % (($(standin_ticks) - $s_before) / $(getconf CLK_TCK)))")
 read -r cpu_u cpu_s rss < <(tail -1 "$T/probe.time")
+# The round as the probe times it (state read to write; wall_s adds the
+# process's start, inventory parse and exit).
+round_ms=$(sed -n 's/.*info: round: .* \([0-9][0-9]*\) ms.*/\1/p' "$T/probe.log" | tail -1)
 up=$("${RCLI[@]}" HGET bench:round up); down=$("${RCLI[@]}" HGET bench:round down)
-echo "PROBEROUND nodes=$N hang=$n_hang rc=$rc wall_s=$wall rss_kib=$rss cpu_s=$(python3 -c "print($cpu_u + $cpu_s)") up=${up:-?} down=${down:-?} want_up=$n_ok want_down=$n_hang"
+echo "PROBEROUND nodes=$N hang=$n_hang rc=$rc wall_s=$wall round_ms=${round_ms:-?} rss_kib=$rss cpu_s=$(python3 -c "print('%.2f' % ($cpu_u + $cpu_s))") standin_cpu_s=$standin_cpu up=${up:-?} down=${down:-?} want_up=$n_ok want_down=$n_hang"
 [ "$rc" = 0 ] || { echo "probe log:"; tail -5 "$T/probe.log"; }
