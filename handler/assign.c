@@ -1,6 +1,7 @@
 /* assign.c: fleet-wide assignment accounting (assign.h): the tally of each
  * answer, and its exchange with Redis at every refresh. */
 #include "assign.h"
+#include "redis_writer.h"
 #include "clock.h"
 #include "hash.h"
 #include "log.h"
@@ -24,9 +25,8 @@
 #define EXCHANGES_FIELD ""
 
 struct wsb_assign {
-    struct wsb_redis_config cfg;   /* as given, with sentinel addresses led to the primary */
-    size_t first;                  /* the address writes go to first: past those that said READONLY */
-    struct wsb_redis *redis;       /* over cfg from first on, then the ones before */
+    struct wsb_redis_writer *writer; /* the first address that takes writes */
+    struct wsb_redis *redis;       /* the writer's current connection (refreshed before each use) */
     struct wsb_keys keys;
     long retry_ms;
     long cache_ms;                 /* WSB_CACHE_MS: how often each process exchanges */
@@ -71,15 +71,6 @@ void wsb_assign_note(const struct wsb_snapshot *s, const struct wsb_snap_node *n
     __atomic_add_fetch(&s->tally[i].unflushed, 1, __ATOMIC_RELAXED);
 }
 
-/* cfg with its addresses from first on, then the ones before. */
-static struct wsb_redis *connect_from(const struct wsb_redis_config *cfg, size_t first)
-{
-    struct wsb_redis_config rot = *cfg;
-    for (size_t i = 0; i < cfg->n; i++)
-        rot.addrs[i] = cfg->addrs[(first + i) % cfg->n];
-    return wsb_redis_new(&rot);
-}
-
 struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const struct wsb_keys *k, long retry_ms,
                                   long cache_ms)
 {
@@ -88,14 +79,14 @@ struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const stru
         return NULL;
     /* The counts are written: a sentinel address read from a replica
      * (role=replica) writes them to the primary. */
-    wsb_redis_config_for_writes(cfg, &a->cfg);
     a->keys = *k;
     a->retry_ms = retry_ms;
     a->cache_ms = cache_ms;
-    if ((a->redis = connect_from(&a->cfg, 0)) == NULL) {
+    if ((a->writer = wsb_redis_writer_new(cfg)) == NULL) {
         free(a);
         return NULL;
     }
+    a->redis = wsb_redis_writer_conn(a->writer);
     return a;
 }
 
@@ -119,7 +110,7 @@ void wsb_assign_free(struct wsb_assign *a)
     if (a == NULL)
         return;
     forget_held(a);
-    wsb_redis_free(a->redis);
+    wsb_redis_writer_free(a->writer);
     free(a);
 }
 
@@ -202,6 +193,11 @@ static int hold(struct wsb_assign *a, struct wsb_snapshot *s)
     a->budgeted = next.budgeted;
     a->own = next.own;
     return WSB_OK;
+}
+
+struct wsb_redis_writer *wsb_assign_writer(struct wsb_assign *a)
+{
+    return a->writer;
 }
 
 void wsb_assign_set_periodic(struct wsb_assign *a, int periodic)
@@ -401,9 +397,10 @@ static int take(struct wsb_assign *a, const struct exchange *x, redisReply **rep
     for (size_t i = 0; i < s->n_nodes && x->n_excl > 0; i++) {
         if (a->pending_excl[i] == 0)
             continue;
-        if (rep[e]->type == REDIS_REPLY_INTEGER)
+        /* Taken, or refused (said once below): never sent again and again. */
+        if (rep[e]->type == REDIS_REPLY_INTEGER || rep[e]->type == REDIS_REPLY_ERROR)
             a->pending_excl[i] = 0;
-        else if (metrics_bad == NULL && rep[e]->type == REDIS_REPLY_ERROR)
+        if (metrics_bad == NULL && rep[e]->type == REDIS_REPLY_ERROR)
             metrics_bad = rep[e];
         e++;
     }
@@ -521,16 +518,12 @@ static int send_once(struct wsb_assign *a, long long now_ms, int *readonly, char
 static int send_exchange(struct wsb_assign *a, long long now_ms, char *err)
 {
     int readonly = 0, status = WSB_EREDIS;
-    for (size_t tries = 0; tries < a->cfg.n; tries++) {
+    for (size_t tries = 0; tries < wsb_redis_writer_addresses(a->writer); tries++) {
+        a->redis = wsb_redis_writer_conn(a->writer);
         status = send_once(a, now_ms, &readonly, err);
-        if (!readonly || a->cfg.n < 2)
+        if (!readonly || !wsb_redis_writer_next(a->writer))
             break;
-        struct wsb_redis *next = connect_from(&a->cfg, (a->first + 1) % a->cfg.n);
-        if (next == NULL)
-            break;
-        wsb_redis_free(a->redis);
-        a->redis = next;
-        a->first = (a->first + 1) % a->cfg.n;
+        a->redis = wsb_redis_writer_conn(a->writer);
         a->refused = 0;
     }
     return status;

@@ -39,6 +39,11 @@ struct wsb_assign *wsb_assign_new(const struct wsb_redis_config *cfg, const stru
                                   long cache_ms);
 void wsb_assign_free(struct wsb_assign *a);
 
+/* The connection the counts are written over (redis_writer.h), owned by
+ * a; the metrics' flush (metrics.h) writes over it too. */
+struct wsb_redis_writer;
+struct wsb_redis_writer *wsb_assign_writer(struct wsb_assign *a);
+
 /* Says whether the process exchanges every WSB_CACHE_MS (a refresher
  * runs), so that it counts as one of the processes sharing the budgets; a
  * CGI process does not.  0 until called.  Cannot fail. */

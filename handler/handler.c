@@ -18,7 +18,7 @@ struct wsb_handler *wsb_handler_new(struct wsb_handler_config *c)
     h->cfg = *c;
     memset(c, 0, sizeof *c);
     h->cache = wsb_state_cache_new(&h->cfg);
-    h->metrics = wsb_metrics_new(&h->cfg.redis, &h->cfg.keys, h->cfg.metrics_host, h->cfg.retry_ms);
+    h->metrics = wsb_metrics_new(&h->cfg.keys, h->cfg.metrics_host, h->cfg.retry_ms);
     h->reader = wsb_metrics_reader_new(&h->cfg.redis);
     if (h->cache == NULL || h->metrics == NULL || h->reader == NULL)
         goto cleanup;

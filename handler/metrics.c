@@ -1,6 +1,7 @@
 /* metrics.c: a handler process's counters and their flush to Redis
  * (metrics.h). */
 #include "metrics.h"
+#include "redis_writer.h"
 #include "clock.h"
 #include "log.h"
 #include "status.h"
@@ -41,8 +42,7 @@ struct answer_slot {
 };
 
 struct wsb_metrics {
-    struct wsb_redis_config cfg;
-    struct wsb_redis *redis;   /* the flush's connection, made at the first flush */
+    struct wsb_redis *redis;   /* the writer's connection, during a flush */
     struct wsb_keys keys;
     char host[WSB_METRICS_HOST_MAX + 1];
     long retry_ms;
@@ -94,29 +94,20 @@ void wsb_metrics_default_host(char *out)
     out[n] = '\0';
 }
 
-struct wsb_metrics *wsb_metrics_new(const struct wsb_redis_config *cfg, const struct wsb_keys *k, const char *host,
-                                    long retry_ms)
+struct wsb_metrics *wsb_metrics_new(const struct wsb_keys *k, const char *host, long retry_ms)
 {
     struct wsb_metrics *m = calloc(1, sizeof *m);
     if (m == NULL)
         return NULL;
-    wsb_redis_config_for_writes(cfg, &m->cfg);
     m->keys = *k;
     snprintf(m->host, sizeof m->host, "%s", host);
     m->retry_ms = retry_ms;
     m->geoip = -1;
-    if ((m->redis = wsb_redis_new(&m->cfg)) == NULL) {
-        free(m);
-        return NULL;
-    }
     return m;
 }
 
 void wsb_metrics_free(struct wsb_metrics *m)
 {
-    if (m == NULL)
-        return;
-    wsb_redis_free(m->redis);
     free(m);
 }
 
@@ -299,7 +290,7 @@ static int send_cmds(struct wsb_metrics *m, const char *cmd, struct sent *v, siz
  * an edit left without a count is set to this process's count (a reset,
  * as Prometheus reads counters), once, with a warning: else it would
  * refuse every flush of the host from then on. */
-static int send_flush(struct wsb_metrics *m, long long now_ms, char *err)
+static int send_flush_once(struct wsb_metrics *m, long long now_ms, char *err)
 {
     struct sent *v = NULL, *repair = NULL;
     size_t n = 0, n_repair = 0;
@@ -318,7 +309,23 @@ static int send_flush(struct wsb_metrics *m, long long now_ms, char *err)
     return status;
 }
 
-int wsb_metrics_flush(struct wsb_metrics *m, long long now_ms, int force, char *err)
+/* The flush at the first address that takes writes: past a replica
+ * (READONLY) at once, on the next address, each tried once (nothing was
+ * added where the writes were refused, so nothing counts twice). */
+static int send_flush(struct wsb_metrics *m, struct wsb_redis_writer *w, long long now_ms, char *err)
+{
+    int status = WSB_EREDIS;
+    for (size_t tries = 0; tries < wsb_redis_writer_addresses(w); tries++) {
+        m->redis = wsb_redis_writer_conn(w);
+        m->refused = 0;
+        status = send_flush_once(m, now_ms, err);
+        if (status == WSB_OK || strstr(err, "READONLY") == NULL || !wsb_redis_writer_next(w))
+            break;
+    }
+    return status;
+}
+
+int wsb_metrics_flush(struct wsb_metrics *m, struct wsb_redis_writer *w, long long now_ms, int force, char *err)
 {
     err[0] = '\0';
     long long mono = wsb_now_ms();
@@ -328,8 +335,7 @@ int wsb_metrics_flush(struct wsb_metrics *m, long long now_ms, int force, char *
         harvest(&m->counters[i]);
     for (size_t i = 0; i < ANSWER_SLOTS; i++)
         harvest(&m->answers[i].n);
-    m->refused = 0;
-    int status = send_flush(m, now_ms, err);
+    int status = send_flush(m, w, now_ms, err);
     if (status != WSB_OK) {
         m->next_flush_ms = wsb_now_ms() + m->retry_ms;
         m->failures++;

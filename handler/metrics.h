@@ -45,13 +45,11 @@ const char *wsb_metric_counter_name(enum wsb_metric_counter c);
 struct wsb_metrics;
 
 /* Counters for host (a label of at most WSB_METRICS_HOST_MAX bytes of
- * [A-Za-z0-9._-], as wsb_metrics_host_check says), flushed over Redis
- * config cfg (copied; sentinel addresses are led to the primary: the
- * flush writes) to the keys k (copied).  retry_ms: the least time
- * between flushes after a failure.  NULL on ENOMEM.  Free with
- * wsb_metrics_free (NULL accepted), which writes nothing. */
-struct wsb_metrics *wsb_metrics_new(const struct wsb_redis_config *cfg, const struct wsb_keys *k, const char *host,
-                                    long retry_ms);
+ * [A-Za-z0-9._-], as wsb_metrics_host_check says), flushed to the keys k
+ * (copied).  retry_ms: the least time between flushes after a failure.
+ * NULL on ENOMEM.  Free with wsb_metrics_free (NULL accepted), which
+ * writes nothing. */
+struct wsb_metrics *wsb_metrics_new(const struct wsb_keys *k, const char *host, long retry_ms);
 void wsb_metrics_free(struct wsb_metrics *m);
 
 /* The host label m was made with. */
@@ -79,14 +77,16 @@ void wsb_metrics_add(struct wsb_metrics *m, enum wsb_metric_counter c, uint64_t 
  * not configured (-1), for the gauge.  NULL m accepted. */
 void wsb_metrics_set_geoip(struct wsb_metrics *m, int state);
 
-/* Adds the counts since the last flush to Redis, under this process's
- * host, with the host's flushed_at time (now_ms, unix) and GeoIP state.
+/* Adds the counts since the last flush to Redis over w (the first
+ * address that takes writes: the assignment accounting's, assign.h),
+ * under this process's host, with the host's flushed_at time (now_ms, unix) and GeoIP state.
  * Nothing is sent within WSB_METRICS_FLUSH_MS of the last flush (unless
  * force), or within retry_ms of a failure.  Call from one thread at a time
  * (the refresher).  Returns WSB_OK (flushed, or not due), or WSB_EREDIS /
  * WSB_ENOMEM with the reason in err: the counts are kept for the next
  * flush; the failure is logged by this function (once a run of them). */
-int wsb_metrics_flush(struct wsb_metrics *m, long long now_ms, int force, char *err);
+struct wsb_redis_writer;
+int wsb_metrics_flush(struct wsb_metrics *m, struct wsb_redis_writer *w, long long now_ms, int force, char *err);
 
 /* One answer counter, as the exposition reads a process's own (tests,
  * --check): the count for (status, code, version) not yet flushed plus

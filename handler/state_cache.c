@@ -316,7 +316,7 @@ static void flush_metrics(struct wsb_state_cache *c, int force)
 {
     char err[WSB_ERRLEN];
     if (c->metrics != NULL && (force || c->flush_at_refresh))
-        wsb_metrics_flush(c->metrics, wsb_unix_ms(), force, err);
+        wsb_metrics_flush(c->metrics, wsb_assign_writer(c->assign), wsb_unix_ms(), force, err);
 }
 
 void wsb_state_cache_flush(struct wsb_state_cache *c)

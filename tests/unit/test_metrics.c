@@ -6,20 +6,18 @@
 #include "http.h"
 #include "keys.h"
 #include "metrics.h"
+#include "redis_writer.h"
 #include "status.h"
 #include "t.h"
 #include "textbuf.h"
 
 static struct wsb_metrics *make(void)
 {
-    struct wsb_redis_config cfg;
     char err[WSB_ERRLEN];
     struct wsb_keys k;
-    memset(&cfg, 0, sizeof cfg);
-    if (wsb_redis_config_parse("redis://127.0.0.1:1/0", NULL, 10, 10, &cfg, err) != WSB_OK ||
-        wsb_keys_init(&k, "wsb:", err) != WSB_OK)
+    if (wsb_keys_init(&k, "wsb:", err) != WSB_OK)
         return NULL;
-    return wsb_metrics_new(&cfg, &k, "host-1", 100);
+    return wsb_metrics_new(&k, "host-1", 100);
 }
 
 static void test_answers(void)
@@ -62,7 +60,17 @@ static void test_flush_without_redis(void)
         return;
     wsb_metrics_answer(m, 200, 0, 1);
     char err[WSB_ERRLEN];
-    CHECK_INT(wsb_metrics_flush(m, 1700000000000LL, 1, err), WSB_EREDIS);
+    struct wsb_redis_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    CHECK_INT(wsb_redis_config_parse("redis://127.0.0.1:1/0", NULL, 10, 10, &cfg, err), WSB_OK);
+    struct wsb_redis_writer *w = wsb_redis_writer_new(&cfg);
+    CHECK(w != NULL, "writer");
+    if (w == NULL) {
+        wsb_metrics_free(m);
+        return;
+    }
+    CHECK_INT(wsb_metrics_flush(m, w, 1700000000000LL, 1, err), WSB_EREDIS);
+    wsb_redis_writer_free(w);
     CHECK(strstr(err, "127.0.0.1:1") != NULL, "the error names the address: %s", err);
     /* Kept for the next flush. */
     CHECK_INT(wsb_metrics_answers(m, 200, 0, 1), 1);
