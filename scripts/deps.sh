@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libcjson-dev libmaxminddb-dev mmdb-bin
 libhiredis-dev redis-server redis-sentinel stunnel4 lighttpd apache2 libapache2-mod-fcgid spawn-fcgi nginx
-libcurl4-openssl-dev libssl-dev curl openssl python3 wrk valgrind time"
+libcurl4-openssl-dev libssl-dev curl openssl python3 jq wrk valgrind time"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
