@@ -33,8 +33,10 @@ crashed=0
 
 # Seconds each script took on a 2-core machine, longest first: the order
 # when $BUILD has no times of its own yet.  A script not listed counts 10 s.
-KNOWN_TIMES="handler_watch 82 security_acl 47 probe_multihost 28 probe_fence 25 assign_fleet 22
-redis_sentinel 20 soak 20"
+KNOWN_TIMES="security_bounds 39 soak_valgrind 38 security_acl 30 redis_sentinel 29 probe_multihost 27
+handler_watch 25 probe_fence 23 fault_redis 23 probe_scale 22 multihost_tls 21 sim_short 20 soak 19
+probe_cli 19 fault_probe 19 assign_fleet 19 multihost 18 security_password 15 probe_carry 15
+handler_lighttpd 15 fault_geoip 15 probe_faults 13"
 TIMES_FILE="$BUILD/tests/integration.times"
 
 # check_suite NAME RC RESULTS START: adds a suite's results (its own file) to
