@@ -60,9 +60,10 @@ run_suite() {
     : > "$results"
     T_RESULTS="$results" "$@"
     check_suite "$name" $? "$results" "$start"
-    echo "$name $((SECONDS - start))" >> "$OUT/times"
+    [ "$phase" = unit ] || echo "$name $((SECONDS - start))" >> "$OUT/times"
 }
 
+phase=unit
 if [ "$what" = unit ] || [ "$what" = all ]; then
     for t in "$BUILD"/tests/test_*; do
         [ -x "$t" ] || continue
@@ -123,6 +124,7 @@ finish_done() {
     done
 }
 
+phase=integration
 if [ "$what" = integration ] || [ "$what" = all ]; then
     jobs_max=${WSB_JOBS:-$(default_jobs)}
     [[ "$jobs_max" =~ ^[1-9][0-9]*$ ]] || { echo "WSB_JOBS must be a number from 1 up, not '$jobs_max'" >&2; exit 2; }
