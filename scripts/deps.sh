@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential pkg-config libfcgi-dev libfcgi-bin libcjson-dev libmaxminddb-dev mmdb-bin
 libhiredis-dev redis-server redis-sentinel stunnel4 lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid spawn-fcgi nginx libnss3-tools
-libcurl4-openssl-dev libssl-dev curl openssl python3 wrk valgrind time
+libcurl4-openssl-dev libssl-dev curl openssl python3 jq wrk valgrind time
 prometheus chromium
 dpkg-dev debhelper fakeroot devscripts lintian"
 missing=""

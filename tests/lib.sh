@@ -55,25 +55,38 @@ t_free_port() {
 }
 
 # t_free_port_range N: sets T_PORT_BASE to the first of N consecutive TCP
-# ports on 127.0.0.1 that nothing listens on now (for many stand-in nodes).
+# ports on 127.0.0.1 that nothing listens on now (for many stand-in nodes),
+# below the kernel's ephemeral range.  Tries up to 500 random places in one
+# Python run: other tests (and other users of the machine) may hold
+# thousands of ports in that range at a time.
 t_free_port_range() {
-    local n=$1 try
-    for try in $(seq 20); do
-        T_PORT_BASE=$(( 10000 + (RANDOM * 32768 + RANDOM) % (20000 - n) ))
-        python3 - "$T_PORT_BASE" "$n" <<'PY' && return 0
-import socket, sys
-base, n = int(sys.argv[1]), int(sys.argv[2])
-for p in range(base, base + n):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        sys.exit(1)
-    finally:
-        s.close()
+    T_PORT_BASE=$(python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+top = max(low, 10000 + n + 1)
+def free(base):
+    for p in range(base, base + n):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+for _ in range(500):
+    base = random.randrange(10000, top - n)
+    if free(base):
+        print(base)
+        sys.exit(0)
+sys.exit(1)
 PY
-    done
-    echo "no $n free ports found" >&2
+    ) && return 0
+    echo "no $1 free ports found" >&2
     return 1
 }
 

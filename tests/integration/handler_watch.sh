@@ -23,11 +23,8 @@ state_ab() {   # a and b online, the round lives an hour
 }
 # answers N: the endpoints (or error codes) of N requests, sorted and counted
 answers() {
-    local _
-    for _ in $(seq "$1"); do
-        f_req "$URL"
-        if [ "$F_STATUS" = 200 ]; then f_endpoint; else echo "error $(f_code)"; fi
-    done | sort | uniq -c | awk '{print $2 " " $3}' | sed 's/ $//' | tr '\n' ',' | sed 's/,$//'
+    f_answers "$1" "$URL" endpoint error_code | awk -F'\t' '{ if ($1 == 200) print $2; else print "error " $3 }' |
+        sort | uniq -c | awk '{print $2 " " $3}' | sed 's/ $//' | tr '\n' ',' | sed 's/,$//'
 }
 # stats PORT: reads INFO commandstats there once; stat COMMAND: its calls
 # since the last CONFIG RESETSTAT, as that INFO said

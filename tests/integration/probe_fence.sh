@@ -25,6 +25,12 @@ cat > "$T_DIR/inv.json" <<JSON
  "nodes": [{"id": "slow", "endpoint": "ws://127.0.0.1:$SLOW/ws"}, {"id": "ok", "endpoint": "ws://127.0.0.1:$OK/ws"}]}
 JSON
 
+# B's rounds below need no slow node: each would wait 2.5 s for it.
+cat > "$T_DIR/fast.json" <<JSON
+{"allow_insecure_ws": true, "defaults": {"versions": ["v1"], "location": "L", "check": {"timeout_ms": 5000}},
+ "nodes": [{"id": "ok", "endpoint": "ws://127.0.0.1:$OK/ws"}]}
+JSON
+
 lock_held() { [ -n "$(t_rcli GET wsb:lock)" ]; }
 read_state() { t_rcli CLIENT LIST | grep -q 'cmd=hmget'; }   # the last command of a state read
 
@@ -72,7 +78,7 @@ ttl_ms=$(t_rcli PTTL wsb:lock)
 t_true "A's lock lives about a round's budget (${ttl_ms} ms)" test "$ttl_ms" -gt 2000 -a "$ttl_ms" -le 3901
 for _ in $(seq 60); do [ "$(t_rcli EXISTS wsb:lock)" = 0 ] && break; sleep 0.1; done
 t_eq "A's lock expired while A was stopped" 0 "$(t_rcli EXISTS wsb:lock)"
-p_probe --inventory "$T_DIR/inv.json" --once
+p_probe --inventory "$T_DIR/fast.json" --once
 t_eq "B writes meanwhile" 0 "$P_RC"
 newer=$(t_rcli HGET wsb:round id)
 kill -CONT "$A"
@@ -97,15 +103,15 @@ t_rcli DEL wsb:lock >/dev/null
 
 # ---- --min-gap: a second probe host on an unaligned timer does nothing
 # while the last round (any probe's) is younger than the gap
-p_probe --inventory "$T_DIR/inv.json" --once
+p_probe --inventory "$T_DIR/fast.json" --once
 before=$(t_rcli HGET wsb:round id)
-p_probe --inventory "$T_DIR/inv.json" --once --min-gap 30
+p_probe --inventory "$T_DIR/fast.json" --once --min-gap 30
 t_eq "min-gap: a fresh round: exit 0" 0 "$P_RC"
 t_match "min-gap: said" "info: the last round \(by [^)]+:[0-9]+\) is [0-9]+ s old, under --min-gap 30 s: not running" "$P_ERR"
 t_eq "min-gap: nothing written" "$before" "$(t_rcli HGET wsb:round id)"
 t_eq "min-gap: the lock is released" 0 "$(t_rcli EXISTS wsb:lock)"
 sleep 1.1
-p_probe --inventory "$T_DIR/inv.json" --once --min-gap 1
+p_probe --inventory "$T_DIR/fast.json" --once --min-gap 1
 t_true "min-gap: an older round: written" test "$(t_rcli HGET wsb:round id)" -gt "$before"
 
 # ---- flap damping: a node that fails every other check

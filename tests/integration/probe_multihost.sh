@@ -13,6 +13,7 @@
 #      once the lock expires.
 # The round's age (now - wsb:round id, sampled every 100 ms) is printed
 # for each phase; the bounds asserted are generous (a missed slot more).
+# wsb-test: serial  (cron slots of 2 s: every host runs every slot)
 . "$(dirname "$0")/../lib.sh"
 PROBE="$BUILD/wsb-probe"
 INTERVAL=2          # seconds between runs: cron's minute, shortened

@@ -6,6 +6,7 @@
 # machine does not flake.  The 900 answering nodes get timeout_ms 5000 so
 # that a stand-in server starved of CPU still answers them all: only the
 # hanging nodes bound the round, which is the property under test.
+# wsb-test: serial  (a round of 1,000 connections at once, timed to 4 s)
 . "$(dirname "$0")/probe_lib.sh"
 
 t_redis_start || exit 1

@@ -94,8 +94,7 @@ t_true "  ... and so do the starts (wsb:starts:<unix s>, 120 s)" test "$(adm --s
 stats() { STATS=$(adm INFO commandstats | tr -d '\r'); }
 stat() { local n; n=$(printf '%s\n' "$STATS" | sed -n "s/^cmdstat_$1:calls=\([0-9]*\),.*/\1/p"); echo "${n:-0}"; }
 served_by() {   # the locations of 10 answers, sorted and unique
-    local _
-    for _ in $(seq 10); do f_req "$F_BASE/v1/websocket/server"; f_json_field location; done | sort -u | tr '\n' ' '
+    f_answers 10 "$F_BASE/v1/websocket/server" location | cut -f2 | sort -u | tr '\n' ' '
 }
 pool() {   # url password-file: lighttpd with one handler process
     : > "$T_DIR/handler.log"

@@ -11,6 +11,7 @@
 #   - no socket errors, no timeouts;
 #   - each handler process's resident memory grows by less than 1 MiB and
 #     its open file descriptors do not grow, after a warm-up.
+# wsb-test: serial  (a load generator; no timeouts is asserted of a machine it has to itself)
 . "$(dirname "$0")/fault_lib.sh"
 
 N=${SOAK_REQUESTS:-50000}

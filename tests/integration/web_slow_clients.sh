@@ -3,10 +3,13 @@
 # offender trickles a body (3,000 bytes at 100 bytes/s), holds silent
 # connections, does both at once, sends half a FastCGI record, or reads its
 # answer a byte at a time, 30 plain requests on fresh connections are each
-# answered within 50 ms: straight over FastCGI to the pool (one worker, one
+# answered within 50 ms (or, on a machine busy with other work, within twice
+# the slowest of 30 plain requests timed just before: a stalled pool would
+# hold them for seconds): straight over FastCGI to the pool (one worker, one
 # thread, as the shipped unit runs it), through Apache mod_proxy_fcgi (which
 # streams the body to the pool), nginx and lighttpd (examples/, templated
 # for ports and paths only).  tests/tools/slow_clients.py drives each case.
+# wsb-test: serial  (times each request to 50 ms)
 . "$(dirname "$0")/web_lib.sh"
 . "$T_ROOT/tests/contract.sh"
 EX="$T_ROOT/examples"
@@ -24,12 +27,14 @@ t_eq "one worker beside the supervisor" 2 "$(pgrep -c -f "wsb-handler --listen $
 
 # check WHERE MODE ADDR OFFENDER: 30 plain requests beside the offender.
 check() {
-    local where=$1 mode=$2 addr=$3 kind=$4 out ok slowest
+    local where=$1 mode=$2 addr=$3 kind=$4 out ok slowest alone limit
     out=$(timeout 60 python3 "$SLOW" "$mode" "$addr" "$kind" 30)
-    read -r ok slowest _ offender <<< "$out"
+    read -r ok slowest _ offender alone <<< "$out"
+    limit=$LIMIT_MS
+    [[ "${alone:-}" =~ ^[0-9]+$ ]] && [ $((2 * alone)) -gt "$limit" ] && limit=$((2 * alone))
     t_eq "$where, beside a $kind client: 30 plain requests answered" 30 "${ok:-0}"
-    t_true "$where, beside a $kind client: each within $LIMIT_MS ms (slowest ${slowest:-?} ms)" \
-        test "${slowest:-99999}" -lt "$LIMIT_MS"
+    t_true "$where, beside a $kind client: each within $limit ms (slowest ${slowest:-?} ms; alone ${alone:-?} ms)" \
+        test "${slowest:-99999}" -lt "$limit"
     echo "$where $kind: $out" >> "$T_DIR/results"
     LAST_OFFENDER=$offender
 }

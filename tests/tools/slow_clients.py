@@ -17,9 +17,11 @@ timed one after another, each on a fresh connection:
     half       half a FastCGI record, then nothing (fcgi only)
     slowread   a request whose answer is read one byte every 100 ms
 
-Prints one line: "<answered 200> <slowest ms> <median ms> <offender status>",
-where the offender status is the HTTP status the (first) offender itself
-got by the end (0 for none, "-" when it asks nothing).
+Prints one line: "<answered 200> <slowest ms> <median ms> <offender status>
+<slowest ms alone>", where the offender status is the HTTP status the (first)
+offender itself got by the end (0 for none, "-" when it asks nothing), and
+the last figure the slowest of COUNT plain requests timed the same way just
+before the offenders start: what the machine itself takes now.
 """
 import os
 import select
@@ -142,6 +144,7 @@ def main():
         sys.exit(__doc__)
     mode, addr, kind = sys.argv[1], sys.argv[2], sys.argv[3]
     count = int(sys.argv[4]) if len(sys.argv) > 4 else 30
+    alone = max(ask(mode, addr)[1] for _ in range(count))
     offenders = [Offender(mode, addr, k) for k in kind.split("+")]
     for off in offenders:
         off.start()
@@ -152,7 +155,7 @@ def main():
         off.join(5)
     ms = sorted(r[1] for r in results)
     ok = sum(1 for r in results if r[0] == 200)
-    print(ok, int(ms[-1]), int(ms[len(ms) // 2]), offenders[0].status, flush=True)
+    print(ok, int(ms[-1]), int(ms[len(ms) // 2]), offenders[0].status, int(alone), flush=True)
     for off in offenders:
         for s in off.held:
             s.close()
