@@ -20,6 +20,7 @@ struct wsb_metrics_reader {
     pthread_mutex_t lock;          /* one scrape at a time on the connection */
     struct wsb_redis *redis;
     int failing;                   /* the failure was logged */
+    long long retry_at_ms;         /* monotonic: no read before it after a failure */
 };
 
 struct wsb_metrics_reader *wsb_metrics_reader_new(const struct wsb_redis_config *cfg)
@@ -246,8 +247,14 @@ static int parse_hfield(const redisReply *f, const redisReply *v, struct hfield 
     return count_of(v, &out->value);
 }
 
+static int by_host(const void *a, const void *b)
+{
+    return strcmp(((const struct hfield *)a)->host, ((const struct hfield *)b)->host);
+}
+
 /* The handlers' fields of live hosts (flushed within
- * WSB_METRICS_HOST_STALE_S of now_s): *out (malloc'ed) and *n.  WSB_OK or
+ * WSB_METRICS_HOST_STALE_S of now_s), grouped by host: *out (malloc'ed)
+ * and *n.  At most WSB_METRICS_MAX_FIELDS fields are looked at.  WSB_OK or
  * WSB_ENOMEM. */
 static int handler_fields(const redisReply *h, double now_s, struct hfield **out, size_t *n)
 {
@@ -255,22 +262,26 @@ static int handler_fields(const redisReply *h, double now_s, struct hfield **out
     *n = 0;
     if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements < 2)
         return WSB_OK;
-    struct hfield *v = malloc(h->elements / 2 * sizeof *v);
+    size_t pairs = h->elements / 2;
+    if (pairs > WSB_METRICS_MAX_FIELDS)
+        pairs = WSB_METRICS_MAX_FIELDS;
+    struct hfield *v = malloc(pairs * sizeof *v);
     if (v == NULL)
         return WSB_ENOMEM;
     size_t k = 0;
-    for (size_t i = 0; i + 1 < h->elements; i += 2)
-        if (parse_hfield(h->element[i], h->element[i + 1], &v[k]))
+    for (size_t i = 0; i < pairs; i++)
+        if (parse_hfield(h->element[2 * i], h->element[2 * i + 1], &v[k]))
             k++;
-    /* Hosts gone for good fall out (their fields stay in Redis). */
+    /* Hosts gone for good fall out (their fields stay in Redis): a host
+     * is kept when its flushed_at is recent. */
+    qsort(v, k, sizeof *v, by_host);
     size_t live = 0;
-    for (size_t i = 0; i < k; i++) {
+    for (size_t i = 0, j; i < k; i = j) {
         int fresh = 0;
-        for (size_t j = 0; j < k && !fresh; j++)
-            fresh = v[j].kind == F_FLUSHED_AT && strcmp(v[j].host, v[i].host) == 0 &&
-                    now_s - v[j].value < WSB_METRICS_HOST_STALE_S;
-        if (fresh)
-            v[live++] = v[i];
+        for (j = i; j < k && strcmp(v[j].host, v[i].host) == 0; j++)
+            fresh |= v[j].kind == F_FLUSHED_AT && now_s - v[j].value < WSB_METRICS_HOST_STALE_S;
+        for (size_t m = i; fresh && m < j; m++)
+            v[live++] = v[m];
     }
     *out = v;
     *n = live;
@@ -334,23 +345,49 @@ static void expose_handlers(struct wsb_textbuf *b, const struct hfield *v, size_
 
 /* ---- <prefix>metrics:nodes and <prefix>metrics:probe ---- */
 
-/* The fields "<what>|<node id>" of the nodes' hash as one family. */
-static void expose_node_counts(struct wsb_textbuf *b, const redisReply *h, const char *what, const char *name,
-                               const char *help)
+static int by_id(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The ids of s's nodes, sorted, for lookups: *out (malloc'ed; NULL when s
+ * has none).  WSB_OK or WSB_ENOMEM. */
+static int sorted_ids(const struct wsb_snapshot *s, const char ***out)
+{
+    *out = NULL;
+    if (s == NULL || s->n_nodes == 0)
+        return WSB_OK;
+    const char **ids = malloc(s->n_nodes * sizeof *ids);
+    if (ids == NULL)
+        return WSB_ENOMEM;
+    for (size_t i = 0; i < s->n_nodes; i++)
+        ids[i] = s->nodes[i].node.id;
+    qsort(ids, s->n_nodes, sizeof *ids, by_id);
+    *out = ids;
+    return WSB_OK;
+}
+
+/* The fields "<what>|<node id>" of the nodes' hash as one family, for the
+ * nodes of the snapshot (ids, n of them, sorted): a node gone from the
+ * state falls out, and hand-made fields never show. */
+static void expose_node_counts(struct wsb_textbuf *b, const redisReply *h, const char **ids, size_t n,
+                               const char *what, const char *name, const char *help)
 {
     family(b, name, "counter", help);
-    if (h == NULL || h->type != REDIS_REPLY_ARRAY)
+    if (h == NULL || h->type != REDIS_REPLY_ARRAY || ids == NULL)
         return;
     size_t wl = strlen(what);
-    char why[WSB_ERRLEN];
-    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+    for (size_t i = 0; i + 1 < h->elements && i < 2 * WSB_METRICS_MAX_FIELDS; i += 2) {
         const redisReply *f = h->element[i];
         double v;
-        if (!is_string(f) || f->len <= wl + 1 || memcmp(f->str, what, wl) != 0 || f->str[wl] != '|' ||
-            wsb_node_id_check(f->str + wl + 1, f->len - wl - 1, why) != WSB_OK || !count_of(h->element[i + 1], &v))
+        if (!is_string(f) || f->len <= wl + 1 || f->len > wl + 1 + 64 || memcmp(f->str, what, wl) != 0 ||
+            f->str[wl] != '|' || !count_of(h->element[i + 1], &v))
             continue;
         char id[80];
         snprintf(id, sizeof id, "%.*s", (int)(f->len - wl - 1), f->str + wl + 1);
+        const char *key = id;
+        if (bsearch(&key, ids, n, sizeof *ids, by_id) == NULL)
+            continue;
         sample_start(b, name, 1);
         label(b, 1, "node", id);
         sample_end(b, 1, v);
@@ -546,7 +583,16 @@ int wsb_metrics_expose(struct wsb_handler *h, struct wsb_textbuf *out)
     redisReply *rep[R_COUNT] = { NULL };
     char err[WSB_ERRLEN];
     pthread_mutex_lock(&r->lock);
-    int redis_up = read_redis(r, &h->cfg.keys, rep, err) == WSB_OK;
+    /* After a failure, scrapes within WSB_REDIS_RETRY_MS do not wait on
+     * Redis again: they answer with the process's own view at once. */
+    int redis_up = 0;
+    if (wsb_now_ms() >= r->retry_at_ms) {
+        redis_up = read_redis(r, &h->cfg.keys, rep, err) == WSB_OK;
+        if (!redis_up)
+            r->retry_at_ms = wsb_now_ms() + h->cfg.retry_ms;
+    } else {
+        snprintf(err, sizeof err, "waiting before trying again");
+    }
     if (!redis_up && !r->failing)
         wsb_log_warn("metrics: cannot read the counters: %s; scrapes give this process's view only", err);
     else if (redis_up && r->failing)
@@ -559,21 +605,28 @@ int wsb_metrics_expose(struct wsb_handler *h, struct wsb_textbuf *out)
     int status = WSB_OK;
     if (redis_up)
         status = handler_fields(rep[R_HANDLERS], (double)wsb_unix_ms() / 1000.0, &fields, &n_fields);
+    struct wsb_snapshot *s = NULL;
+    const char **ids = NULL;
     if (status == WSB_OK) {
-        struct wsb_snapshot *s = wsb_state_cache_get(h->cache, wsb_now_ms());
+        s = wsb_state_cache_get(h->cache, wsb_now_ms());
+        status = sorted_ids(s, &ids);
+    }
+    if (status == WSB_OK) {
         expose_process(out, h, s, redis_up);
         if (redis_up) {
+            size_t n = s != NULL ? s->n_nodes : 0;
             expose_handlers(out, fields, n_fields);
-            expose_node_counts(out, rep[R_NODES], "answers", "wsb_node_answers_total",
+            expose_node_counts(out, rep[R_NODES], ids, n, "answers", "wsb_node_answers_total",
                                "Answers with the node, of every handler process on every host.");
-            expose_node_counts(out, rep[R_NODES], "excluded", "wsb_node_exclusions_total",
-                               "Requests that asked not to be sent to the node (exclude=), of every handler "
-                               "process on every host.");
+            expose_node_counts(out, rep[R_NODES], ids, n, "excluded", "wsb_node_exclusions_total",
+                               "Requests that named the node in ?exclude= (clients that failed to connect to it, "
+                               "as they say), of every handler process on every host.");
             expose_probe(out, rep[R_PROBE], rep[R_ROUND]);
         }
         expose_nodes(out, s);
-        wsb_snapshot_unref(s);
     }
+    wsb_snapshot_unref(s);
+    free(ids);
     free(fields);
     for (int i = 0; i < R_COUNT; i++)
         if (rep[i] != NULL)

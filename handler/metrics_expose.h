@@ -10,6 +10,7 @@
 
 #define WSB_METRICS_MAX_NODES 10000   /* nodes given per-node series; past it, a count of those left out */
 #define WSB_METRICS_HOST_STALE_S 86400 /* a host that has not flushed for this long is left out */
+#define WSB_METRICS_MAX_FIELDS 200000 /* fields of a counters' hash looked at by one scrape */
 #define WSB_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct wsb_handler;

@@ -61,6 +61,11 @@ t_true "  ... and counts its answers on the primary (the replica answers READONL
     bash -c "[ \$(redis-cli -p $PRIMARY_PORT KEYS 'wsb:assigned:*' | wc -l) -ge 1 ]"
 t_true "  ... moving past the replica at once, without a warning" \
     bash -c "! grep -q 'assignment accounting' '$T_DIR/pool.log'"
+sleep 1.2   # WSB_METRICS_FLUSH_MS: the processes' counters follow the counts
+t_true "  ... and so do its metrics: the hosts' counters are on the primary" \
+    bash -c "[ \"\$(redis-cli -p $PRIMARY_PORT HGETALL wsb:metrics:handlers | grep -c '|answers|200|0|v1\$')\" -ge 1 ]"
+t_true "  ... with the answers per node" bash -c "[ \"\$(redis-cli -p $PRIMARY_PORT HGET wsb:metrics:nodes 'answers|lon')\" -ge 10 ]"
+t_true "  ... without a metrics warning" bash -c "! grep -q 'metrics:' '$T_DIR/pool.log'"
 
 # London fails: the next round moves the London client, through the replica.
 w_london close

@@ -134,7 +134,7 @@ fi
 # own answers, and says so in one line.
 RO_ACL=$(printf '%s\n' "$ACL" | grep '^user wsb-handler ' | sed -e 's/^user wsb-handler /ACL SETUSER wsb-handler-ro /' \
     -e 's/CHANGE-ME-handler/h-ro-pw/' -e 's/ ~wsb:assigned:\*//' -e 's/ ~wsb:starts:\*//' -e 's/ +hincrby//' -e 's/ +expire//' \
-    -e 's/ ~wsb:metrics:[a-z]*//g' -e 's/ (~wsb:metrics:handlers +hset)//')
+    -e 's/ (~wsb:metrics:[^)]*)//g')
 # shellcheck disable=SC2086
 t_eq "a read-only handler line applies" OK "$(adm $RO_ACL)"
 printf 'h-ro-pw\n' > "$T_DIR/handler-ro.pw"
@@ -159,7 +159,7 @@ fi
 # Redis, and says once what to grant.
 PRE_ACL=$(printf '%s\n' "$ACL" | grep '^user wsb-handler ' | sed -e 's/^user wsb-handler /ACL SETUSER wsb-handler-pre /' \
     -e 's/CHANGE-ME-handler/h-pre-pw/' -e 's/ ~wsb:assigned:\*//' -e 's/ ~wsb:starts:\*//' -e 's/ +hincrby//' \
-    -e 's/ +expire//' -e 's/ +hmget//' -e 's/ ~wsb:metrics:[a-z]*//g' -e 's/ (~wsb:metrics:handlers +hset)//')
+    -e 's/ +expire//' -e 's/ +hmget//' -e 's/ (~wsb:metrics:[^)]*)//g')
 # shellcheck disable=SC2086
 t_eq "the handler line before the accounting applies" OK "$(adm $PRE_ACL)"
 printf 'h-pre-pw\n' > "$T_DIR/handler-pre.pw"
@@ -238,6 +238,9 @@ noperm "handler user cannot HINCRBY outside wsb:" "${H[@]}" HINCRBY other:assign
 noperm "handler user cannot EXPIRE the lock" "${H[@]}" EXPIRE wsb:lock 1
 noperm "handler user cannot HSET the counts (only HINCRBY)" "${H[@]}" HSET wsb:assigned:42 a 999999
 noperm "handler user cannot HSET the answers per node" "${H[@]}" HSET wsb:metrics:nodes answers\|a 1
+noperm "handler user cannot EXPIRE the answers per node" "${H[@]}" EXPIRE wsb:metrics:nodes 0
+noperm "handler user cannot EXPIRE the hosts' counters" "${H[@]}" EXPIRE wsb:metrics:handlers 0
+noperm "handler user cannot DEL the hosts' counters" "${H[@]}" DEL wsb:metrics:handlers
 noperm "handler user cannot HINCRBY the probe's counters" "${H[@]}" HINCRBY wsb:metrics:probe rounds 1
 noperm "handler user cannot HSET the state through the metrics selector" "${H[@]}" HSET wsb:nodes a x
 noperm "handler user cannot DEL the counts" "${H[@]}" DEL wsb:assigned:42
