@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#define BACKOFF_SHIFT_MAX 2         /* timed-out reads in a row wait up to 4 x WSB_REDIS_RETRY_MS */
+
 struct wsb_state_cache {
     const struct wsb_handler_config *cfg;   /* borrowed */
     struct wsb_redis *redis;        /* used under refresh_lock only */
@@ -41,6 +43,7 @@ struct wsb_state_cache {
     int round_id_warned;            /* a refused read of the round's id was logged */
     long long fault_seen_at;        /* the fault_at of the probe fault last logged (0 none) */
     long long full_read_due_ms;     /* a full read from then on, changed or not */
+    int timeouts;                   /* full reads in a row that timed out (Redis busy): the back-off */
     /* The background refresher (FastCGI modes). */
     pthread_t refresher;
     pthread_mutex_t refresher_lock;
@@ -122,6 +125,7 @@ struct refresh {
     char was[300];                  /* the Redis address before the refresh */
     char lost[WSB_ERRLEN];          /* why a kept connection was found dead, "" if not */
     char err[WSB_ERRLEN];
+    int timed_out;                  /* the full read failed after waiting the command timeout */
 };
 
 /* Step 1: the cheap question, when a watched read stands behind the
@@ -158,12 +162,20 @@ static int ask_unchanged(struct wsb_state_cache *c, struct refresh *r)
  * after address, tells that apart from Redis being down. */
 static int read_full(struct wsb_state_cache *c, struct refresh *r, struct wsb_state *st)
 {
-    struct wsb_state_memo memo = { 0, snapshot_memo_get, c->snap };
+    struct wsb_state_memo memo = { 0, snapshot_memo_get, c->snap, 0 };
     if (c->snap != NULL)
         memo.n = c->snap->n_nodes;
+    /* The last read found a small hash: read it in one round trip.  After
+     * a failure its size is asked first again (it may have grown). */
+    memo.small = c->snap != NULL && c->timeouts == 0 && c->snap->n_nodes + c->last_skipped <= WSB_STATE_CHUNK;
     struct wsb_state_watch *watch = c->watching ? &c->watch : NULL;
+    long long t0 = wsb_now_ms();
     int status = wsb_state_read_watched(c->redis, &c->cfg->keys, &memo, watch, st, r->err);
-    if (status == WSB_EREDIS && r->reused && !wsb_redis_connected(c->redis)) {
+    /* One more try only for a connection found closed, not for one that
+     * timed out: Redis is then busy, and the read just abandoned is still
+     * queued there. */
+    r->timed_out = status == WSB_EREDIS && wsb_now_ms() - t0 >= c->cfg->redis.command_timeout_ms;
+    if (status == WSB_EREDIS && r->reused && !r->timed_out && !wsb_redis_connected(c->redis)) {
         snprintf(r->lost, sizeof r->lost, "%s", r->err);
         status = wsb_state_read_watched(c->redis, &c->cfg->keys, &memo, watch, st, r->err);
     }
@@ -241,6 +253,7 @@ static struct wsb_snapshot *install(struct wsb_state_cache *c, long long now, st
     pthread_mutex_unlock(&c->snap_lock);
     c->full_read_due_ms = now + c->cfg->full_read_ms;
     c->watching = 1;
+    c->timeouts = 0;
     return old;
 }
 
@@ -248,7 +261,7 @@ static struct wsb_snapshot *install(struct wsb_state_cache *c, long long now, st
  * first failed read, not at the last good one, so that a process that was
  * idle before the outage still serves its last state for the whole window;
  * past it the snapshot is dropped.  Returns the dropped snapshot or NULL. */
-static struct wsb_snapshot *fail(struct wsb_state_cache *c, long long now)
+static struct wsb_snapshot *fail(struct wsb_state_cache *c, long long now, int timed_out)
 {
     /* Nothing watched covers the snapshot now: the next refresh reads the
      * whole state. */
@@ -257,7 +270,21 @@ static struct wsb_snapshot *fail(struct wsb_state_cache *c, long long now)
      * than gone, the attempt itself took up to the command timeout, and
      * counting from its start would let every request wait for it again. */
     long long ended = wsb_now_ms();
-    c->next_try_ms = ended + c->cfg->retry_ms;
+    /* A read that timed out found Redis busy (a large state on a loaded
+     * host): each further one in a row waits twice as long, up to
+     * BACKOFF_MAX times WSB_REDIS_RETRY_MS, and never less than the failed
+     * attempt took, so that the processes' retries cannot keep Redis busy
+     * (README "Large fleets").  A refused connection retries at the
+     * plain pace. */
+    long long wait = c->cfg->retry_ms;
+    if (timed_out) {
+        c->timeouts++;
+        int shift = c->timeouts - 1 < BACKOFF_SHIFT_MAX ? c->timeouts - 1 : BACKOFF_SHIFT_MAX;
+        wait = c->cfg->retry_ms << shift;
+        if (wait < ended - now)
+            wait = ended - now;
+    }
+    c->next_try_ms = ended + wait;
     struct wsb_snapshot *old = NULL;
     pthread_mutex_lock(&c->snap_lock);
     if (c->down_since_ms == 0)
@@ -372,7 +399,7 @@ static void refresh(struct wsb_state_cache *c, long long now)
         wsb_metrics_add(c->metrics, WSB_M_REFRESH_FAILURES, 1);
         if (status == WSB_EREDIS || status == WSB_EREPLY)
             wsb_metrics_add(c->metrics, WSB_M_REDIS_ERRORS, 1);
-        old = fail(c, now);
+        old = fail(c, now, r.timed_out);
         dropped = old != NULL;
     }
     flush_metrics(c, 0);
@@ -484,6 +511,12 @@ int wsb_state_cache_start_refresher(struct wsb_state_cache *c)
     if (c->refresher_running || c->cfg->cache_ms == 0)
         return WSB_OK;
     c->refresher_stop = 0;
+    /* A long-lived process watches from its first read on: else the
+     * refresh after it reads the whole state again (at the record limit,
+     * the costly part of a start). */
+    pthread_mutex_lock(&c->refresh_lock);
+    c->watching = 1;
+    pthread_mutex_unlock(&c->refresh_lock);
     /* Set before the thread runs its first exchange. */
     wsb_assign_set_periodic(c->assign, 1);
     if (pthread_create(&c->refresher, NULL, refresher_main, c) != 0) {
