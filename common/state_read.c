@@ -310,9 +310,9 @@ static void replies_free(struct read_replies *rr)
  * memory) for the whole hash, and a timed-out read leaves one chunk behind
  * at most.  Fills parts. */
 static int read_nodes(struct wsb_redis *r, redisContext *c, const struct wsb_keys *k, long long hlen,
-                      struct read_replies *rr, struct node_parts *parts, char *err)
+                      struct read_replies *rr, struct node_parts *parts, char *refused, char *err)
 {
-    if (hlen <= WSB_STATE_CHUNK) {
+    if (hlen <= WSB_STATE_CHUNK || refused[0] != '\0') {
         if (redisAppendCommand(c, "HGETALL %s", k->nodes) != REDIS_OK)
             return queue_failed(r, err);
         if (wsb_redis_get_replies(r, c, &rr->nodes, 1, NULL, err) != WSB_OK)
@@ -344,6 +344,12 @@ static int read_nodes(struct wsb_redis *r, redisContext *c, const struct wsb_key
         if (wsb_redis_get_replies(r, c, &rep, 1, NULL, err) != WSB_OK)
             return WSB_EREDIS;
         rr->chunks[rr->n_chunks++] = rep;
+        if (rep->type == REDIS_REPLY_ERROR && rr->n_chunks == 1) {
+            /* An ACL from before chunked reads (no +hscan): the hash in
+             * one reply, as then. */
+            snprintf(refused, WSB_ERRLEN, "HSCAN: %.160s", rep->str);
+            return read_nodes(r, c, k, hlen, rr, parts, refused, err);
+        }
         if (rep->type == REDIS_REPLY_ERROR)
             return wsb_fail(err, WSB_EREDIS, "redis %s: HSCAN: %.160s", wsb_redis_current(r), rep->str);
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || !is_string(rep->element[0]) ||
@@ -421,7 +427,10 @@ static int read_once(struct wsb_redis *r, redisContext *c, const struct wsb_keys
         snprintf(watch_err, WSB_ERRLEN, "unexpected reply type %d", rep[0]->type);
     /* HMGET's error (a round key that is not a hash) fails nothing: the
      * round then has no id, and the state reads as before. */
-    for (int i = 1; i < 4; i++) {
+    char refused[WSB_ERRLEN] = "";
+    if (!small && rep[1]->type == REDIS_REPLY_ERROR)   /* an ACL from before chunked reads (no +hlen) */
+        snprintf(refused, sizeof refused, "HLEN: %.160s", rep[1]->str);
+    for (int i = refused[0] != '\0' ? 2 : 1; i < 4; i++) {
         if (rep[i]->type == REDIS_REPLY_ERROR) {
             wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r), rep[i]->str);
             goto cleanup;
@@ -433,17 +442,18 @@ static int read_once(struct wsb_redis *r, redisContext *c, const struct wsb_keys
     }
     struct node_parts parts = { (const redisReply *const *)&rep[1], 1, 0 };
     if (!small) {
-        if (rep[1]->type != REDIS_REPLY_INTEGER) {
+        if (refused[0] == '\0' && rep[1]->type != REDIS_REPLY_INTEGER) {
             status = wsb_fail(err, WSB_EREPLY, "HLEN %s: not an integer reply", k->nodes);
             goto cleanup;
         }
         /* Refused before it is read: a hash over the limit is never read whole. */
-        if (rep[1]->integer > WSB_MAX_NODES) {
+        if (refused[0] == '\0' && rep[1]->integer > WSB_MAX_NODES) {
             status = wsb_fail(err, WSB_ETOOBIG, "node hash has %lld nodes, more than %d", rep[1]->integer,
                               WSB_MAX_NODES);
             goto cleanup;
         }
-        if ((status = read_nodes(r, c, k, rep[1]->integer, &rr, &parts, err)) != WSB_OK)
+        long long hlen = refused[0] == '\0' ? rep[1]->integer : 0;
+        if ((status = read_nodes(r, c, k, hlen, &rr, &parts, refused, err)) != WSB_OK)
             goto cleanup;
     }
     if ((status = decode_nodes(&parts, memo, out, err)) != WSB_OK ||
@@ -451,6 +461,7 @@ static int read_once(struct wsb_redis *r, redisContext *c, const struct wsb_keys
         goto cleanup;
     out->live = rep[3]->integer > 0;
     round_fields(rep[4], out);
+    snprintf(out->chunk_err, sizeof out->chunk_err, "%s", refused);
     if (parts.n > 1)
         status = verify_unchanged(r, c, k, out, changed, err);
 cleanup:

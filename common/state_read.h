@@ -43,6 +43,8 @@ struct wsb_state {
     size_t n_skipped;              /* malformed records left out */
     char skip_reason[WSB_ERRLEN];  /* the first of them: "node eu-1: endpoint: ..." */
     size_t n_reused;               /* of the n nodes, copied from a memo, not decoded */
+    char chunk_err[WSB_ERRLEN];    /* why the hash was read in one reply whatever its size
+                                    * (Redis refused HLEN or HSCAN: an ACL from before), "" */
 };
 
 /* Frees what s holds and zeroes it; NULL is accepted. */

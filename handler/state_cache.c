@@ -41,6 +41,7 @@ struct wsb_state_cache {
     int watching;                   /* 0 until the first good read: a CGI process reads once, never watches */
     int watch_warned;               /* the refusal was logged */
     int round_id_warned;            /* a refused read of the round's id was logged */
+    int chunk_warned;               /* a refused HLEN or HSCAN was logged */
     long long fault_seen_at;        /* the fault_at of the probe fault last logged (0 none) */
     long long full_read_due_ms;     /* a full read from then on, changed or not */
     int timeouts;                   /* full reads in a row that timed out (Redis busy): the back-off */
@@ -226,6 +227,12 @@ static int build(struct wsb_state_cache *c, struct refresh *r, struct wsb_state 
         c->round_id_warned = 1;
     }
     note_fault(c, st);
+    if (st->chunk_err[0] != '\0' && !c->chunk_warned) {
+        wsb_log_warn("redis %s: the node hash cannot be read in chunks (%s): reading it in one reply, which at "
+                     "100,000 nodes keeps Redis busy for each read; grant the handler's user +hlen +hscan "
+                     "(examples/redis/users.acl)", wsb_redis_current(c->redis), st->chunk_err);
+        c->chunk_warned = 1;
+    }
     int status = wsb_snapshot_build(st->nodes, st->n, st->live, st->drain_ids, st->n_drain, skipped, &c->cfg->snap,
                                     c->snap, out);
     if (status != WSB_OK) {
