@@ -68,21 +68,76 @@ static int cursor_take(struct params_cursor *c, unsigned long long n, unsigned c
     return 1;
 }
 
-/* A name or value length: one byte, or four with the high bit set. */
+/* A name or value length: one byte, or four with the high bit set; read
+ * straight from the record when it lies in one (the usual case). */
 static int cursor_length(struct params_cursor *c, unsigned long long *len)
 {
-    unsigned char b[4];
-    if (!cursor_take(c, 1, &b[0]))
+    if (!cursor_ready(c))
         return 0;
-    if (b[0] < 0x80) {
-        *len = b[0];
+    struct record r;
+    header_of(c->buf + c->pos, &r);
+    const unsigned char *p = c->buf + c->pos + FCGI_HEADER + c->off;
+    size_t here = r.content - c->off;
+    if (p[0] < 0x80 || here >= 4) {
+        if (p[0] < 0x80) {
+            *len = p[0];
+            c->off += 1;
+        } else {
+            *len = (unsigned long long)(p[0] & 0x7f) << 24 | (unsigned long long)p[1] << 16 | (unsigned)p[2] << 8 |
+                   p[3];
+            c->off += 4;
+        }
         return 1;
     }
-    for (int i = 1; i < 4; i++)
+    unsigned char b[4];
+    for (int i = 0; i < 4; i++)
         if (!cursor_take(c, 1, &b[i]))
             return 0;
     *len = (unsigned long long)(b[0] & 0x7f) << 24 | (unsigned long long)b[1] << 16 | (unsigned)b[2] << 8 | b[3];
     return 1;
+}
+
+/* Copies n content bytes to dst, record by record.  0 when they are not
+ * all there. */
+static int cursor_copy(struct params_cursor *c, size_t n, char *dst)
+{
+    while (n > 0) {
+        if (!cursor_ready(c))
+            return 0;
+        struct record r;
+        header_of(c->buf + c->pos, &r);
+        size_t here = r.content - c->off, step = n < here ? n : here;
+        memcpy(dst, c->buf + c->pos + FCGI_HEADER + c->off, step);
+        dst += step;
+        c->off += step;
+        n -= step;
+    }
+    return 1;
+}
+
+size_t wsb_frame_params(const unsigned char *buf, const struct wsb_frame_scan *scan, char *arena, size_t cap,
+                        struct wsb_frame_param *out, size_t max)
+{
+    struct params_cursor c = { buf, scan->begin, scan->params_end, 0, scan->id };
+    size_t n = 0, used = 0;
+    for (;;) {
+        unsigned long long name, value;
+        if (!cursor_ready(&c))
+            return n;
+        if (n == max || !cursor_length(&c, &name) || !cursor_length(&c, &value) ||
+            name + value + 2 > cap - used)
+            return (size_t)-1;
+        char *nm = arena + used, *val = nm + name + 1;
+        if (!cursor_copy(&c, (size_t)name, nm) || !cursor_copy(&c, (size_t)value, val))
+            return (size_t)-1;
+        nm[name] = '\0';
+        val[value] = '\0';
+        out[n].name = nm;
+        out[n].name_len = (size_t)name;
+        out[n].value = val;
+        n++;
+        used += (size_t)(name + value + 2);
+    }
 }
 
 /* Whether every name-value pair of the params (from the BEGIN record at
@@ -129,13 +184,17 @@ enum wsb_frame wsb_frame_scan(const unsigned char *buf, size_t len, struct wsb_f
              * as the next header. */
             if (r.type != TYPE_BEGIN || r.content != 8 || r.id == 0 || r.padding != 0)
                 return WSB_FRAME_BAD;
-            if (len - pos < FCGI_HEADER + 2)
+            if (len - pos < FCGI_HEADER + 3)   /* role and flags */
                 return WSB_FRAME_PARTIAL;
             unsigned role = (unsigned)buf[pos + FCGI_HEADER] << 8 | buf[pos + FCGI_HEADER + 1];
             if (role == 0 || role > ROLE_MAX)
                 return WSB_FRAME_BAD;
             id = r.id;
             begin = pos;
+            out->begin = pos;
+            out->id = id;
+            out->role = role;
+            out->keep = buf[pos + FCGI_HEADER + 2] & 1;
             at = IN_PARAMS;
         } else if (r.id != id || r.type != (at == IN_PARAMS ? TYPE_PARAMS : TYPE_STDIN)) {
             return WSB_FRAME_BAD;
