@@ -115,9 +115,75 @@ static int cursor_copy(struct params_cursor *c, size_t n, char *dst)
     return 1;
 }
 
+/* The params as one run of bytes when they are one record (as nginx and
+ * Apache send them): *p and *len, 1; else 0 (read across records). */
+static int params_flat(const unsigned char *buf, size_t begin, size_t params_end, unsigned id,
+                       const unsigned char **p, size_t *len)
+{
+    size_t pos = begin + FCGI_HEADER + 8;   /* past the BEGIN record */
+    if (pos + FCGI_HEADER > params_end)
+        return 0;
+    struct record r;
+    header_of(buf + pos, &r);
+    if (r.type != TYPE_PARAMS || r.id != id || pos + r.total + FCGI_HEADER != params_end)
+        return 0;
+    *p = buf + pos + FCGI_HEADER;
+    *len = r.content;
+    return 1;
+}
+
+/* A length at p[*i] in a run of len bytes; 0 when it runs past the end. */
+static int flat_length(const unsigned char *p, size_t len, size_t *i, unsigned long long *out)
+{
+    if (*i >= len)
+        return 0;
+    if (p[*i] < 0x80) {
+        *out = p[(*i)++];
+        return 1;
+    }
+    if (len - *i < 4)
+        return 0;
+    const unsigned char *b = p + *i;
+    *out = (unsigned long long)(b[0] & 0x7f) << 24 | (unsigned long long)b[1] << 16 | (unsigned)b[2] << 8 | b[3];
+    *i += 4;
+    return 1;
+}
+
+/* Walks the pairs of a run of len bytes: with arena, copies them as
+ * wsb_frame_params does.  Returns how many, or (size_t)-1 when a length
+ * runs past the end or they do not fit. */
+static size_t pairs_flat(const unsigned char *p, size_t len, char *arena, size_t cap, struct wsb_frame_param *out,
+                         size_t max)
+{
+    size_t i = 0, n = 0, used = 0;
+    while (i < len) {
+        unsigned long long name, value;
+        if (!flat_length(p, len, &i, &name) || !flat_length(p, len, &i, &value) || name + value > len - i)
+            return (size_t)-1;
+        if (arena != NULL) {
+            if (n == max || name + value + 2 > cap - used)
+                return (size_t)-1;
+            char *nm = arena + used, *val = nm + name + 1;
+            memcpy(nm, p + i, (size_t)name);
+            memcpy(val, p + i + name, (size_t)value);
+            nm[name] = '\0';
+            val[value] = '\0';
+            out[n] = (struct wsb_frame_param){ nm, (size_t)name, val };
+            used += (size_t)(name + value + 2);
+        }
+        n++;
+        i += (size_t)(name + value);
+    }
+    return n;
+}
+
 size_t wsb_frame_params(const unsigned char *buf, const struct wsb_frame_scan *scan, char *arena, size_t cap,
                         struct wsb_frame_param *out, size_t max)
 {
+    const unsigned char *flat;
+    size_t flat_len;
+    if (params_flat(buf, scan->begin, scan->params_end, scan->id, &flat, &flat_len))
+        return pairs_flat(flat, flat_len, arena, cap, out, max);
     struct params_cursor c = { buf, scan->begin, scan->params_end, 0, scan->id };
     size_t n = 0, used = 0;
     for (;;) {
@@ -146,6 +212,10 @@ size_t wsb_frame_params(const unsigned char *buf, const struct wsb_frame_scan *s
  * lengths; a request that claims more than it holds never reaches it. */
 static int params_whole(const unsigned char *buf, size_t begin, size_t params_end, unsigned id)
 {
+    const unsigned char *flat;
+    size_t flat_len;
+    if (params_flat(buf, begin, params_end, id, &flat, &flat_len))
+        return pairs_flat(flat, flat_len, NULL, 0, NULL, 0) != (size_t)-1;
     struct params_cursor c = { buf, begin, params_end, 0, id };
     for (;;) {
         unsigned long long name, value;
