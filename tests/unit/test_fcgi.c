@@ -235,7 +235,7 @@ static void test_serve_kept(void)
     struct pair p;
     CHECK(pair_open(&p), "socketpair");
     struct wsb_fcgi_conn *c = wsb_fcgi_conn_new(p.ours);
-    struct wsb_response *r = malloc(sizeof *r);
+    struct wsb_response *r = calloc(1, sizeof *r);   /* extra NULL: respond sets len only */
     int calls = 0, answered = 0;
     struct buf o;
     char out[1024];
