@@ -38,7 +38,8 @@ struct wsb_state_cache {
     /* Change detection (state_watch.h): the snapshot's read is watched,
      * and a refresh first asks whether anything changed since. */
     struct wsb_state_watch watch;
-    int watching;                   /* 0 until the first good read: a CGI process reads once, never watches */
+    int watching;                   /* 0 until the first good read or wsb_state_cache_watch: a CGI
+                                     * process reads once, never watches */
     int watch_warned;               /* the refusal was logged */
     int round_id_warned;            /* a refused read of the round's id was logged */
     int chunk_warned;               /* a refused HLEN or HSCAN was logged */
@@ -227,7 +228,9 @@ static int build(struct wsb_state_cache *c, struct refresh *r, struct wsb_state 
         c->round_id_warned = 1;
     }
     note_fault(c, st);
-    if (st->chunk_err[0] != '\0' && !c->chunk_warned) {
+    /* Said only where it matters: a hash that is read in one reply although
+     * chunks were due (with an ACL from before, small ones read as always). */
+    if (st->chunk_err[0] != '\0' && st->n + skipped > WSB_STATE_CHUNK && !c->chunk_warned) {
         wsb_log_warn("redis %s: the node hash cannot be read in chunks (%s): reading it in one reply, which at "
                      "100,000 nodes keeps Redis busy for each read; grant the handler's user +hlen +hscan "
                      "(examples/redis/users.acl)", wsb_redis_current(c->redis), st->chunk_err);
@@ -511,6 +514,13 @@ static void *refresher_main(void *arg)
     return NULL;
 }
 
+void wsb_state_cache_watch(struct wsb_state_cache *c)
+{
+    pthread_mutex_lock(&c->refresh_lock);
+    c->watching = 1;
+    pthread_mutex_unlock(&c->refresh_lock);
+}
+
 int wsb_state_cache_start_refresher(struct wsb_state_cache *c)
 {
     /* With WSB_CACHE_MS=0 every request reads Redis itself: a refresher
@@ -518,12 +528,7 @@ int wsb_state_cache_start_refresher(struct wsb_state_cache *c)
     if (c->refresher_running || c->cfg->cache_ms == 0)
         return WSB_OK;
     c->refresher_stop = 0;
-    /* A long-lived process watches from its first read on: else the
-     * refresh after it reads the whole state again (at the record limit,
-     * the costly part of a start). */
-    pthread_mutex_lock(&c->refresh_lock);
-    c->watching = 1;
-    pthread_mutex_unlock(&c->refresh_lock);
+    wsb_state_cache_watch(c);
     /* Set before the thread runs its first exchange. */
     wsb_assign_set_periodic(c->assign, 1);
     if (pthread_create(&c->refresher, NULL, refresher_main, c) != 0) {
