@@ -13,6 +13,14 @@
 #include <stddef.h>
 
 #define WSB_MAX_NODES 100000
+/* Node hashes up to this many records are read in one HGETALL; larger ones
+ * in HSCAN chunks of about WSB_STATE_SCAN_COUNT (README "Large fleets"):
+ * each a few milliseconds of Redis's time, far below its command timeout. */
+#define WSB_STATE_CHUNK 16384
+#define WSB_STATE_SCAN_COUNT 4096
+/* A read in chunks that finds the state changed during it is tried this
+ * many times, then fails (the snapshot serves on). */
+#define WSB_STATE_READ_TRIES 3
 #define WSB_FAULT_LEN 256          /* bytes kept of a round's "fault", with the NUL */
 
 /* The state as read from Redis.  Owned by the caller: release with
@@ -35,13 +43,21 @@ struct wsb_state {
     size_t n_skipped;              /* malformed records left out */
     char skip_reason[WSB_ERRLEN];  /* the first of them: "node eu-1: endpoint: ..." */
     size_t n_reused;               /* of the n nodes, copied from a memo, not decoded */
+    char chunk_err[WSB_ERRLEN];    /* why the hash was read in one reply whatever its size
+                                    * (Redis refused HLEN or HSCAN: an ACL from before), "" */
 };
 
 /* Frees what s holds and zeroes it; NULL is accepted. */
 void wsb_state_clear(struct wsb_state *s);
 
-/* Reads nodes, admin and round (whether it exists, its id and ttl) in one
- * pipelined round trip.  On success
+/* Reads nodes, admin and round (whether it exists, its id and ttl): the
+ * hash's size (HLEN) with admin and round in one pipelined round trip, then
+ * the nodes in one HGETALL up to WSB_STATE_CHUNK records, else in HSCAN
+ * chunks (each command's reply bounded, whatever the fleet), then, after a
+ * read in chunks, whether the probe wrote a new round meanwhile (the
+ * round's id read again): if so it is read again, up to
+ * WSB_STATE_READ_TRIES times.  With a memo that says the hash is small,
+ * the nodes come in the first round trip (no HLEN).  On success
  * *out holds the state (malformed records skipped and counted).  On error
  * returns WSB_EREDIS, WSB_EREPLY, WSB_ETOOBIG or WSB_ENOMEM with a reason
  * in err, the connection is dropped when it may be out of step, and *out is
@@ -59,6 +75,9 @@ struct wsb_state_memo {
     size_t n;
     const struct wsb_node *(*get)(const void *ctx, size_t i);
     const void *ctx;
+    int small;   /* the caller knows the hash holds at most WSB_STATE_CHUNK records
+                  * (its last read found so): read it in the same round trip as the
+                  * rest, without asking its size first */
 };
 
 /* wsb_state_read, with memo (may be NULL: decode every record).  Each

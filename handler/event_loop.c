@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "event_loop.h"
 #include "fcgi.h"
+#include "fcgi_direct.h"
 #include "fcgi_frame.h"
 #include "log.h"
 #include "status.h"
@@ -73,6 +74,7 @@ struct wsb_loop {
     struct wsb_worker w;
     struct wsb_response *r;
     unsigned char *peek;
+    struct wsb_fcgi_direct *direct;   /* a whole request answered without libfcgi */
 };
 
 /* Logs a shortage at most every 10 s per process. */
@@ -184,9 +186,20 @@ static void respond(void *arg, wsb_param_fn get, void *params, struct wsb_respon
  * `close_after`: the connection is closed after the answer even if the web
  * server asked to keep it.  Returns 1 when c stays open, 0 when it was
  * closed (and freed). */
+static int after_serve(struct wsb_loop *l, struct conn *c, enum wsb_fcgi_after what, int close_after,
+                       long long now);
+
 static int serve(struct wsb_loop *l, struct conn *c, int whole, int close_after, long long now)
 {
-    switch (wsb_fcgi_serve(c->fc, whole, respond, l, l->r)) {
+    return after_serve(l, c, wsb_fcgi_serve(c->fc, whole, respond, l, l->r), close_after, now);
+}
+
+/* What follows an answer: the connection kept, lingering or closed.
+ * Returns 1 when c stays open. */
+static int after_serve(struct wsb_loop *l, struct conn *c, enum wsb_fcgi_after what, int close_after,
+                       long long now)
+{
+    switch (what) {
     case WSB_FCGI_KEEP:
         /* Bytes after the request (a web server does not send its next
          * request before the answer) may have been read with it: the
@@ -229,6 +242,11 @@ static int on_readable(struct wsb_loop *l, struct conn *c, int ended, long long 
     struct wsb_frame_scan scan;
     enum wsb_frame f = wsb_frame_scan(l->peek, (size_t)n, &scan);
     int full = n == PEEK_MAX;
+    /* The usual request: whole, nothing after it: answered from the peeked
+     * bytes with one read and one write, no libfcgi (fcgi_direct.h). */
+    if (f == WSB_FRAME_COMPLETE && !full && wsb_fcgi_direct_fits(&scan, (size_t)n))
+        return after_serve(l, c, wsb_fcgi_direct_serve(l->direct, c->fd, l->peek, &scan, respond, l, l->r), ended,
+                           now);
     if (f == WSB_FRAME_COMPLETE)   /* kept only if nothing follows (or may, unseen), and more may come */
         return serve(l, c, 1, full || (size_t)n > scan.request_end || ended, now);
     if (f == WSB_FRAME_PARAMS && (full || ended || (c->state == CONN_BODY && now >= c->deadline_ms)))
@@ -454,6 +472,7 @@ void wsb_loop_free(struct wsb_loop *l)
         close(l->epfd);
     free(l->r);
     free(l->peek);
+    wsb_fcgi_direct_free(l->direct);
     wsb_worker_free(&l->w);
     free(l);
 }
@@ -470,7 +489,8 @@ struct wsb_loop *wsb_loop_new(struct wsb_loops *srv)
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->r = malloc(sizeof *l->r);
     l->peek = malloc(PEEK_MAX);
-    if (l->epfd < 0 || l->r == NULL || l->peek == NULL) {
+    l->direct = wsb_fcgi_direct_new(PEEK_MAX);
+    if (l->epfd < 0 || l->r == NULL || l->peek == NULL || l->direct == NULL) {
         wsb_log_error("fastcgi: cannot set up a loop: %s", l->epfd < 0 ? strerror(errno) : "out of memory");
         wsb_loop_free(l);
         return NULL;

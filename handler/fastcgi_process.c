@@ -121,6 +121,7 @@ int wsb_serve_fastcgi(struct wsb_handler *h, int listen_fd, int tcp, long n)
     for (long i = 0; i < n; i++)
         if ((threads[i].loop = wsb_loop_new(loops)) == NULL)
             goto cleanup;
+    wsb_handler_watch_state(h);   /* the priming read is watched: no second full read at the first refresh */
     wsb_handler_prime(h);
     /* Started with the stop signals blocked, so they reach only sigwait. */
     if (wsb_handler_start_refresher(h) != WSB_OK)

@@ -56,6 +56,11 @@ void wsb_handler_free(struct wsb_handler *h)
     free(h);
 }
 
+void wsb_handler_watch_state(struct wsb_handler *h)
+{
+    wsb_state_cache_watch(h->cache);
+}
+
 int wsb_handler_start_refresher(struct wsb_handler *h)
 {
     return wsb_state_cache_start_refresher(h->cache);

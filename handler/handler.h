@@ -56,6 +56,10 @@ void wsb_handle(struct wsb_handler *h, struct wsb_worker *w, wsb_param_fn get, v
  * timeout, when Redis is down: then requests would answer 503 anyway). */
 void wsb_handler_prime(struct wsb_handler *h);
 
+/* A long-lived process: its reads watch the state from the first on
+ * (wsb_state_cache_watch). */
+void wsb_handler_watch_state(struct wsb_handler *h);
+
 /* The refresher of the state cache (state_cache.h). */
 int wsb_handler_start_refresher(struct wsb_handler *h);
 void wsb_handler_stop_refresher(struct wsb_handler *h);

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#define BACKOFF_SHIFT_MAX 2         /* timed-out reads in a row wait up to 4 x WSB_REDIS_RETRY_MS */
+
 struct wsb_state_cache {
     const struct wsb_handler_config *cfg;   /* borrowed */
     struct wsb_redis *redis;        /* used under refresh_lock only */
@@ -39,11 +41,14 @@ struct wsb_state_cache {
     /* Change detection (state_watch.h): the snapshot's read is watched,
      * and a refresh first asks whether anything changed since. */
     struct wsb_state_watch watch;
-    int watching;                   /* 0 until the first good read: a CGI process reads once, never watches */
+    int watching;                   /* 0 until the first good read or wsb_state_cache_watch: a CGI
+                                     * process reads once, never watches */
     int watch_warned;               /* the refusal was logged */
     int round_id_warned;            /* a refused read of the round's id was logged */
+    int chunk_warned;               /* a refused HLEN or HSCAN was logged */
     long long fault_seen_at;        /* the fault_at of the probe fault last logged (0 none) */
     long long full_read_due_ms;     /* a full read from then on, changed or not */
+    int timeouts;                   /* full reads in a row that timed out (Redis busy): the back-off */
     /* The background refresher (FastCGI modes). */
     pthread_t refresher;
     pthread_mutex_t refresher_lock;
@@ -125,6 +130,7 @@ struct refresh {
     char was[300];                  /* the Redis address before the refresh */
     char lost[WSB_ERRLEN];          /* why a kept connection was found dead, "" if not */
     char err[WSB_ERRLEN];
+    int timed_out;                  /* the full read failed after waiting the command timeout */
 };
 
 /* Step 1: the cheap question, when a watched read stands behind the
@@ -161,12 +167,20 @@ static int ask_unchanged(struct wsb_state_cache *c, struct refresh *r)
  * after address, tells that apart from Redis being down. */
 static int read_full(struct wsb_state_cache *c, struct refresh *r, struct wsb_state *st)
 {
-    struct wsb_state_memo memo = { 0, snapshot_memo_get, c->snap };
+    struct wsb_state_memo memo = { 0, snapshot_memo_get, c->snap, 0 };
     if (c->snap != NULL)
         memo.n = c->snap->n_nodes;
+    /* The last read found a small hash: read it in one round trip.  After
+     * a failure its size is asked first again (it may have grown). */
+    memo.small = c->snap != NULL && c->timeouts == 0 && c->snap->n_nodes + c->last_skipped <= WSB_STATE_CHUNK;
     struct wsb_state_watch *watch = c->watching ? &c->watch : NULL;
+    long long t0 = wsb_now_ms();
     int status = wsb_state_read_watched(c->redis, &c->cfg->keys, &memo, watch, st, r->err);
-    if (status == WSB_EREDIS && r->reused && !wsb_redis_connected(c->redis)) {
+    /* One more try only for a connection found closed, not for one that
+     * timed out: Redis is then busy, and the read just abandoned is still
+     * queued there. */
+    r->timed_out = status == WSB_EREDIS && wsb_now_ms() - t0 >= c->cfg->redis.command_timeout_ms;
+    if (status == WSB_EREDIS && r->reused && !r->timed_out && !wsb_redis_connected(c->redis)) {
         snprintf(r->lost, sizeof r->lost, "%s", r->err);
         status = wsb_state_read_watched(c->redis, &c->cfg->keys, &memo, watch, st, r->err);
     }
@@ -217,6 +231,14 @@ static int build(struct wsb_state_cache *c, struct refresh *r, struct wsb_state 
         c->round_id_warned = 1;
     }
     note_fault(c, st);
+    /* Said only where it matters: a hash that is read in one reply although
+     * chunks were due (with an ACL from before, small ones read as always). */
+    if (st->chunk_err[0] != '\0' && st->n + skipped > WSB_STATE_CHUNK && !c->chunk_warned) {
+        wsb_log_warn("redis %s: the node hash cannot be read in chunks (%s): reading it in one reply, which at "
+                     "100,000 nodes keeps Redis busy for each read; grant the handler's user +hlen +hscan "
+                     "(examples/redis/users.acl)", wsb_redis_current(c->redis), st->chunk_err);
+        c->chunk_warned = 1;
+    }
     int status = wsb_snapshot_build(st->nodes, st->n, st->live, st->drain_ids, st->n_drain, skipped, &c->cfg->snap,
                                     c->snap, out);
     if (status != WSB_OK) {
@@ -244,6 +266,7 @@ static struct wsb_snapshot *install(struct wsb_state_cache *c, long long now, st
     pthread_mutex_unlock(&c->snap_lock);
     c->full_read_due_ms = now + c->cfg->full_read_ms;
     c->watching = 1;
+    c->timeouts = 0;
     return old;
 }
 
@@ -251,7 +274,7 @@ static struct wsb_snapshot *install(struct wsb_state_cache *c, long long now, st
  * first failed read, not at the last good one, so that a process that was
  * idle before the outage still serves its last state for the whole window;
  * past it the snapshot is dropped.  Returns the dropped snapshot or NULL. */
-static struct wsb_snapshot *fail(struct wsb_state_cache *c, long long now)
+static struct wsb_snapshot *fail(struct wsb_state_cache *c, long long now, int timed_out)
 {
     /* Nothing watched covers the snapshot now: the next refresh reads the
      * whole state. */
@@ -260,7 +283,21 @@ static struct wsb_snapshot *fail(struct wsb_state_cache *c, long long now)
      * than gone, the attempt itself took up to the command timeout, and
      * counting from its start would let every request wait for it again. */
     long long ended = wsb_now_ms();
-    c->next_try_ms = ended + c->cfg->retry_ms;
+    /* A read that timed out found Redis busy (a large state on a loaded
+     * host): each further one in a row waits twice as long, up to
+     * BACKOFF_MAX times WSB_REDIS_RETRY_MS, and never less than the failed
+     * attempt took, so that the processes' retries cannot keep Redis busy
+     * (README "Large fleets").  A refused connection retries at the
+     * plain pace. */
+    long long wait = c->cfg->retry_ms;
+    if (timed_out) {
+        c->timeouts++;
+        int shift = c->timeouts - 1 < BACKOFF_SHIFT_MAX ? c->timeouts - 1 : BACKOFF_SHIFT_MAX;
+        wait = c->cfg->retry_ms << shift;
+        if (wait < ended - now)
+            wait = ended - now;
+    }
+    c->next_try_ms = ended + wait;
     struct wsb_snapshot *old = NULL;
     pthread_mutex_lock(&c->snap_lock);
     if (c->down_since_ms == 0)
@@ -372,7 +409,7 @@ static void refresh(struct wsb_state_cache *c, long long now)
         wsb_metrics_add(c->metrics, WSB_M_REFRESH_FAILURES, 1);
         if (status == WSB_EREDIS || status == WSB_EREPLY)
             wsb_metrics_add(c->metrics, WSB_M_REDIS_ERRORS, 1);
-        old = fail(c, now);
+        old = fail(c, now, r.timed_out);
         dropped = old != NULL;
     }
     /* A read is over: from now on requests take what it left (until it,
@@ -483,6 +520,13 @@ static void *refresher_main(void *arg)
     return NULL;
 }
 
+void wsb_state_cache_watch(struct wsb_state_cache *c)
+{
+    pthread_mutex_lock(&c->refresh_lock);
+    c->watching = 1;
+    pthread_mutex_unlock(&c->refresh_lock);
+}
+
 int wsb_state_cache_start_refresher(struct wsb_state_cache *c)
 {
     /* With WSB_CACHE_MS=0 every request reads Redis itself: a refresher
@@ -492,6 +536,7 @@ int wsb_state_cache_start_refresher(struct wsb_state_cache *c)
     if (c->refresher_running || c->cfg->cache_ms == 0)
         return WSB_OK;
     c->refresher_stop = 0;
+    wsb_state_cache_watch(c);
     /* Set before the thread runs its first exchange. */
     wsb_assign_set_periodic(c->assign, 1);
     if (pthread_create(&c->refresher, NULL, refresher_main, c) != 0) {

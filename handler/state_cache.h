@@ -35,6 +35,13 @@ struct wsb_snapshot *wsb_state_cache_get(struct wsb_state_cache *c, long long no
  * (requests then refresh by themselves, as without it). */
 int wsb_state_cache_start_refresher(struct wsb_state_cache *c);
 
+/* The reads watch the state from the first on (state_watch.h), for a
+ * process that will keep its snapshot: its first refresh then asks whether
+ * anything changed instead of reading the whole state again (at 100,000
+ * nodes, a second full read per process start).  A CGI run never calls it.
+ * Call before the first read; wsb_state_cache_start_refresher calls it. */
+void wsb_state_cache_watch(struct wsb_state_cache *c);
+
 /* Stops and joins the refresher; a no-op when none runs. */
 void wsb_state_cache_stop_refresher(struct wsb_state_cache *c);
 

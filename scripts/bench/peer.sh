@@ -19,7 +19,10 @@ SECS=${BENCH_SECONDS:-8}
 CONC=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 SIZES=${BENCH_SIZES:-"10 1000"}
-POOL_WORKERS=${POOL_WORKERS:-$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))}
+# As many pool processes as cores, as the Go peer's GOMAXPROCS and the
+# Node peer's two workers: with half of them the pool could use one core
+# of two while nginx and wrk leave the other idle between requests.
+POOL_WORKERS=${POOL_WORKERS:-$(nproc)}
 POOL_THREADS=${POOL_THREADS:-1}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
 PEER_WORKERS=${PEER_WORKERS:-2}

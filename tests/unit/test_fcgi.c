@@ -4,10 +4,12 @@
 #define _GNU_SOURCE
 #include "clock.h"
 #include "fcgi.h"
+#include "fcgi_direct.h"
 #include "fcgi_frame.h"
 #include "status.h"
 #include "t.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -233,7 +235,7 @@ static void test_serve_kept(void)
     struct pair p;
     CHECK(pair_open(&p), "socketpair");
     struct wsb_fcgi_conn *c = wsb_fcgi_conn_new(p.ours);
-    struct wsb_response *r = malloc(sizeof *r);
+    struct wsb_response *r = calloc(1, sizeof *r);   /* extra NULL: respond sets len only */
     int calls = 0, answered = 0;
     struct buf o;
     char out[1024];
@@ -328,12 +330,109 @@ static void test_sigterm_left_alone(void)
     CHECK(sa.sa_handler == SIG_DFL, "libfcgi's initialisation left SIGTERM as it was");
 }
 
+/* The same parameters in one params record and split across three (a
+ * pair cut in its lengths and in its value) read the same; a length that
+ * runs past the end is refused before any copy. */
+static void test_frame_params(void)
+{
+    unsigned char p[1024];
+    size_t n = 0;
+    char big[301];
+    memset(big, 'v', 300);
+    big[300] = '\0';
+    nv(p, &n, "REQUEST_METHOD", "GET");
+    /* A 300-byte value: a four-byte length. */
+    p[n++] = 11;
+    p[n++] = 0x80;
+    p[n++] = 0;
+    p[n++] = 300 >> 8;
+    p[n++] = 300 & 0xff;
+    memcpy(p + n, "HTTP_COOKIE", 11);
+    n += 11;
+    memcpy(p + n, big, 300);
+    n += 300;
+    nv(p, &n, "REMOTE_ADDR", "192.0.2.1");
+    unsigned char begin[8] = { 0, 1, 1 };
+    struct buf one, three;
+    one.n = three.n = 0;
+    record(&one, BEGIN, 1, begin, 8, 0);
+    record(&one, PARAMS, 1, p, n, 5);
+    record(&one, PARAMS, 1, NULL, 0, 0);
+    record(&one, STDIN, 1, NULL, 0, 0);
+    record(&three, BEGIN, 1, begin, 8, 0);
+    record(&three, PARAMS, 1, p, 17, 0);           /* cut inside the second pair's lengths */
+    record(&three, PARAMS, 1, p + 17, 100, 2);     /* inside its value */
+    record(&three, PARAMS, 1, p + 117, n - 117, 0);
+    record(&three, PARAMS, 1, NULL, 0, 0);
+    record(&three, STDIN, 1, NULL, 0, 0);
+    struct buf *bufs[2] = { &one, &three };
+    for (int i = 0; i < 2; i++) {
+        struct wsb_frame_scan sc;
+        CHECK_INT(scan(bufs[i], bufs[i]->n, &sc), WSB_FRAME_COMPLETE);
+        CHECK(sc.role == 1 && sc.keep == 1 && sc.id == 1 && wsb_fcgi_direct_fits(&sc, bufs[i]->n), "%d: begin", i);
+        char arena[2048];
+        struct wsb_frame_param ps[8];
+        size_t k = wsb_frame_params(bufs[i]->b, &sc, arena, sizeof arena, ps, 8);
+        CHECK_INT(k, 3);
+        if (k == 3) {
+            CHECK(strcmp(ps[0].name, "REQUEST_METHOD") == 0 && strcmp(ps[0].value, "GET") == 0, "%d: first", i);
+            CHECK(ps[1].name_len == 11 && strcmp(ps[1].value, big) == 0, "%d: four-byte length", i);
+            CHECK(strcmp(ps[2].name, "REMOTE_ADDR") == 0 && strcmp(ps[2].value, "192.0.2.1") == 0, "%d: last", i);
+        }
+        CHECK_INT(wsb_frame_params(bufs[i]->b, &sc, arena, 100, ps, 8), (size_t)-1);   /* no room */
+        CHECK_INT(wsb_frame_params(bufs[i]->b, &sc, arena, sizeof arena, ps, 2), (size_t)-1);
+    }
+    /* A value length past the end of the only params record. */
+    p[n - 21] = 0x7f;   /* REMOTE_ADDR's value length, now 127 */
+    struct buf bad;
+    bad.n = 0;
+    record(&bad, BEGIN, 1, begin, 8, 0);
+    record(&bad, PARAMS, 1, p, n, 0);
+    record(&bad, PARAMS, 1, NULL, 0, 0);
+    struct wsb_frame_scan sc;
+    CHECK_INT(scan(&bad, bad.n, &sc), WSB_FRAME_BAD);
+}
+
+/* The direct answer over a socket pair: a kept connection, the request
+ * taken off it whole, a large answer in records of at most 65,535 bytes,
+ * and a connection the web server does not keep. */
+static void test_direct_serve(void)
+{
+    struct pair p;
+    CHECK(pair_open(&p), "socketpair");
+    struct wsb_fcgi_direct *d = wsb_fcgi_direct_new(65536);
+    struct wsb_response *r = calloc(1, sizeof *r);
+    unsigned char peek[65536];
+    int calls = 0;
+    char out[1024];
+    struct buf o;
+    for (int i = 0; i < 2 && d != NULL && r != NULL; i++) {
+        request(&o, i == 0, 1, 0, 1);
+        CHECK(write(p.theirs, o.b, o.n) == (ssize_t)o.n, "write");
+        ssize_t n = recv(p.ours, peek, sizeof peek, MSG_PEEK);
+        struct wsb_frame_scan sc;
+        CHECK(n > 0 && wsb_frame_scan(peek, (size_t)n, &sc) == WSB_FRAME_COMPLETE && wsb_fcgi_direct_fits(&sc, (size_t)n),
+              "%d: whole", i);
+        CHECK_INT(wsb_fcgi_direct_serve(d, p.ours, peek, &sc, respond, &calls, r), i == 0 ? WSB_FCGI_KEEP : WSB_FCGI_DONE);
+        CHECK(read_answer(p.theirs, out, sizeof out) && strstr(out, "method=GET") != NULL, "%d: answered: %s", i, out);
+        char b;
+        CHECK(recv(p.ours, &b, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN, "%d: the request was taken whole", i);
+    }
+    CHECK_INT(calls, 2);
+    wsb_fcgi_direct_free(d);
+    free(r);
+    close(p.ours);
+    close(p.theirs);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     T_RUN(test_sigterm_left_alone);
     T_RUN(test_frame_cuts);
     T_RUN(test_frame_bad);
+    T_RUN(test_frame_params);
+    T_RUN(test_direct_serve);
     T_RUN(test_serve_kept);
     T_RUN(test_serve_unread_body);
     T_RUN(test_serve_rejected);

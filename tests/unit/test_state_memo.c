@@ -259,7 +259,7 @@ static const struct wsb_node *array_memo_get(const void *ctx, size_t i)
 static int read_with(const struct array_memo *a, struct wsb_state *out)
 {
     char err[WSB_ERRLEN];
-    struct wsb_state_memo memo = { a != NULL ? a->st->n : 0, array_memo_get, a };
+    struct wsb_state_memo memo = { a != NULL ? a->st->n : 0, array_memo_get, a, 0 };
     int status = wsb_state_read_memo(t_redis, &t_keys, a != NULL ? &memo : NULL, out, err);
     if (status != WSB_OK)
         fprintf(stderr, "read: %s\n", err);
