@@ -14,7 +14,7 @@
 
 #define MAX_PARAMS 512                 /* a request with more is refused (closed) */
 #define RECORD_MAX 65535               /* content bytes of one record */
-#define LARGE_WRITE_MS 5000            /* an answer the socket cannot take at once: the longest wait */
+#define LARGE_WRITE_MS 2000            /* an answer the socket cannot take at once: the longest wait */
 #define TYPE_END_REQUEST 3
 #define TYPE_STDOUT 6
 
