@@ -8,6 +8,7 @@
 # takes the free lock again but finds the newer round and skips its
 # write, and says so.  The newer round stays.  And the flap damping of a
 # node that fails every other check (README "Health and hysteresis").
+# wsb-test: serial  (a stopped probe's lock lifetime against a slow node's check: timed)
 . "$(dirname "$0")/probe_lib.sh"
 
 t_redis_start
