@@ -33,7 +33,7 @@ cat > "$T_DIR/fast.json" <<JSON
 JSON
 
 lock_held() { [ -n "$(t_rcli GET wsb:lock)" ]; }
-read_state() { t_rcli CLIENT LIST | grep -q 'cmd=hmget'; }   # the last command of a state read
+read_state() { t_rcli CLIENT LIST | grep -qE 'cmd=(hmget|hgetall|hscan)'; }   # the last commands of a state read (HGETALL or HSCAN of the nodes after HLEN)
 
 # ---- fenced rounds
 p_probe --inventory "$T_DIR/inv.json" --once
