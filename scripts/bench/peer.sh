@@ -145,7 +145,11 @@ cpu_ticks() {   # pids... -> utime+stime of them and their children threads
     done
     echo "$sum"
 }
-rss_kb() { local sum=0 p; for p in "$@"; do sum=$((sum + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$sum"; }
+# Memory of a side's processes: the sum of their proportional set sizes
+# (PSS: a page shared by k processes counts 1/k in each), so that a side of
+# several processes (the pool's workers, the Node cluster) is not charged
+# for the shared libraries once per process, as a sum of RSS would.
+rss_kb() { local sum=0 p; for p in "$@"; do sum=$((sum + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo "$sum"; }
 tree() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
 nginx_pids() { local m; m=$(cat "$T/nginx.pid"); tree "$m"; }
 run_wrk() {   # url [connections threads seconds]
@@ -164,7 +168,7 @@ measure() {   # label url side-pids... -> prints a row; sets RPS P99 CPU10K RSS
     local after; after=$(cpu_ticks $pids)
     CPU10K=$(py "'%.3f' % (($after - $before) / $hz / max(1, $RPS * $SECS) * 10000)")
     RSS=$(rss_kb "$@")
-    printf '  %-30s %8s req/s  p50 %6s us  p99 %6s us  cpu %6s s/10k req  rss %7s KiB  errors %s\n' \
+    printf '  %-30s %8s req/s  p50 %6s us  p99 %6s us  cpu %6s s/10k req  pss %7s KiB  errors %s\n' \
         "$label" "$RPS" "$P50" "$P99" "$CPU10K" "$RSS" "$ERR"
 }
 
@@ -236,7 +240,7 @@ for n in $SIZES; do
             "$([ "$side" = ret ] && echo - || py "'%.2f x' % (${RSSB[pool,$n]} / max(1, ${RSSB[$side,$n]}))")"
     done
 done
-echo "  (nginx itself, shared by the sides behind it: rss $(rss_kb $(nginx_pids)) KiB; the 'cpu' of a side behind nginx counts nginx's too)"
+echo "  (nginx itself, shared by the sides behind it: pss $(rss_kb $(nginx_pids)) KiB; the 'cpu' of a side behind nginx counts nginx's too)"
 
 echo "== targets"
 for n in $SIZES; do
