@@ -25,8 +25,11 @@ void wsb_worker_init(struct wsb_worker *w)
 
 void wsb_worker_free(struct wsb_worker *w)
 {
-    if (w != NULL)
-        wsb_select_scratch_free(&w->scratch);
+    if (w == NULL)
+        return;
+    wsb_select_scratch_free(&w->scratch);
+    free(w->query);
+    w->query = NULL;
 }
 
 static uint64_t next_random(struct wsb_worker *w)
@@ -124,9 +127,11 @@ static int select_with_query(struct wsb_handler *h, struct wsb_worker *w, const 
                              unsigned version, const struct wsb_client_loc *loc, const char *qs, size_t len,
                              long long now_ms, const struct wsb_snap_node **node)
 {
-    struct wsb_query *q = malloc(sizeof *q);   /* 8 KiB: not on a pool thread's stack */
-    if (q == NULL)
+    /* The parsed values, in the worker's own buffer (8 KiB: not on a pool
+     * thread's stack), made at its first request with a query. */
+    if (w->query == NULL && (w->query = malloc(sizeof *w->query)) == NULL)
         return wsb_select(snap, version, loc, next_random(w), now_ms, &w->scratch, node);
+    struct wsb_query *q = w->query;
     wsb_query_parse(qs, len, q);
     if (q->ignored > 0)
         wsb_log_debug("request: %u query value(s) ignored (bad escape, empty, too long or too many)", q->ignored);
@@ -141,7 +146,6 @@ static int select_with_query(struct wsb_handler *h, struct wsb_worker *w, const 
         rq.has_affinity = 1;
         rq.affinity_hash = wsb_affinity_hash(q->affinity, q->affinity_len);
     }
-    free(q);
     if (rq.n_exclude == 0 && !rq.has_affinity)
         return wsb_select(snap, version, loc, next_random(w), now_ms, &w->scratch, node);
     return wsb_select_for(snap, &rq, next_random(w), now_ms, &w->scratch, node);

@@ -35,11 +35,15 @@ struct wsb_handler *wsb_handler_new(struct wsb_handler_config *c);
 /* Stops the refresher, then frees everything; NULL accepted. */
 void wsb_handler_free(struct wsb_handler *h);
 
-/* Per-thread working state: selection scratch and random generator. */
+struct wsb_query;
+
+/* Per-thread working state: selection scratch, query buffer and random
+ * generator. */
 struct wsb_worker {
     struct wsb_select_scratch scratch;
     uint64_t rng;
     int uncounted;            /* answers are not clients (the priming request): not tallied */
+    struct wsb_query *query;  /* owned; the parsed query parameters (query.h), NULL until needed */
 };
 
 void wsb_worker_init(struct wsb_worker *w);

@@ -6,6 +6,8 @@
 #include "handler.h"
 #include "log.h"
 #include "node.h"
+#include "metrics_view.h"
+#include "prom_text.h"
 #include "redis.h"
 #include "select.h"
 #include "status.h"
@@ -67,65 +69,6 @@ static int read_redis(struct wsb_metrics_reader *r, const struct wsb_keys *k, re
         if (rep[i]->type == REDIS_REPLY_ERROR)
             status = wsb_fail(err, WSB_EREDIS, "redis %s: %.160s", wsb_redis_current(r->redis), rep[i]->str);
     return status;
-}
-
-/* ---- the text format ---- */
-
-static void family(struct wsb_textbuf *b, const char *name, const char *type, const char *help)
-{
-    wsb_textbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* Appends a label value, escaped as the format wants (\\, \", \n). */
-static void escaped(struct wsb_textbuf *b, const char *v, size_t len)
-{
-    size_t from = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *esc = v[i] == '\\' ? "\\\\" : v[i] == '"' ? "\\\"" : v[i] == '\n' ? "\\n" : NULL;
-        if (esc == NULL)
-            continue;
-        wsb_textbuf_append(b, v + from, i - from);
-        wsb_textbuf_append(b, esc, strlen(esc));
-        from = i + 1;
-    }
-    wsb_textbuf_append(b, v + from, len - from);
-}
-
-/* Starts a sample: "name{" or "name" when no label follows. */
-static void sample_start(struct wsb_textbuf *b, const char *name, int labels)
-{
-    wsb_textbuf_printf(b, labels ? "%s{" : "%s", name);
-}
-
-/* One label: first says whether it opens the list (no comma). */
-static void label(struct wsb_textbuf *b, int first, const char *name, const char *v)
-{
-    wsb_textbuf_printf(b, first ? "%s=\"" : ",%s=\"", name);
-    escaped(b, v, strlen(v));
-    wsb_textbuf_append(b, "\"", 1);
-}
-
-/* Ends a sample with its value: whole numbers without a fraction, NaN and
- * infinities as the format spells them. */
-static void sample_end(struct wsb_textbuf *b, int labels, double v)
-{
-    const char *close = labels ? "}" : "";
-    if (isnan(v))
-        wsb_textbuf_printf(b, "%s NaN\n", close);
-    else if (isinf(v))
-        wsb_textbuf_printf(b, "%s %sInf\n", close, v > 0 ? "+" : "-");
-    else if (v == floor(v) && fabs(v) < 9e15)
-        wsb_textbuf_printf(b, "%s %.0f\n", close, v);
-    else
-        wsb_textbuf_printf(b, "%s %.17g\n", close, v);
-}
-
-/* A sample with no label but host. */
-static void host_sample(struct wsb_textbuf *b, const char *name, const char *host, double v)
-{
-    sample_start(b, name, 1);
-    label(b, 1, "host", host);
-    sample_end(b, 1, v);
 }
 
 /* ---- values as Redis holds them (anything may have been edited in) ---- */
@@ -292,23 +235,23 @@ static int handler_fields(const redisReply *h, double now_s, struct hfield **out
 static void emit_hfields(struct wsb_textbuf *b, const struct hfield *v, size_t n, enum field_kind kind, int counter,
                          const char *name, const char *type, const char *help)
 {
-    family(b, name, type, help);
+    wsb_prom_family(b, name, type, help);
     for (size_t i = 0; i < n; i++) {
         if (v[i].kind != kind || (kind == F_COUNTER && v[i].counter != counter))
             continue;
         if (kind == F_GEOIP && v[i].value < 0)
             continue;   /* no GeoIP database configured on that host */
-        sample_start(b, name, 1);
-        label(b, 1, "host", v[i].host);
+        wsb_prom_sample_start(b, name, 1);
+        wsb_prom_label(b, 1, "host", v[i].host);
         if (kind == F_ANSWERS) {
             char st[8], code[8];
             snprintf(st, sizeof st, "%d", v[i].status);
             snprintf(code, sizeof code, "%d", v[i].code);
-            label(b, 0, "status", st);
-            label(b, 0, "code", code);
-            label(b, 0, "version", v[i].version);
+            wsb_prom_label(b, 0, "status", st);
+            wsb_prom_label(b, 0, "code", code);
+            wsb_prom_label(b, 0, "version", v[i].version);
         }
-        sample_end(b, 1, v[i].value);
+        wsb_prom_sample_end(b, 1, v[i].value);
     }
 }
 
@@ -318,15 +261,16 @@ static void expose_handlers(struct wsb_textbuf *b, const struct hfield *v, size_
                  "Answers of every handler process of the host, by HTTP status, error code (0: none) and API "
                  "version (none: no version route; other: a version no node lists).");
     /* Lookups by result: two counters of one family. */
-    family(b, "wsb_geoip_lookups_total", "counter",
-           "Clients the handler processes of the host looked up, by result (unlocated: no address, a local one, or "
-           "no record).");
+    wsb_prom_family(b, "wsb_geoip_lookups_total", "counter",
+                    "Clients the handler processes of the host looked up, by result (unlocated: no address, a local "
+                    "one, or "
+                    "no record).");
     for (size_t i = 0; i < n; i++)
         if (v[i].kind == F_COUNTER && (v[i].counter == WSB_M_GEO_LOCATED || v[i].counter == WSB_M_GEO_UNLOCATED)) {
-            sample_start(b, "wsb_geoip_lookups_total", 1);
-            label(b, 1, "host", v[i].host);
-            label(b, 0, "result", v[i].counter == WSB_M_GEO_LOCATED ? "located" : "unlocated");
-            sample_end(b, 1, v[i].value);
+            wsb_prom_sample_start(b, "wsb_geoip_lookups_total", 1);
+            wsb_prom_label(b, 1, "host", v[i].host);
+            wsb_prom_label(b, 0, "result", v[i].counter == WSB_M_GEO_LOCATED ? "located" : "unlocated");
+            wsb_prom_sample_end(b, 1, v[i].value);
         }
     emit_hfields(b, v, n, F_COUNTER, WSB_M_REFRESHES, "wsb_state_refreshes_total", "counter",
                  "Refreshes of the state (a change check or a full read) by the handler processes of the host.");
@@ -373,7 +317,7 @@ static int sorted_ids(const struct wsb_snapshot *s, const char ***out)
 static void expose_node_counts(struct wsb_textbuf *b, const redisReply *h, const char **ids, size_t n,
                                const char *what, const char *name, const char *help)
 {
-    family(b, name, "counter", help);
+    wsb_prom_family(b, name, "counter", help);
     if (h == NULL || h->type != REDIS_REPLY_ARRAY || ids == NULL)
         return;
     size_t wl = strlen(what);
@@ -388,9 +332,9 @@ static void expose_node_counts(struct wsb_textbuf *b, const redisReply *h, const
         const char *key = id;
         if (bsearch(&key, ids, n, sizeof *ids, by_id) == NULL)
             continue;
-        sample_start(b, name, 1);
-        label(b, 1, "node", id);
-        sample_end(b, 1, v);
+        wsb_prom_sample_start(b, name, 1);
+        wsb_prom_label(b, 1, "node", id);
+        wsb_prom_sample_end(b, 1, v);
     }
 }
 
@@ -409,19 +353,19 @@ static int hash_count(const redisReply *h, const char *name, double *v)
 static void expose_probe(struct wsb_textbuf *b, const redisReply *p, const redisReply *round)
 {
     double v;
-    family(b, "wsb_probe_rounds_total", "counter", "Probe rounds run, written or not.");
+    wsb_prom_family(b, "wsb_probe_rounds_total", "counter", "Probe rounds run, written or not.");
     if (hash_count(p, "rounds", &v))
         wsb_textbuf_printf(b, "wsb_probe_rounds_total %.0f\n", v);
-    family(b, "wsb_probe_fault_rounds_total", "counter",
-           "Probe rounds judged the probe's own fault as a whole: not written, the last round kept.");
+    wsb_prom_family(b, "wsb_probe_fault_rounds_total", "counter",
+                    "Probe rounds judged the probe's own fault as a whole: not written, the last round kept.");
     if (hash_count(p, "fault_rounds", &v))
         wsb_textbuf_printf(b, "wsb_probe_fault_rounds_total %.0f\n", v);
-    family(b, "wsb_probe_failed_rounds_total", "counter",
-           "Probe rounds that could not be written (Redis, the lock).");
+    wsb_prom_family(b, "wsb_probe_failed_rounds_total", "counter",
+                    "Probe rounds that could not be written (Redis, the lock).");
     if (hash_count(p, "failed_rounds", &v))
         wsb_textbuf_printf(b, "wsb_probe_failed_rounds_total %.0f\n", v);
-    family(b, "wsb_probe_checks_total", "counter",
-           "Node checks by outcome (ok, refused, timeout, ...; probe_* outcomes are the probe's own faults).");
+    wsb_prom_family(b, "wsb_probe_checks_total", "counter",
+                    "Node checks by outcome (ok, refused, timeout, ...; probe_* outcomes are the probe's own faults).");
     if (p != NULL && p->type == REDIS_REPLY_ARRAY)
         for (size_t i = 0; i + 1 < p->elements; i += 2) {
             const redisReply *f = p->element[i];
@@ -435,146 +379,32 @@ static void expose_probe(struct wsb_textbuf *b, const redisReply *p, const redis
                 ok &= (*c >= 'a' && *c <= 'z') || *c == '_';
             if (!ok)
                 continue;
-            sample_start(b, "wsb_probe_checks_total", 1);
-            label(b, 1, "outcome", outcome);
-            sample_end(b, 1, v);
+            wsb_prom_sample_start(b, "wsb_probe_checks_total", 1);
+            wsb_prom_label(b, 1, "outcome", outcome);
+            wsb_prom_sample_end(b, 1, v);
         }
     /* The live round's summary (HMGET at duration_ms nodes up down draining fault). */
     const redisReply *e[7] = { NULL };
     if (round != NULL && round->type == REDIS_REPLY_ARRAY && round->elements == 7)
         for (int i = 0; i < 7; i++)
             e[i] = round->element[i];
-    family(b, "wsb_probe_round_timestamp_seconds", "gauge", "When the live probe round started (unix seconds).");
+    wsb_prom_family(b, "wsb_probe_round_timestamp_seconds", "gauge",
+                    "When the live probe round started (unix seconds).");
     if (number_of(e[0], &v))
         wsb_textbuf_printf(b, "wsb_probe_round_timestamp_seconds %.0f\n", v);
-    family(b, "wsb_probe_round_duration_seconds", "gauge", "How long the live probe round took.");
+    wsb_prom_family(b, "wsb_probe_round_duration_seconds", "gauge", "How long the live probe round took.");
     if (number_of(e[1], &v))
         wsb_textbuf_printf(b, "wsb_probe_round_duration_seconds %.3f\n", v / 1000.0);
-    family(b, "wsb_probe_nodes", "gauge", "Nodes of the live probe round, by state (all, up, down, draining).");
+    wsb_prom_family(b, "wsb_probe_nodes", "gauge",
+                    "Nodes of the live probe round, by state (all, up, down, draining).");
     static const char *const states[] = { "all", "up", "down", "draining" };
     for (int i = 0; i < 4; i++)
         if (number_of(e[2 + i], &v))
             wsb_textbuf_printf(b, "wsb_probe_nodes{state=\"%s\"} %.0f\n", states[i], v);
-    family(b, "wsb_probe_fault", "gauge",
-           "1 while the probe reports a fault on the live round (its rounds are not counted), else 0.");
+    wsb_prom_family(b, "wsb_probe_fault", "gauge",
+                    "1 while the probe reports a fault on the live round (its rounds are not counted), else 0.");
     if (e[0] != NULL && is_string(e[0]))
         wsb_textbuf_printf(b, "wsb_probe_fault %d\n", is_string(e[6]) && e[6]->len > 0);
-}
-
-/* ---- this process's view ---- */
-
-static void expose_process(struct wsb_textbuf *b, struct wsb_handler *h, const struct wsb_snapshot *s,
-                           int redis_up)
-{
-    const char *host = wsb_metrics_host(h->metrics);
-    long long age = wsb_state_cache_age_ms(h->cache, wsb_now_ms());
-    family(b, "wsb_metrics_redis_up", "gauge",
-           "1 when this scrape read the counters from Redis; 0 when it could not (the Redis families are then "
-           "missing).");
-    host_sample(b, "wsb_metrics_redis_up", host, redis_up);
-    family(b, "wsb_state_live", "gauge",
-           "1 when the scraped process holds a live state (the probe's round key is there), 0 when it expired; "
-           "missing without a snapshot.");
-    if (s != NULL)
-        host_sample(b, "wsb_state_live", host, s->live);
-    family(b, "wsb_snapshot_age_seconds", "gauge",
-           "How long ago the scraped process last read the state (a full read or a check that nothing changed).");
-    if (age >= 0)
-        host_sample(b, "wsb_snapshot_age_seconds", host, (double)age / 1000.0);
-    family(b, "wsb_round_age_seconds", "gauge", "How old the probe round is that the scraped process answers from.");
-    if (s != NULL && s->round_at > 0)
-        host_sample(b, "wsb_round_age_seconds", host, (double)(wsb_unix_ms() / 1000 - s->round_at));
-    family(b, "wsb_nodes", "gauge", "Nodes in the scraped process's snapshot, by state.");
-    if (s != NULL) {
-        const char *names[] = { "all", "online", "eligible", "draining", "overloaded" };
-        size_t counts[] = { s->n_nodes, s->n_online, s->n_eligible, s->n_draining, s->n_overloaded };
-        for (int i = 0; i < 5; i++) {
-            sample_start(b, "wsb_nodes", 1);
-            label(b, 1, "host", host);
-            label(b, 0, "state", names[i]);
-            sample_end(b, 1, (double)counts[i]);
-        }
-    }
-}
-
-/* One per-node family from the snapshot: value(i) < -0.5 leaves node i out. */
-typedef double (*node_value_fn)(const struct wsb_snapshot *s, size_t i);
-
-static double v_online(const struct wsb_snapshot *s, size_t i) { return s->nodes[i].online; }
-static double v_eligible(const struct wsb_snapshot *s, size_t i) { return s->nodes[i].eligible; }
-static double v_draining(const struct wsb_snapshot *s, size_t i)
-{
-    int f = s->nodes[i].filter;
-    return f == WSB_FILTER_DRAINED || f == WSB_FILTER_DRAINED_RUN_TIME || s->nodes[i].node.drain;
-}
-static double v_load(const struct wsb_snapshot *s, size_t i)
-{
-    return s->nodes[i].node.load_known ? s->nodes[i].node.load : -1;
-}
-static double v_connections(const struct wsb_snapshot *s, size_t i)
-{
-    return s->nodes[i].node.connections >= 0 ? (double)s->nodes[i].node.connections : -1;
-}
-static double v_capacity(const struct wsb_snapshot *s, size_t i) { return s->nodes[i].capacity; }
-static double v_assigned(const struct wsb_snapshot *s, size_t i)
-{
-    return (double)__atomic_load_n(&s->tally[i].fleet, __ATOMIC_RELAXED) +
-           (double)__atomic_load_n(&s->tally[i].unflushed, __ATOMIC_RELAXED);
-}
-static double v_checked(const struct wsb_snapshot *s, size_t i)
-{
-    return s->nodes[i].node.checked_at > 0 ? (double)s->nodes[i].node.checked_at : -1;
-}
-
-static void node_family(struct wsb_textbuf *b, const struct wsb_snapshot *s, size_t n, const char *name,
-                        const char *help, node_value_fn value)
-{
-    family(b, name, "gauge", help);
-    for (size_t i = 0; s != NULL && i < n; i++) {
-        double v = value(s, i);
-        if (v < -0.5)
-            continue;
-        sample_start(b, name, 1);
-        label(b, 1, "node", s->nodes[i].node.id);
-        sample_end(b, 1, v);
-    }
-}
-
-static void expose_nodes(struct wsb_textbuf *b, const struct wsb_snapshot *s)
-{
-    size_t n = s != NULL ? s->n_nodes : 0;
-    if (n > WSB_METRICS_MAX_NODES)
-        n = WSB_METRICS_MAX_NODES;
-    node_family(b, s, n, "wsb_node_online", "1 when the node is online (its record, and the state live).", v_online);
-    node_family(b, s, n, "wsb_node_eligible", "1 when the node may take new clients (wsb-handler --explain says why "
-                "not).", v_eligible);
-    node_family(b, s, n, "wsb_node_draining", "1 when the node is drained (inventory or run time).", v_draining);
-    node_family(b, s, n, "wsb_node_load", "The node's load at its check (1 = at capacity); missing when it reports "
-                "none.", v_load);
-    node_family(b, s, n, "wsb_node_connections", "The node's connections at its check; missing when unknown.",
-                v_connections);
-    node_family(b, s, n, "wsb_node_capacity", "The node's capacity in connections, as selection counts it (known, "
-                "or assumed).", v_capacity);
-    node_family(b, s, n, "wsb_node_assigned", "Clients every handler sent to the node since its check, as the "
-                "scraped process last read them.", v_assigned);
-    node_family(b, s, n, "wsb_node_last_check_timestamp_seconds", "When the node was last checked (unix seconds).",
-                v_checked);
-    family(b, "wsb_node_info", "gauge",
-           "Always 1: the node's endpoint, location, last check outcome and why it is not eligible (filter, "
-           "\"none\" when it is).");
-    for (size_t i = 0; i < n; i++) {
-        const struct wsb_snap_node *sn = &s->nodes[i];
-        sample_start(b, "wsb_node_info", 1);
-        label(b, 1, "node", sn->node.id);
-        label(b, 0, "endpoint", sn->node.endpoint != NULL ? sn->node.endpoint : "");
-        label(b, 0, "location", sn->node.location != NULL ? sn->node.location : "");
-        label(b, 0, "last_outcome", sn->node.last_error[0] ? sn->node.last_error : "unknown");
-        label(b, 0, "filter", sn->eligible ? "none" : wsb_select_filter_name(sn->filter));
-        sample_end(b, 1, 1);
-    }
-    family(b, "wsb_metrics_nodes_omitted", "gauge",
-           "Nodes left out of the per-node series (more than " "10000" " in the snapshot).");
-    wsb_textbuf_printf(b, "wsb_metrics_nodes_omitted %zu\n", s != NULL ? s->n_nodes - n : (size_t)0);
 }
 
 int wsb_metrics_expose(struct wsb_handler *h, struct wsb_textbuf *out)
@@ -612,7 +442,8 @@ int wsb_metrics_expose(struct wsb_handler *h, struct wsb_textbuf *out)
         status = sorted_ids(s, &ids);
     }
     if (status == WSB_OK) {
-        expose_process(out, h, s, redis_up);
+        wsb_metrics_view_process(out, wsb_metrics_host(h->metrics), wsb_state_cache_age_ms(h->cache, wsb_now_ms()), s,
+                                 redis_up);
         if (redis_up) {
             size_t n = s != NULL ? s->n_nodes : 0;
             expose_handlers(out, fields, n_fields);
@@ -623,7 +454,7 @@ int wsb_metrics_expose(struct wsb_handler *h, struct wsb_textbuf *out)
                                "as they say), of every handler process on every host.");
             expose_probe(out, rep[R_PROBE], rep[R_ROUND]);
         }
-        expose_nodes(out, s);
+        wsb_metrics_view_nodes(out, s);
     }
     wsb_snapshot_unref(s);
     free(ids);

@@ -20,16 +20,8 @@ THREADS=${BENCH_THREADS:-2}
 WORKERS=${BENCH_WORKERS:-4}
 SIZES=${BENCH_SIZES:-"10 1000 10000"}
 GEOIP_DIR=${GEOIP_DIR:-$ROOT/../shared/geoip}
-T=$(mktemp -d /tmp/wsb-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
 . "$ROOT/scripts/bench/lib.sh"
+bench_workdir bench
 
 echo "== machine"
 echo "  $(nproc) cores, $(awk '/model name/ {sub(/.*: /,""); print; exit}' /proc/cpuinfo)"

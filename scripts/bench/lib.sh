@@ -1,6 +1,24 @@
-# lib.sh: what bench.sh and peer.sh share: free ports, waiting, targets,
-# and a private Redis with the client addresses.  Expects ROOT, T, PIDS,
-# GEOIP_DIR; counts targets in MET and MISSED.
+# lib.sh: what bench.sh, peer.sh and probe_round.sh share: a private
+# folder and the processes to stop at exit, free ports, waiting, targets,
+# and a private Redis with the client addresses.  Expects ROOT (and
+# GEOIP_DIR for the Redis); counts targets in MET and MISSED.
+
+# bench_workdir NAME: T, a private folder (/tmp/wsb-NAME.XXXXXX), and PIDS,
+# the processes the bench starts; at exit bench_stop_more runs when the
+# bench defines it, then every PID is stopped (KILL after a grace) and T
+# removed.
+bench_workdir() {
+    T=$(mktemp -d "/tmp/wsb-$1.XXXXXX")
+    PIDS=()
+    trap bench_cleanup EXIT
+}
+bench_cleanup() {
+    declare -F bench_stop_more >/dev/null && bench_stop_more
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.5
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 MET=0; MISSED=0

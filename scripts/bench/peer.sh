@@ -30,18 +30,10 @@ PEER_SRC=${PEER_SRC:-$ROOT/../shared/peers/node-balancer}
 GO_SRC=${GO_SRC:-$ROOT/../shared/peers/go-balancer}
 LAT_SECS=${BENCH_LATENCY_SECONDS:-4}
 GEOIP_DIR=${GEOIP_DIR:-$ROOT/../shared/geoip}
-T=$(mktemp -d /tmp/wsb-peer.XXXXXX)
-chmod 755 "$T"
-PIDS=()
-cleanup() {
-    [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.5
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
 . "$ROOT/scripts/bench/lib.sh"
+bench_workdir peer
+chmod 755 "$T"
+bench_stop_more() { [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null; }
 declare -A SAME
 py() { python3 -c "print($1)"; }
 

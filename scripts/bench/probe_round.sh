@@ -8,8 +8,7 @@
 # stand-in cannot answer thousands of handshakes within a check's timeout on
 # a busy machine, and would be what is measured.
 # PROBE_HOST (default 127.0.0.1) names the stand-ins in the endpoints:
-# "localhost" sends every check through libcurl (a name to resolve) instead
-# of the probe's own client.
+# "localhost" gives every check a name to resolve.
 # Expects BUILD (the build directory) and RURL (a Redis of its own) or
 # starts a private Redis.  Used by bench.sh; runs alone as well.
 set -u
@@ -18,16 +17,8 @@ BUILD=${BUILD:-$ROOT/build}
 N=${1:?usage: probe_round.sh N [HANG_PERCENT] [TIMEOUT_MS]}
 HANG=${2:-10}
 TIMEOUT_MS=${3:-1000}
-T=$(mktemp -d /tmp/wsb-proberound.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$ROOT/scripts/bench/lib.sh"
+bench_workdir proberound
 
 if [ -z "${RURL:-}" ]; then
     RPORT=$(free_port)
