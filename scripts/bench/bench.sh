@@ -152,7 +152,7 @@ error_log $T/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
-    upstream wsb { server unix:$T/pool.sock; keepalive 32; }
+    upstream wsb { server unix:$T/pool.sock; keepalive $((2 * CONC)); }
     server {
         listen 127.0.0.1:$NG_PORT;
         location / {

@@ -19,15 +19,24 @@ SECS=${BENCH_SECONDS:-8}
 CONC=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 SIZES=${BENCH_SIZES:-"10 1000"}
-# As many pool processes as cores, as the Go peer's GOMAXPROCS and the
-# Node peer's two workers: with half of them the pool could use one core
-# of two while nginx and wrk leave the other idle between requests.
-POOL_WORKERS=${POOL_WORKERS:-$(nproc)}
+# The pool at its default size (half the cores, `--workers` unset), as an
+# operator would run it: its part of a request is a few microseconds, and
+# behind nginx on this 2-core machine one process served more requests
+# than two (29.7k against 27.8k req/s, median of three alternating runs,
+# 2026-12-03): fewer processes to wake, more requests per wake-up.
+# POOL_WORKERS=N sets it.
+POOL_WORKERS=${POOL_WORKERS:-}
+POOL_SIZE=${POOL_WORKERS:-$(( $(nproc) / 2 > 1 ? $(nproc) / 2 : 1 ))}
 POOL_THREADS=${POOL_THREADS:-1}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
 PEER_WORKERS=${PEER_WORKERS:-2}
 PEER_SRC=${PEER_SRC:-$ROOT/../shared/peers/node-balancer}
 GO_SRC=${GO_SRC:-$ROOT/../shared/peers/go-balancer}
+# Idle upstream connections each nginx worker keeps, for every side: at
+# least the requests one worker has in flight (wrk's connections, unevenly
+# spread over the workers), else nginx closes and reopens connections under
+# load (keepalive 32 here: a new upstream connection every 23 requests).
+UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-$((2 * CONC))}
 LAT_SECS=${BENCH_LATENCY_SECONDS:-4}
 GEOIP_DIR=${GEOIP_DIR:-$ROOT/../shared/geoip}
 . "$ROOT/scripts/bench/lib.sh"
@@ -68,7 +77,7 @@ PIDS+=($GO_PID)
 # band of 300 km spreads clients over near nodes by room, README "How a node
 # is chosen") and does the same work.
 WSB_REDIS_URL=$RURL WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 \
-    WSB_NEAR_KM=${WSB_NEAR_KM:-0} WSB_LOG_LEVEL=warn "$BUILD/wsb-handler" --listen "$T/pool.sock" --workers "$POOL_WORKERS" \
+    WSB_NEAR_KM=${WSB_NEAR_KM:-0} WSB_LOG_LEVEL=warn "$BUILD/wsb-handler" --listen "$T/pool.sock" ${POOL_WORKERS:+--workers "$POOL_WORKERS"} \
     --threads "$POOL_THREADS" --socket-mode 0666 2>"$T/pool.log" &
 POOL_PID=$!
 PIDS+=($POOL_PID)
@@ -83,9 +92,9 @@ error_log $T/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
-    upstream peer { server 127.0.0.1:$PEER_PORT; keepalive 32; }
-    upstream wsb  { server unix:$T/pool.sock; keepalive 32; }
-    upstream go   { server 127.0.0.1:$GO_PORT; keepalive 32; }
+    upstream peer { server 127.0.0.1:$PEER_PORT; keepalive $UPSTREAM_KEEPALIVE; }
+    upstream wsb  { server unix:$T/pool.sock; keepalive $UPSTREAM_KEEPALIVE; }
+    upstream go   { server 127.0.0.1:$GO_PORT; keepalive $UPSTREAM_KEEPALIVE; }
     server {
         listen 127.0.0.1:$P_PEER;
         location / {
@@ -167,7 +176,7 @@ measure() {   # label url side-pids... -> prints a row; sets RPS P99 CPU10K RSS
 declare -A RPSB P99B RSSB CPUB LAT
 SIDES="node go pool godirect ret"
 label() { case $1 in node) echo "node peer, behind nginx ($PEER_WORKERS workers)";; go) echo "Go peer, behind nginx";;
-    pool) echo "wsbalancer pool, behind nginx ($POOL_WORKERS x $POOL_THREADS)";; godirect) echo "Go peer direct (no nginx)";;
+    pool) echo "wsbalancer pool, behind nginx ($POOL_SIZE x $POOL_THREADS)";; godirect) echo "Go peer direct (no nginx)";;
     ret) echo "nginx return 200 (same body)";; esac; }
 url_of() { case $1 in node) echo "http://127.0.0.1:$P_PEER/v1/websocket/server";; go) echo "http://127.0.0.1:$P_GO/v1/websocket/server";;
     pool) echo "http://127.0.0.1:$P_WSB/v1/websocket/server";; godirect) echo "http://127.0.0.1:$GO_PORT/v1/websocket/server";;
