@@ -37,7 +37,8 @@ void wsb_fault_judge(const struct wsb_inventory *inv, const struct wsb_check_res
             (double)did >= WSB_FAULT_ROUND_SHARE * (double)inv->n) {
             f->fault = 1;
             snprintf(f->cause, sizeof f->cause, "%zu of %zu checks failed with %s (first: node %s: %.100s)", did,
-                     could, wsb_outcome_name(causes[c]), inv->nodes[first].node.id, results[first].detail);
+                     could, wsb_outcome_name(causes[c]), inv->nodes[first].node.id,
+                     wsb_check_detail(results[first].detail));
             return;
         }
     }
@@ -52,5 +53,5 @@ void wsb_fault_canary(const struct wsb_inv_node *canary, const struct wsb_check_
     f->fault = 1;
     snprintf(f->cause, sizeof f->cause, "the canary %s %.80s failed: %s: %.100s",
              wsb_check_type_name(canary->check.type), canary->check.shown ? canary->check.shown : "?",
-             wsb_outcome_name(r->check), r->detail);
+             wsb_outcome_name(r->check), wsb_check_detail(r->detail));
 }

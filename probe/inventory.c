@@ -115,14 +115,16 @@ static int check_keys(struct parse_ctx *c, const cJSON *obj, const char *place, 
             if (e->string != NULL && strcmp(e->string, key) == 0)
                 return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, key), "given twice");
         int known = 0;
-        const char *near = NULL;
-        for (size_t i = 0; allowed[i] != NULL; i++) {
-            if (strcmp(allowed[i], key) == 0)
-                known = 1;
-            else if (near == NULL && edit_distance(allowed[i], key) <= 2)
-                near = allowed[i];
-        }
+        for (size_t i = 0; allowed[i] != NULL && !known; i++)
+            known = strcmp(allowed[i], key) == 0;
         if (!known) {
+            /* The suggestion only for a key that is not known: edit
+             * distances for every key of every node were 2 % of a
+             * 10,000-node round's CPU. */
+            const char *near = NULL;
+            for (size_t i = 0; allowed[i] != NULL && near == NULL; i++)
+                if (edit_distance(allowed[i], key) <= 2)
+                    near = allowed[i];
             if (near != NULL)
                 return fail_at(c, WSB_EINVAL, wsb_json_place(where, place, key), "unknown key (did you mean \"%s\"?)",
                                near);

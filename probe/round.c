@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -99,9 +100,9 @@ static int log_node(const struct wsb_inv_node *inv, const struct wsb_node *prev,
     char why[2 * WSB_DETAIL_LEN + 40], reason[WSB_EVENT_REASON_LEN];
     int report_shown = res->check == WSB_OUT_OK && strcmp(now->last_error, "ok") != 0;
     if (report_shown)
-        describe(why, sizeof why, now->last_error, res->report_detail);
+        describe(why, sizeof why, now->last_error, wsb_check_detail(res->report_detail));
     else
-        describe(why, sizeof why, wsb_outcome_name(res->check), res->detail);
+        describe(why, sizeof why, wsb_outcome_name(res->check), wsb_check_detail(res->detail));
 
     int kind = -1;   /* the event, if any */
     switch (change) {
@@ -175,7 +176,8 @@ struct round_work {
     const struct wsb_node **prev_sorted;   /* its nodes by id, when it was live; n_prev of them */
     size_t n_prev;
     const char **drained;                  /* its run-time drains, sorted (drains_sort) */
-    struct wsb_check_result *results;      /* one per inventory node */
+    struct wsb_check_result *results;      /* one per inventory node (n_results) */
+    size_t n_results;
     struct wsb_node *records;              /* one per inventory node; built of them hold data */
     size_t built;
     long long now;                         /* unix seconds at the round's start */
@@ -186,10 +188,26 @@ static void work_free(struct round_work *w)
     for (size_t i = 0; i < w->built; i++)
         wsb_node_clear(&w->records[i]);
     free(w->records);
+    wsb_check_results_clear(w->results, w->n_results);
     free(w->results);
     free(w->prev_sorted);
     free(w->drained);
     wsb_state_clear(&w->prev);
+}
+
+/* The probe never compares record bytes (the handler does, to skip
+ * decoding unchanged records): the previous state's copies of them (about
+ * 350 bytes a node) are freed before the checks, and the heap's free pages
+ * (the reply they were read from, the inventory's parse) are given back, so
+ * that the round's transfers reuse that memory rather than add to it. */
+static void drop_raw(struct wsb_state *prev)
+{
+    for (size_t i = 0; i < prev->n; i++) {
+        free(prev->nodes[i].raw);
+        prev->nodes[i].raw = NULL;
+        prev->nodes[i].raw_len = 0;
+    }
+    malloc_trim(0);
 }
 
 /* Makes room for the round and sorts the previous state (w->prev, read)
@@ -200,6 +218,7 @@ static int work_prepare(const struct wsb_round_ctx *c, struct round_work *w)
     if (n > 0 && ((w->results = calloc(n, sizeof *w->results)) == NULL ||
                   (w->records = calloc(n, sizeof *w->records)) == NULL))
         return WSB_ENOMEM;
+    w->n_results = n;
     /* History only from a live state: after expiry every node starts over. */
     w->n_prev = w->prev.live ? w->prev.n : 0;
     if (w->n_prev > 0) {
@@ -223,7 +242,7 @@ static void note_probe_fault(const struct wsb_inv_node *in, const struct wsb_che
     if (st->probe_faults++ == 0) {
         int rep = !wsb_outcome_is_probe_fault(res->check);
         snprintf(st->probe_fault, sizeof st->probe_fault, "node %s: %s: %.120s", in->node.id,
-                 wsb_outcome_name(rep ? res->report : res->check), rep ? res->report_detail : res->detail);
+                 wsb_outcome_name(rep ? res->report : res->check), wsb_check_detail(rep ? res->report_detail : res->detail));
     }
 }
 
@@ -329,10 +348,10 @@ static int check_canary(const struct wsb_round_ctx *c, struct wsb_round_stats *s
                                  .max_timeout_ms = inv->canary->check.timeout_ms };
     struct wsb_check_result r;
     int status = wsb_check_all(&one, &c->check, &r, err);
-    if (status != WSB_OK)
-        return status;
-    wsb_fault_canary(inv->canary, &r, &st->fault);
-    return WSB_OK;
+    if (status == WSB_OK)
+        wsb_fault_canary(inv->canary, &r, &st->fault);
+    wsb_check_results_clear(&r, 1);
+    return status;
 }
 
 /* A round judged a probe fault: nothing of it is counted.  Says so in one
@@ -399,6 +418,7 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
         return status;
     if ((status = work_prepare(c, &w)) != WSB_OK)
         goto cleanup;
+    drop_raw(&w.prev);
     if (check_canary(c, st, why) != WSB_OK)
         wsb_log_error("probe fault: the canary's check could not run: %s", why);
     if (!st->fault.fault) {
@@ -407,6 +427,9 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
             wsb_log_error("probe fault: the checks could not run: %s", why);
         wsb_log_debug("checks: %zu nodes in %lld ms (%lld ms of CPU)", inv->n, wsb_now_ms() - checks_from,
                       cpu_ms() - cpu_from);
+        /* The transfers' memory (easy handles, connections) is free now:
+         * given back before the records and the write are built. */
+        malloc_trim(0);
         for (size_t i = 0; i < inv->n; i++)
             if ((unsigned)w.results[i].check < WSB_OUT_COUNT)
                 st->outcomes[w.results[i].check]++;
@@ -418,8 +441,9 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
     }
     if ((status = build_records(c, &w, st)) != WSB_OK || (status = log_removed(inv, &w.prev)) != WSB_OK)
         goto cleanup;
-    /* The records say all of it now: the results (~300 bytes a node) are
-     * not held through the write. */
+    /* The records say all of it now: the results are not held through the
+     * write. */
+    wsb_check_results_clear(w.results, w.n_results);
     free(w.results);
     w.results = NULL;
     if (st->probe_faults > 0)

@@ -7,6 +7,8 @@
 # The stand-ins are tests/tools/standin_fast (C, one epoll loop): the Python
 # stand-in cannot answer thousands of handshakes within a check's timeout on
 # a busy machine, and would be what is measured.
+# The measured round is the second of two (PROBE_WARM=0: the first), so that
+# it carries the previous state's history, as an operator's rounds do.
 # PROBE_HOST (default 127.0.0.1) names the stand-ins in the endpoints:
 # "localhost" gives every check a name to resolve.
 # Expects BUILD (the build directory) and RURL (a Redis of its own) or
@@ -76,6 +78,13 @@ done
 [ -n "$started" ] || { echo "probe_round: the stand-ins could not start (no $N free ports in a row)"; cat "$T/standin.log"; exit 1; }
 
 "${RCLI[@]}" DEL bench:round >/dev/null
+# The steady state: one round first, unmeasured, so that the measured one
+# reads a previous state of N nodes (their history) as every round but an
+# operator's first does.  PROBE_WARM=0 measures a first round instead.
+if [ "${PROBE_WARM:-1}" = 1 ]; then
+    "$BUILD/wsb-probe" --inventory "$T/inventory.json" --redis "$RURL" --prefix bench: --once ${PROBE_ARGS:-} \
+        2>"$T/probe-warm.log" || { echo "probe_round: the first (unmeasured) round failed:"; tail -5 "$T/probe-warm.log"; }
+fi
 # The stand-ins' CPU time during the round (utime + stime, clock ticks):
 # when it is close to the wall time, they were what the round waited for.
 standin_ticks() { awk '{print $14 + $15}' "/proc/$spid/stat" 2>/dev/null || echo 0; }

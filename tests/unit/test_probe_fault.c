@@ -27,12 +27,18 @@ static int load(struct wsb_inventory *inv, size_t n, const char *head, const cha
     return status;
 }
 
+/* Details the results point at (not owned: never cleared). */
+static char details[16][16];
+
 static void results_all(struct wsb_check_result *r, size_t n, enum wsb_outcome o)
 {
     for (size_t i = 0; i < n; i++) {
         memset(&r[i], 0, sizeof r[i]);
         r[i].check = o;
-        snprintf(r[i].detail, sizeof r[i].detail, "detail %zu", i);
+        if (i < 16) {
+            snprintf(details[i], sizeof details[i], "detail %zu", i);
+            r[i].detail = details[i];
+        }
     }
 }
 
