@@ -498,7 +498,8 @@ int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_option
     for (;;) {
         /* At most START_BATCH new transfers between two looks at the ones
          * in flight (see START_BATCH). */
-        size_t started = 0, more = 0;
+        size_t started = 0;
+        int more = 0;
         while (n_free > 0) {
             if (started == START_BATCH) {
                 more = 1;
