@@ -118,7 +118,7 @@ for n in $SIZES; do
 done
 
 echo "== instructions per decision and per full read (callgrind; route, client address, GeoIP, selection, response bytes)"
-declare -A INSN READ_INSN READ_US
+declare -A INSN READ_INSN READ_US CANDS
 for n in $SIZES ${BIG_SIZES:-100000}; do
     python3 "$ROOT/scripts/bench/gen.py" nodes "$n" > "$T/nodes.json"
     "$BUILD/tests/wsb_statectl" --redis "$RURL" write "$T/nodes.json" --ttl 3600 >/dev/null || { echo "  $n nodes: could not be written"; continue; }
@@ -134,12 +134,14 @@ for n in $SIZES ${BIG_SIZES:-100000}; do
     READ_INSN[$n]=$(awk '/^totals:|^summary:/ {print $2; exit}' "$T/cgr.$n")
     best=""
     for _ in 1 2 3; do
-        us=$("${env_run[@]}" "$BUILD/tests/bench_decide" "$T/addresses.txt" 1 | sed -n 's/.*full_read_us=\([0-9]*\).*/\1/p')
+        out=$("${env_run[@]}" "$BUILD/tests/bench_decide" "$T/addresses.txt" 1)
+        us=$(sed -n 's/.*full_read_us=\([0-9]*\).*/\1/p' <<<"$out")
+        CANDS[$n]=$(sed -n 's/.*candidates=\([0-9.]*\).*/\1/p' <<<"$out")
         if [ -z "$best" ] || [ "${us:-999999999}" -lt "$best" ]; then best=${us:-999999999}; fi
     done
     READ_US[$n]=$best
-    printf '  %6s nodes: %8s instructions per request; full read of the state: %12s instructions, %7.1f ms (best of 3)\n' \
-        "$n" "${INSN[$n]}" "${READ_INSN[$n]}" "$(python3 -c "print($best / 1000)")"
+    printf '  %6s nodes: %8s instructions per request (%s candidates near a client, mean); full read of the state: %12s instructions, %7.1f ms (best of 3)\n' \
+        "$n" "${INSN[$n]}" "${CANDS[$n]:-?}" "${READ_INSN[$n]}" "$(python3 -c "print($best / 1000)")"
 done
 
 echo "== the handler pool behind nginx at ${BIG_NGINX_SIZES:-10000 100000} nodes (fastcgi_pass, kept-alive connections)"
@@ -226,8 +228,15 @@ if [ -n "${READ_INSN[10000]:-}" ] && [ -n "${READ_INSN[100000]:-}" ]; then
     g=$(python3 -c "print('%.2f' % (${READ_INSN[100000]} / max(1, ${READ_INSN[10000]})))")
     target "a full read grows no faster than the nodes: 10,000 -> 100,000 nodes x$g instructions (linear = 10)" fcmp "$g <= 10 * 1.15"
 fi
-if [ -n "${INSN[10000]:-}" ] && [ -n "${INSN[100000]:-}" ]; then
-    g=$(python3 -c "print('%.2f' % (${INSN[100000]} / max(1, ${INSN[10000]})))")
-    target "a decision at 100,000 nodes costs <= 2 x one at 10,000 (x$g: the candidates near a client, not the fleet)" fcmp "$g <= 2"
+# A decision is a fixed part (route, client address, GeoIP, answer bytes:
+# the 10-node figure) and a part that follows the candidates near the
+# client (WSB_NEAR_KM): ten times the nodes over the same globe put about
+# ten times as many near each client.  The target: that second part grows
+# no faster than the candidates do, from 10,000 to 100,000 nodes.
+if [ -n "${INSN[10]:-}" ] && [ -n "${INSN[10000]:-}" ] && [ -n "${INSN[100000]:-}" ] && [ -n "${CANDS[10000]:-}" ] && [ -n "${CANDS[100000]:-}" ]; then
+    g=$(python3 -c "print('%.2f' % ((${INSN[100000]} - ${INSN[10]}) / max(1, ${INSN[10000]} - ${INSN[10]})))")
+    cg=$(python3 -c "print('%.2f' % (${CANDS[100000]} / max(0.1, ${CANDS[10000]})))")
+    target "a decision grows with the candidates near a client, not the fleet: 10,000 -> 100,000 nodes, x$g instructions over the 10-node decision, x$cg candidates (${CANDS[10000]} -> ${CANDS[100000]}); x$(python3 -c "print('%.2f' % (${INSN[100000]} / max(1, ${INSN[10000]})))") in all" \
+        fcmp "$g <= $cg * 1.15"
 fi
 echo "bench: $MET targets met, $MISSED missed"

@@ -131,6 +131,14 @@ sim_drive() {
             s = ns / 1e9
             printf "redis_cmds=%d redis_secs=%.3f redis_per_req=%.6f redis_per_s=%.1f redis_per_refresh=%.2f", d, s,
                 (req > 0 ? d / req : 0), d / s, d / (w * s * 1000 / ms) }')"
+    # The fields a process's metrics flush may add to: metrics:handlers
+    # holds "host|name" fields, a host's processes share theirs (the pools
+    # here run on one host); two of a host's are gauges, set by one HSET.
+    local mkey mfields=0
+    mkey=$(redis-cli -s "$SIM_REDIS" --scan --pattern '*metrics:handlers' | head -1)
+    [ -n "$mkey" ] && mfields=$(redis-cli -s "$SIM_REDIS" HKEYS "$mkey" |
+        awk -F'|' '{n[$1]++} END {m = 0; for (h in n) if (n[h] > m) m = n[h]; print m}')
+    line="$line metrics_fields_per_host=${mfields:-0}"
     echo "$line" > "$SIM_DIR/$label.sim"
     printf '  redis: %s commands per request (%s commands in %s s: %s per second, %s per process and refresh)\n' \
         "$(sim_get "$label" redis_per_req)" "$(sim_get "$label" redis_cmds)" "$(sim_get "$label" redis_secs)" \

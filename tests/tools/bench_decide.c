@@ -6,11 +6,18 @@
  *     bench_decide ADDRESS_FILE N
  *
  * The state is read once from Redis (warm-up); decide_batch() is the
- * function to give to callgrind's --toggle-collect. */
+ * function to give to callgrind's --toggle-collect.  It also prints the
+ * mean number of candidates near the batch's clients (steps 1 to 4 of the
+ * selection: what a decision's cost should grow with, not the fleet). */
 #include "clock.h"
+#include "geo.h"
 #include "handler.h"
 #include "log.h"
 #include "http.h"
+#include "netaddr.h"
+#include "select.h"
+#include "snapshot.h"
+#include "state_cache.h"
 #include "status.h"
 
 #include <stdio.h>
@@ -61,6 +68,35 @@ __attribute__((noinline)) size_t decide_batch(struct wsb_handler *h, struct wsb_
         bytes += out->len;
     }
     return bytes;
+}
+
+/* The mean number of candidates for v1 over the clients of addrs (an
+ * unlocated client counts every node with room), or -1 without a
+ * snapshot. */
+static double mean_candidates(struct wsb_handler *h, char **addrs, size_t n_addrs)
+{
+    struct wsb_snapshot *s = wsb_state_cache_get(h->cache, wsb_now_ms());
+    if (s == NULL)
+        return -1;
+    struct wsb_select_scratch sc = { 0, NULL, NULL };
+    double sum = 0;
+    size_t counted = 0;
+    if (wsb_select_scratch_reserve(&sc, s->max_eligible ? s->max_eligible : 1) == WSB_OK) {
+        for (size_t i = 0; i < n_addrs; i++) {
+            struct wsb_ip ip;
+            struct wsb_client_loc loc;
+            if (wsb_ip_parse(addrs[i], strlen(addrs[i]), &ip) != WSB_OK)
+                continue;
+            int found = h->geo != NULL && wsb_geo_lookup(h->geo, &ip, &loc);
+            size_t k = 0;
+            wsb_select_candidates(s, 1, found ? &loc : NULL, &sc, &k, NULL);
+            sum += (double)k;
+            counted++;
+        }
+    }
+    wsb_select_scratch_free(&sc);
+    wsb_snapshot_unref(s);
+    return counted ? sum / (double)counted : -1;
 }
 
 int main(int argc, char **argv)
@@ -120,7 +156,8 @@ int main(int argc, char **argv)
         return 1;
     }
     size_t bytes = decide_batch(h, &w, addrs, n_addrs, n, out);
-    printf("requests=%ld bytes=%zu warm=%zu full_read_us=%lld\n", n, bytes, warm, read_us);
+    printf("requests=%ld bytes=%zu warm=%zu full_read_us=%lld candidates=%.1f\n", n, bytes, warm, read_us,
+           mean_candidates(h, addrs, n_addrs));
     free(out);
     wsb_worker_free(&w);
     wsb_handler_free(h);
