@@ -407,7 +407,8 @@ static void release_xfer(struct wsb_check_pool *pool, struct xfer *x)
 /* Where a round is in its list of transfers: a node's check, then its
  * report fetch (when it has a status_url), which start together. */
 struct cursor {
-    size_t node;
+    const size_t *order;   /* NULL: inventory order */
+    size_t pos;            /* of the next node in that order */
     int report_next;
 };
 
@@ -415,24 +416,25 @@ struct cursor {
  * every transfer has been laid out. */
 static int next_xfer(const struct wsb_inventory *inv, struct cursor *c, struct xfer *x)
 {
-    if (c->node >= inv->n)
+    if (c->pos >= inv->n)
         return 0;
-    const struct wsb_inv_node *node = &inv->nodes[c->node];
+    size_t i = c->order != NULL ? c->order[c->pos] : c->pos;
+    const struct wsb_inv_node *node = &inv->nodes[i];
     memset(x, 0, sizeof *x);
-    x->node = c->node;
+    x->node = i;
     if (c->report_next) {
         x->is_report = 1;
         x->type = WSB_CHECK_HTTP;
         x->keep_body = 1;
         c->report_next = 0;
-        c->node++;
+        c->pos++;
     } else {
         x->type = node->check.type;
         x->keep_body = x->type == WSB_CHECK_HTTP && node->status_url == NULL;
         if (node->status_url != NULL)
             c->report_next = 1;
         else
-            c->node++;
+            c->pos++;
     }
     return 1;
 }
@@ -462,7 +464,7 @@ static size_t collect_done(struct wsb_check_pool *pool, const struct wsb_invento
     return done;
 }
 
-int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt,
+int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt, const size_t *order,
                   struct wsb_check_result *results, char *err)
 {
     size_t total = 0;
@@ -470,7 +472,7 @@ int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_option
     struct xfer *slots = NULL;
     size_t *free_slots = NULL, n_free = 0, n_slots = 0, most = 0;
     struct wsb_check_pool pool;
-    struct cursor cur = { 0, 0 };
+    struct cursor cur = { order, 0, 0 };
     memset(&pool, 0, sizeof pool);
     pool.epfd = -1;
     for (size_t i = 0; i < inv->n; i++) {

@@ -59,11 +59,13 @@ struct wsb_check_options {
 
 /* Checks inv->nodes[0..n) and fills results[0..n) (caller-owned, n
  * entries, overwritten: their details, if any, must have been cleared; the
- * caller clears the new ones with wsb_check_results_clear).  Returns WSB_OK when every node has a result (some of them may
- * be probe faults, e.g. out of file descriptors), or WSB_ENOMEM/WSB_ESYS
+ * caller clears the new ones with wsb_check_results_clear).  order (NULL:
+ * inventory order) is a permutation of 0..n-1, the order in which the
+ * checks start.  Returns WSB_OK when every node has a result (some of them
+ * may be probe faults, e.g. out of file descriptors), or WSB_ENOMEM/WSB_ESYS
  * when the check machinery itself could not start, with err filled and
  * every result set to a probe fault.  curl_global_init must have run. */
-int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt,
+int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt, const size_t *order,
                   struct wsb_check_result *results, char *err);
 
 

@@ -1,6 +1,7 @@
 /* round.c: one probe round, from the previous state to the next. */
 #include "round.h"
 #include "carry.h"
+#include "check_order.h"
 #include "clock.h"
 #include "events.h"
 #include "fault.h"
@@ -210,6 +211,22 @@ static void drop_raw(struct wsb_state *prev)
     malloc_trim(0);
 }
 
+/* The order the checks start in (check_order.h; NULL: the inventory's),
+ * from the previous round's records. */
+static size_t *check_order(const struct wsb_inventory *inv, const struct round_work *w)
+{
+    if (w->n_prev == 0 || inv->n == 0)
+        return NULL;
+    unsigned char *failed = malloc(inv->n);
+    if (failed == NULL)
+        return NULL;
+    for (size_t i = 0; i < inv->n; i++)
+        failed[i] = (unsigned char)wsb_check_failed_last(find_prev(w->prev_sorted, w->n_prev, inv->nodes[i].node.id));
+    size_t *order = wsb_check_order(failed, inv->n);
+    free(failed);
+    return order;
+}
+
 /* Makes room for the round and sorts the previous state (w->prev, read)
  * for lookups.  WSB_OK or WSB_ENOMEM. */
 static int work_prepare(const struct wsb_round_ctx *c, struct round_work *w)
@@ -347,7 +364,7 @@ static int check_canary(const struct wsb_round_ctx *c, struct wsb_round_stats *s
     struct wsb_inventory one = { .allow_insecure_ws = 1, .ca_file = inv->ca_file, .n = 1, .nodes = inv->canary,
                                  .max_timeout_ms = inv->canary->check.timeout_ms };
     struct wsb_check_result r;
-    int status = wsb_check_all(&one, &c->check, &r, err);
+    int status = wsb_check_all(&one, &c->check, NULL, &r, err);
     if (status == WSB_OK)
         wsb_fault_canary(inv->canary, &r, &st->fault);
     wsb_check_results_clear(&r, 1);
@@ -423,8 +440,10 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
         wsb_log_error("probe fault: the canary's check could not run: %s", why);
     if (!st->fault.fault) {
         long long checks_from = wsb_now_ms(), cpu_from = cpu_ms();
-        if (wsb_check_all(inv, &c->check, w.results, why) != WSB_OK)
+        size_t *order = check_order(inv, &w);
+        if (wsb_check_all(inv, &c->check, order, w.results, why) != WSB_OK)
             wsb_log_error("probe fault: the checks could not run: %s", why);
+        free(order);
         wsb_log_debug("checks: %zu nodes in %lld ms (%lld ms of CPU)", inv->n, wsb_now_ms() - checks_from,
                       cpu_ms() - cpu_from);
         /* The transfers' memory (easy handles, connections) is free now:
