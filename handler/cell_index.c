@@ -1,6 +1,7 @@
 /* cell_index.c: builds, reuses and queries the spherical cell index (see cell_index.h). */
 #include "cell_index.h"
 #include "hash.h"
+#include "select.h"   /* the band's rule: WSB_NEAR_MIN_KM */
 #include "status.h"
 
 #include <math.h>
@@ -45,9 +46,9 @@ static double cell_radius(double deg, unsigned a)
 
 /* The grids the index is built through, coarse to fine: each cell lies in
  * one cell of the grid before (the sizes divide each other).  Only the
- * first is compared with every node; WSB_CELL_DEG and WSB_CELL_DEG_FINE
- * must be among them. */
-static const double LEVEL_DEG[] = { 60.0, 20.0, 10.0, 5.0, 2.5 };
+ * first is compared with every node; the cell sizes of cell_index.h must
+ * be among them. */
+static const double LEVEL_DEG[] = { 60.0, 20.0, 10.0, 5.0, 2.5, 1.25, 0.625 };
 #define N_LEVELS (sizeof LEVEL_DEG / sizeof LEVEL_DEG[0])
 
 /* One grid while the index is built: for every cell, its list of
@@ -60,10 +61,10 @@ struct cell_level {
     uint32_t *items;
     size_t n_items, cap;
     /* Geometry: centre of cell (a, b) is (lat_cos[a] lon_cos[b],
-     * lat_cos[a] lon_sin[b], lat_sin[a]); reach_cos/sin[a] are of 2r + near
-     * (r: cell_radius of row a), reach_all[a] when that passes pi. */
-    double *lat_cos, *lat_sin, *reach_cos, *reach_sin, *lon_cos, *lon_sin;
-    unsigned char *reach_all;
+     * lat_cos[a] lon_sin[b], lat_sin[a]); radius[a] is cell_radius of row
+     * a; near and near_min bound the band's widening (radians). */
+    double *lat_cos, *lat_sin, *radius, *lon_cos, *lon_sin;
+    double near, near_min;
 };
 
 static void level_free(struct cell_level *lv)
@@ -71,7 +72,6 @@ static void level_free(struct cell_level *lv)
     free(lv->start);
     free(lv->items);
     free(lv->lat_cos);   /* one block with the other geometry arrays */
-    free(lv->reach_all);
     memset(lv, 0, sizeof *lv);
 }
 
@@ -81,28 +81,26 @@ static void level_free(struct cell_level *lv)
 static int level_init(struct cell_level *lv, double deg, double near, size_t cap)
 {
     lv->deg = deg;
+    lv->near = near;
+    lv->near_min = near < WSB_NEAR_MIN_KM / 6371.0 ? near : WSB_NEAR_MIN_KM / 6371.0;
     lv->rows = (unsigned)(180.0 / deg + 0.5);
     lv->cols = (unsigned)(360.0 / deg + 0.5);
     lv->cap = cap ? cap : 1;
     lv->start = malloc(((size_t)lv->rows * lv->cols + 1) * sizeof *lv->start);
     lv->items = malloc(lv->cap * sizeof *lv->items);
-    lv->lat_cos = malloc((4 * (size_t)lv->rows + 2 * lv->cols) * sizeof *lv->lat_cos);
-    lv->reach_all = malloc(lv->rows);
-    if (lv->start == NULL || lv->items == NULL || lv->lat_cos == NULL || lv->reach_all == NULL)
+    lv->lat_cos = malloc((3 * (size_t)lv->rows + 2 * lv->cols) * sizeof *lv->lat_cos);
+    if (lv->start == NULL || lv->items == NULL || lv->lat_cos == NULL)
         return WSB_ENOMEM;
     lv->lat_sin = lv->lat_cos + lv->rows;
-    lv->reach_cos = lv->lat_sin + lv->rows;
-    lv->reach_sin = lv->reach_cos + lv->rows;
-    lv->lon_cos = lv->reach_sin + lv->rows;
+    lv->radius = lv->lat_sin + lv->rows;
+    lv->lon_cos = lv->radius + lv->rows;
     lv->lon_sin = lv->lon_cos + lv->cols;
     const double rad = M_PI / 180.0;
     for (unsigned a = 0; a < lv->rows; a++) {
-        double clat = (-90.0 + (a + 0.5) * deg) * rad, alpha = 2 * cell_radius(deg, a) + near;
+        double clat = (-90.0 + (a + 0.5) * deg) * rad;
         lv->lat_cos[a] = cos(clat);
         lv->lat_sin[a] = sin(clat);
-        lv->reach_cos[a] = cos(alpha);
-        lv->reach_sin[a] = sin(alpha);
-        lv->reach_all[a] = alpha >= M_PI;
+        lv->radius[a] = cell_radius(deg, a);
     }
     for (unsigned b = 0; b < lv->cols; b++) {
         double clon = (-180.0 + (b + 0.5) * deg) * rad;
@@ -112,14 +110,19 @@ static int level_init(struct cell_level *lv, double deg, double near, size_t cap
     return WSB_OK;
 }
 
-/* cos(D + 2r + near) for the cells of row a from cos D (best), less a
- * rounding margin; -2 when that reaches the antipode. */
+/* cos(D + 2r + w(D + r)) for the cells of row a from cos D (best), less a
+ * rounding margin; -2 when that reaches the antipode.  w(d) is the band's
+ * widening for a nearest node at d (select.h): min(near, max(d / 2,
+ * near_min)), which never shrinks as d grows (see list_group). */
 static double list_bound(const struct cell_level *lv, unsigned a, double best)
 {
-    double b = best > 1.0 ? 1.0 : best;
-    if (lv->reach_all[a] || b <= -lv->reach_cos[a])
+    double b = best > 1.0 ? 1.0 : best < -1.0 ? -1.0 : best;
+    double d = acos(b), r = lv->radius[a], w = (d + r) / 2;
+    w = w < lv->near_min ? lv->near_min : w > lv->near ? lv->near : w;
+    double reach = d + 2 * r + w;
+    if (reach >= M_PI)
         return -2.0;
-    return b * lv->reach_cos[a] - sqrt((1.0 - b) * (1.0 + b)) * lv->reach_sin[a] - 1e-12;
+    return cos(reach) - 1e-12;
 }
 
 /* Cells listed in one pass over their common source list. */
@@ -130,9 +133,11 @@ static double list_bound(const struct cell_level *lv, unsigned a, double best)
  * to out + j * n_from, its length to len[j].
  *
  * For the cell around centre c with radius r, let D be the distance from
- * c to its nearest node.  A client p in the cell has its nearest node
- * within D + r, so a candidate (within near of that) is within D + r +
- * near of p, and within D + 2r + near of c: only those nodes are listed,
+ * c to its nearest node.  A client p in the cell has its nearest node at
+ * some d <= D + r, so a candidate (within d + w(d) of p, w the band's
+ * widening, which grows with d and is at most near) is within D + r +
+ * w(D + r) of p, and within D + 2r + w(D + r) of c: only those nodes are
+ * listed (where nodes are dense, D is small and w is near_min, not near),
  * in the order of from[].  from[] must hold every candidate of every point
  * of the cells; then it holds each centre's nearest node (a candidate for
  * the centre), so D is exact.  dot is scratch for GROUP * n_from entries.
@@ -372,7 +377,10 @@ static int build_index(const struct wsb_cell_point *points, size_t n, double nea
     ix->near_km = near_km;
     for (size_t i = 0; i < n; i++)
         wsb_geo_unit(points[i].lat, points[i].lon, &pts[3 * i], &pts[3 * i + 1], &pts[3 * i + 2]);
-    double deg = n >= WSB_FINE_FROM_NODES ? WSB_CELL_DEG_FINE : WSB_CELL_DEG;
+    double deg = n >= WSB_FINEST_FROM_NODES ? WSB_CELL_DEG_FINEST
+                 : n >= WSB_FINER_FROM_NODES  ? WSB_CELL_DEG_FINER
+                 : n >= WSB_FINE_FROM_NODES   ? WSB_CELL_DEG_FINE
+                                              : WSB_CELL_DEG;
     if (list_levels(pts, n, near_km, deg, &last) != WSB_OK)
         goto cleanup;
     size_t cells = (size_t)last.rows * last.cols;

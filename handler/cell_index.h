@@ -6,8 +6,10 @@
  * a client anywhere in it (the nearest, widened by near_km: see select.h).
  * The cell size follows the point count, so that a list stays short as
  * points grow denser: WSB_CELL_DEG below WSB_FINE_FROM_NODES points,
- * WSB_CELL_DEG_FINE from there on (coarser when near_km is so wide that
- * finer lists would take too much memory).  The lists are built grid by
+ * WSB_CELL_DEG_FINE from there, WSB_CELL_DEG_FINER and WSB_CELL_DEG_FINEST
+ * from four and sixteen times as many (a quarter of the area a cell for
+ * four times the points), coarser when near_km is so wide that finer
+ * lists would take too much memory.  The lists are built grid by
  * grid from a coarse one, each cell's from the list of the coarser cell
  * holding it.
  *
@@ -24,6 +26,10 @@
 #define WSB_CELL_DEG 5.0
 #define WSB_CELL_DEG_FINE 2.5
 #define WSB_FINE_FROM_NODES 2000
+#define WSB_CELL_DEG_FINER 1.25
+#define WSB_FINER_FROM_NODES 8000
+#define WSB_CELL_DEG_FINEST 0.625
+#define WSB_FINEST_FROM_NODES 32000
 #define WSB_INDEX_MIN_NODES 24    /* below this a plain scan is cheaper */
 
 /* One point to index: a node of the snapshot and where it is. */

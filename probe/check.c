@@ -140,10 +140,15 @@ void wsb_check_detail_set(char **slot, const char *text)
     if (text == NULL || text[0] == '\0')
         return;
     size_t len = strnlen(text, WSB_DETAIL_LEN - 1);
-    if ((*slot = malloc(len + 1)) != NULL) {
-        memcpy(*slot, text, len);
-        (*slot)[len] = '\0';
+    if ((*slot = malloc(len + 1)) == NULL) {
+        /* The outcome stays; only its words are lost (said once a run). */
+        static int told;
+        if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+            wsb_log_warn("out of memory keeping a check's detail (\"%.60s\"): such details are left out", text);
+        return;
     }
+    memcpy(*slot, text, len);
+    (*slot)[len] = '\0';
 }
 
 void wsb_check_results_clear(struct wsb_check_result *results, size_t n)

@@ -45,7 +45,8 @@ struct wsb_check_result {
 const char *wsb_check_detail(const char *d);
 
 /* Sets *slot to a copy of text (cut at WSB_DETAIL_LEN - 1 bytes; "" gives
- * NULL), freeing what it held.  Without memory the detail is dropped. */
+ * NULL), freeing what it held.  Without memory the detail is dropped (a
+ * warning, once a run, says so). */
 void wsb_check_detail_set(char **slot, const char *text);
 
 /* Frees the details of results[0..n) (not the array). */

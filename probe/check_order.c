@@ -3,11 +3,10 @@
 #include "check_order.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 int wsb_check_failed_last(const struct wsb_node *prev)
 {
-    return prev != NULL && prev->last_error[0] != '\0' && strcmp(prev->last_error, "ok") != 0;
+    return prev != NULL && prev->fail_streak > 0;
 }
 
 size_t *wsb_check_order(const unsigned char *failed, size_t n)

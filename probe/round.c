@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <malloc.h>
+#include <malloc.h>   /* malloc_trim: glibc, as on Debian */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>

@@ -26,7 +26,6 @@ SIZES=${BENCH_SIZES:-"10 1000"}
 # 2026-12-03): fewer processes to wake, more requests per wake-up.
 # POOL_WORKERS=N sets it.
 POOL_WORKERS=${POOL_WORKERS:-}
-POOL_SIZE=${POOL_WORKERS:-$(( $(nproc) / 2 > 1 ? $(nproc) / 2 : 1 ))}
 POOL_THREADS=${POOL_THREADS:-1}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
 PEER_WORKERS=${PEER_WORKERS:-2}
@@ -176,7 +175,7 @@ measure() {   # label url side-pids... -> prints a row; sets RPS P99 CPU10K RSS
 declare -A RPSB P99B RSSB CPUB LAT
 SIDES="node go pool godirect ret"
 label() { case $1 in node) echo "node peer, behind nginx ($PEER_WORKERS workers)";; go) echo "Go peer, behind nginx";;
-    pool) echo "wsbalancer pool, behind nginx ($POOL_SIZE x $POOL_THREADS)";; godirect) echo "Go peer direct (no nginx)";;
+    pool) echo "wsbalancer pool, behind nginx ($(pgrep -P "$POOL_PID" | wc -l) x $POOL_THREADS)";; godirect) echo "Go peer direct (no nginx)";;
     ret) echo "nginx return 200 (same body)";; esac; }
 url_of() { case $1 in node) echo "http://127.0.0.1:$P_PEER/v1/websocket/server";; go) echo "http://127.0.0.1:$P_GO/v1/websocket/server";;
     pool) echo "http://127.0.0.1:$P_WSB/v1/websocket/server";; godirect) echo "http://127.0.0.1:$GO_PORT/v1/websocket/server";;

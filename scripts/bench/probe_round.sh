@@ -2,7 +2,7 @@
 # probe_round.sh N [HANG_PERCENT] [TIMEOUT_MS]: one `wsb-probe --once` round
 # over N websocket stand-in nodes on loopback, every (100/HANG_PERCENT)-th of
 # them hanging (default 10 %, timeout 1000 ms).  Prints one line:
-#   PROBEROUND nodes=N hang=H rc=RC wall_s=W round_ms=R rss_kib=K cpu_s=C
+#   PROBEROUND nodes=N hang=H warm=ok|failed|off rc=RC wall_s=W round_ms=R rss_kib=K cpu_s=C
 #              standin_cpu_s=S up=U down=D want_up=.. want_down=..
 # The stand-ins are tests/tools/standin_fast (C, one epoll loop): the Python
 # stand-in cannot answer thousands of handshakes within a check's timeout on
@@ -81,9 +81,11 @@ done
 # The steady state: one round first, unmeasured, so that the measured one
 # reads a previous state of N nodes (their history) as every round but an
 # operator's first does.  PROBE_WARM=0 measures a first round instead.
+warm=off
 if [ "${PROBE_WARM:-1}" = 1 ]; then
+    warm=ok
     "$BUILD/wsb-probe" --inventory "$T/inventory.json" --redis "$RURL" --prefix bench: --once ${PROBE_ARGS:-} \
-        2>"$T/probe-warm.log" || { echo "probe_round: the first (unmeasured) round failed:"; tail -5 "$T/probe-warm.log"; }
+        2>"$T/probe-warm.log" || { warm=failed; echo "probe_round: the first (unmeasured) round failed:"; tail -5 "$T/probe-warm.log"; }
 fi
 # The stand-ins' CPU time during the round (utime + stime, clock ticks):
 # when it is close to the wall time, they were what the round waited for.
@@ -101,5 +103,5 @@ read -r cpu_u cpu_s rss < <(tail -1 "$T/probe.time")
 # process's start, inventory parse and exit).
 round_ms=$(sed -n 's/.*info: round: .* \([0-9][0-9]*\) ms.*/\1/p' "$T/probe.log" | tail -1)
 up=$("${RCLI[@]}" HGET bench:round up); down=$("${RCLI[@]}" HGET bench:round down)
-echo "PROBEROUND nodes=$N hang=$n_hang rc=$rc wall_s=$wall round_ms=${round_ms:-?} rss_kib=$rss cpu_s=$(python3 -c "print('%.2f' % ($cpu_u + $cpu_s))") standin_cpu_s=$standin_cpu up=${up:-?} down=${down:-?} want_up=$n_ok want_down=$n_hang"
+echo "PROBEROUND nodes=$N hang=$n_hang warm=$warm rc=$rc wall_s=$wall round_ms=${round_ms:-?} rss_kib=$rss cpu_s=$(python3 -c "print('%.2f' % ($cpu_u + $cpu_s))") standin_cpu_s=$standin_cpu up=${up:-?} down=${down:-?} want_up=$n_ok want_down=$n_hang"
 [ "$rc" = 0 ] || { echo "probe log:"; tail -5 "$T/probe.log"; }

@@ -11,12 +11,13 @@ static void test_failed_last(void)
     wsb_node_init(&n);
     CHECK(!wsb_check_failed_last(NULL), "no record: not failed");
     CHECK(!wsb_check_failed_last(&n), "no check yet: not failed");
-    snprintf(n.last_error, sizeof n.last_error, "ok");
-    CHECK(!wsb_check_failed_last(&n), "ok: not failed");
+    n.ok_streak = 3;
+    snprintf(n.last_error, sizeof n.last_error, "bad_report");
+    CHECK(!wsb_check_failed_last(&n), "a passed check with a bad report: not failed");
+    n.ok_streak = 0;
+    n.fail_streak = 1;
     snprintf(n.last_error, sizeof n.last_error, "timeout");
-    CHECK(wsb_check_failed_last(&n), "timeout: failed");
-    snprintf(n.last_error, sizeof n.last_error, "refused");
-    CHECK(wsb_check_failed_last(&n), "refused: failed");
+    CHECK(wsb_check_failed_last(&n), "a fail streak: failed");
 }
 
 static void test_order(void)

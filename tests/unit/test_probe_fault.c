@@ -27,18 +27,18 @@ static int load(struct wsb_inventory *inv, size_t n, const char *head, const cha
     return status;
 }
 
-/* Details the results point at (not owned: never cleared). */
-static char details[16][16];
-
+/* Sets r[0..n) to outcome o, each with a detail of its own ("detail i").
+ * r must hold no detail or details of its own (zeroed first); the test
+ * frees them with wsb_check_results_clear. */
 static void results_all(struct wsb_check_result *r, size_t n, enum wsb_outcome o)
 {
+    wsb_check_results_clear(r, n);
     for (size_t i = 0; i < n; i++) {
+        char d[16];
         memset(&r[i], 0, sizeof r[i]);
         r[i].check = o;
-        if (i < 16) {
-            snprintf(details[i], sizeof details[i], "detail %zu", i);
-            r[i].detail = details[i];
-        }
+        snprintf(d, sizeof d, "detail %zu", i);
+        wsb_check_detail_set(&r[i].detail, d);
     }
 }
 
@@ -46,6 +46,7 @@ static void test_correlated_local(void)
 {
     struct wsb_inventory inv;
     struct wsb_check_result r[5];
+    memset(r, 0, sizeof r);
     struct wsb_round_fault f;
     if (load(&inv, 5, "wss://node", ".example.net/ws", "") != WSB_OK)
         return;
@@ -79,6 +80,7 @@ static void test_correlated_local(void)
     wsb_fault_judge(&inv, r, &f);
     CHECK_INT(f.fault, 0);
     wsb_inventory_free(&inv);
+    wsb_check_results_clear(r, 5);
 }
 
 /* Nodes named by address cannot fail dns, nor plain ones TLS: they are
@@ -88,6 +90,7 @@ static void test_population(void)
 {
     struct wsb_inventory inv;
     struct wsb_check_result r[4];
+    memset(r, 0, sizeof r);
     struct wsb_round_fault f;
     if (load(&inv, 4, "wss://127.0.0.", ":9000/ws", "") != WSB_OK)
         return;
@@ -108,6 +111,7 @@ static void test_population(void)
      * round: those two nodes' own (their records deleted, say). */
     struct wsb_inventory mixed;
     struct wsb_check_result m[10];
+    memset(m, 0, sizeof m);
     if (load(&mixed, 10, "wss://127.0.0.", ":9000/ws", "") != WSB_OK)
         return;
     results_all(m, 10, WSB_OUT_OK);
@@ -119,12 +123,15 @@ static void test_population(void)
     wsb_fault_judge(&mixed, m, &f);
     CHECK_INT(f.fault, 0);
     wsb_inventory_free(&mixed);
+    wsb_check_results_clear(r, 4);
+    wsb_check_results_clear(m, 10);
 }
 
 static void test_canary(void)
 {
     struct wsb_inventory inv;
     struct wsb_check_result r[1];
+    memset(r, 0, sizeof r);
     struct wsb_round_fault f;
     if (load(&inv, 1, "wss://a", ".example.net/ws", "\"canary\": {\"address\": \"127.0.0.1:53\", \"timeout_ms\": 500}, ") !=
         WSB_OK)
@@ -140,6 +147,7 @@ static void test_canary(void)
     CHECK_INT(f.fault, 1);
     CHECK(strstr(f.cause, "the canary tcp 127.0.0.1:53 failed: refused") != NULL, "%s", f.cause);
     wsb_inventory_free(&inv);
+    wsb_check_results_clear(r, 1);
 
     static const struct { const char *canary, *want; } bad[] = {
         { "{\"type\": \"tcp\"}", "canary.address: missing" },

@@ -375,9 +375,19 @@ static const uint32_t *cell_list(const struct wsb_cell_index *ix, double lat, do
     return ix->items + ix->start[cell];
 }
 
-/* Every candidate of a client at (lat, lon), by a full scan and with more
- * slack than select.c allows, is in the client's cell list.  Returns the
- * number missed. */
+/* The band's widening for a nearest node at d radians (select.h): d / 2,
+ * at least WSB_NEAR_MIN_KM (or near_km when narrower), at most near_km. */
+static double widening(const struct wsb_snapshot *s, double d)
+{
+    double near = s->near_km / WSB_EARTH_RADIUS_KM;
+    double near_min = (s->near_km < WSB_NEAR_MIN_KM ? s->near_km : WSB_NEAR_MIN_KM) / WSB_EARTH_RADIUS_KM;
+    double w = d / 2;
+    return w < near_min ? near_min : w > near ? near : w;
+}
+
+/* Every candidate of a client at (lat, lon), by a full scan and with a
+ * little more slack than select.c allows, is in the client's cell list.
+ * Returns the number missed. */
 static int missed_candidates(const struct wsb_snapshot *s, const struct wsb_version_entry *e, double lat,
                              double lon)
 {
@@ -387,7 +397,8 @@ static int missed_candidates(const struct wsb_snapshot *s, const struct wsb_vers
         double d = dot_at(&s->nodes[e->eligible[i]], x, y, z);
         best = d > best ? d : best;
     }
-    double reach = acos(best > 1.0 ? 1.0 : best) + s->near_km / WSB_EARTH_RADIUS_KM + 1e-9;
+    double d = acos(best > 1.0 ? 1.0 : best);
+    double reach = d + widening(s, d) + 1e-9;
     double bound = reach >= M_PI ? -2.0 : cos(reach) - 1e-9;
     size_t len;
     const uint32_t *list = cell_list(e->index, lat, lon, &len);
@@ -402,8 +413,8 @@ static int missed_candidates(const struct wsb_snapshot *s, const struct wsb_vers
 }
 
 /* The brute-force list of a cell: every eligible node within D + 2r +
- * near_km of the centre, D and r computed here over all nodes and from the
- * cell's corners and edge midpoints.  The index's list (built from coarser
+ * w(D + r) of the centre (w: widening), D and r computed here over all
+ * nodes and from the cell's corners and edge midpoints.  The index's list (built from coarser
  * cells' lists) must hold no node outside it; returns the count outside,
  * and the brute-force length in *bf_len. */
 static int outside_brute_force(const struct wsb_snapshot *s, const struct wsb_version_entry *e, unsigned a,
@@ -425,7 +436,8 @@ static int outside_brute_force(const struct wsb_snapshot *s, const struct wsb_ve
         double d = dot_at(&s->nodes[e->eligible[i]], cx, cy, cz);
         best = d > best ? d : best;
     }
-    double reach = acos(best > 1.0 ? 1.0 : best) + 2 * r + s->near_km / WSB_EARTH_RADIUS_KM;
+    double dc = acos(best > 1.0 ? 1.0 : best);
+    double reach = dc + 2 * r + widening(s, dc + r);
     double bound = reach >= M_PI ? -2.0 : cos(reach) - 1e-9;
     size_t cell = (size_t)a * ix->lon_cells + b;
     int outside = 0;
@@ -478,10 +490,13 @@ static void check_cell_sample(const struct wsb_snapshot *s, const struct wsb_ver
     const struct wsb_cell_index *ix = e->index;
     int outside = 0, edge_missed = 0, sampled = 0;
     size_t hier = 0, bf = 0;
+    /* Finer grids (tens of thousands of cells) are sampled more thinly:
+     * about as many cells as a 2.5-degree grid gives. */
+    size_t cells = (size_t)ix->lat_cells * ix->lon_cells, thin = cells > 20000 ? cells / 10368 : 1;
     for (unsigned a = 0; a < ix->lat_cells; a++)
         for (unsigned b = 0; b < ix->lon_cells; b++) {
             int edge = a == 0 || a + 1 == ix->lat_cells || b == 0 || b + 1 == ix->lon_cells;
-            if (((size_t)a * ix->lon_cells + b) % (edge ? 3 : 29) != 0)
+            if (((size_t)a * ix->lon_cells + b) % ((edge ? 3 : 29) * thin) != 0)
                 continue;
             size_t bf_len;
             outside += outside_brute_force(s, e, a, b, &bf_len);
@@ -528,12 +543,20 @@ static void test_index_equals_scan(void)
         { CLUSTERED_MANY, 3000, 0, 2.5, 0, 6000 },    { CLUSTERED_MANY, 3000, 300, 2.5, 0, 6000 },
         { CLUSTERED_MANY, 1000, 300, 5.0, 0, 4000 },  { CLUSTERED, 3000, 300, 2.5, 1, 4000 },
         { CLUSTERED, 600, 0, 5.0, 0, 4000 },          { CLUSTERED, 1200, 1500, 5.0, 1, 2000 },
-        { UNIFORM, 2400, 3000, 5.0, 1, 2000 },        { CLUSTERED, 2400, 20038, 0, 0, 1000 },
-        { UNIFORM, 400, 20038, 0, 0, 1000 },
+        { UNIFORM, 2400, 3000, 5.0, 1, 2000 },        { CLUSTERED, 2400, 20038, 5.0, 1, 1000 },
+        { UNIFORM, 400, 20038, 5.0, 0, 1000 },        { UNIFORM, 11000, 300, 1.25, 0, 3000 },
+        { UNIFORM, 44000, 300, 0.625, 0, 400 },       { CLUSTERED_MANY, 44000, 300, 0.625, 1, 200 },
     };
     int total_clients = 0;
+    /* Under valgrind (make valgrind) the two largest fleets would take
+     * minutes: they run natively only. */
+    int slow = getenv("WSB_VALGRIND") != NULL;
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         size_t n = cases[t].n;
+        if (slow && n > 20000) {
+            total_clients += cases[t].clients;
+            continue;
+        }
         uint64_t seed = 0x1234567ull + t * 7919;
         struct wsb_snapshot *indexed = layout_snapshot(cases[t].lay, n, seed, cases[t].near_km, NULL);
         struct wsb_snapshot *plain = layout_snapshot(cases[t].lay, n, seed, cases[t].near_km, NULL);
