@@ -1,7 +1,7 @@
 /* cell_index.c: builds, reuses and queries the spherical cell index (see cell_index.h). */
 #include "cell_index.h"
 #include "hash.h"
-#include "select.h"   /* the band's rule: WSB_NEAR_MIN_KM */
+#include "select.h"   /* the band's rule: WSB_NEAR_MIN_KM, WSB_EARTH_RADIUS_KM */
 #include "status.h"
 
 #include <math.h>
@@ -41,7 +41,7 @@ static double cell_radius(double deg, unsigned a)
             if (d > r)
                 r = d;
         }
-    return r + 1.0 / 6371.0;
+    return r + 1.0 / WSB_EARTH_RADIUS_KM;
 }
 
 /* The grids the index is built through, coarse to fine: each cell lies in
@@ -82,7 +82,7 @@ static int level_init(struct cell_level *lv, double deg, double near, size_t cap
 {
     lv->deg = deg;
     lv->near = near;
-    lv->near_min = near < WSB_NEAR_MIN_KM / 6371.0 ? near : WSB_NEAR_MIN_KM / 6371.0;
+    lv->near_min = near < WSB_NEAR_MIN_KM / WSB_EARTH_RADIUS_KM ? near : WSB_NEAR_MIN_KM / WSB_EARTH_RADIUS_KM;
     lv->rows = (unsigned)(180.0 / deg + 0.5);
     lv->cols = (unsigned)(360.0 / deg + 0.5);
     lv->cap = cap ? cap : 1;
@@ -336,7 +336,7 @@ static int list_levels(const double *pts, size_t n, double near_km, double deg, 
         if (l > 0 && room > budget)
             break;   /* up is the last grid */
         /* Lists are typically well under half their bound. */
-        if (level_init(&lv, LEVEL_DEG[l], near_km / 6371.0, room / 2 + GROUP * n) != WSB_OK ||
+        if (level_init(&lv, LEVEL_DEG[l], near_km / WSB_EARTH_RADIUS_KM, room / 2 + GROUP * n) != WSB_OK ||
             (parent == NULL ? list_top_level(&lv, pts, all, n, dot) : list_level(&lv, parent, pts, dot)) != WSB_OK)
             goto cleanup;
         level_free(&up);

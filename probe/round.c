@@ -10,9 +10,9 @@
 #include "log.h"
 #include "status.h"
 
+#include <malloc.h>   /* malloc_trim: glibc, as on Debian */
 #include <stdint.h>
 #include <stdio.h>
-#include <malloc.h>   /* malloc_trim: glibc, as on Debian */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
