@@ -182,6 +182,8 @@ struct round_work {
     struct wsb_node *records;              /* one per inventory node; built of them hold data */
     size_t built;
     long long now;                         /* unix seconds at the round's start */
+    char began_from[WSB_MAX_ROUND_ID + 1]; /* the id of the round read at the start
+                                            * (check_order): the write's fence */
 };
 
 static void work_free(struct round_work *w)
@@ -198,9 +200,7 @@ static void work_free(struct round_work *w)
 
 /* The probe never compares record bytes (the handler does, to skip
  * decoding unchanged records): the previous state's copies of them (about
- * 350 bytes a node) are freed before the checks, and the heap's free pages
- * (the reply they were read from, the inventory's parse) are given back, so
- * that the round's transfers reuse that memory rather than add to it. */
+ * 350 bytes a node) are freed as soon as it is read. */
 static void drop_raw(struct wsb_state *prev)
 {
     for (size_t i = 0; i < prev->n; i++) {
@@ -208,34 +208,72 @@ static void drop_raw(struct wsb_state *prev)
         prev->nodes[i].raw = NULL;
         prev->nodes[i].raw_len = 0;
     }
+    malloc_trim(0);   /* and what the replies took */
+}
+
+/* The previous state's nodes, once the records are built of them: not
+ * held through the write, whose commands are the round's other peak (its
+ * round id and drains stay for the write).  Sorted pointers go too. */
+static void drop_prev_nodes(struct round_work *w)
+{
+    for (size_t i = 0; i < w->prev.n; i++)
+        wsb_node_clear(&w->prev.nodes[i]);
+    free(w->prev.nodes);
+    w->prev.nodes = NULL;
+    w->prev.n = 0;
+    free(w->prev_sorted);
+    w->prev_sorted = NULL;
+    w->n_prev = 0;
     malloc_trim(0);
 }
 
-/* The order the checks start in (check_order.h; NULL: the inventory's),
- * from the previous round's records. */
-static size_t *check_order(const struct wsb_inventory *inv, const struct round_work *w)
+/* The order the checks start in (check_order.h; *order NULL: the
+ * inventory's), from the previous round's records, which are read for it
+ * and let go before the checks: the state (about 500 bytes a node: 5 MB at
+ * 10,000 nodes) is not held while the transfers are in flight, the part of
+ * a round whose memory peaks.  It is read again after the checks, for the
+ * history the new records carry on (wsb_round_run).  WSB_OK, or the read's
+ * error (err). */
+static int check_order(const struct wsb_round_ctx *c, struct round_work *w, size_t **order, char *err)
 {
-    if (w->n_prev == 0 || inv->n == 0)
-        return NULL;
-    unsigned char *failed = malloc(inv->n);
-    if (failed == NULL)
-        return NULL;
-    for (size_t i = 0; i < inv->n; i++)
-        failed[i] = (unsigned char)wsb_check_failed_last(find_prev(w->prev_sorted, w->n_prev, inv->nodes[i].node.id));
-    size_t *order = wsb_check_order(failed, inv->n);
+    const struct wsb_inventory *inv = c->inv;
+    struct wsb_state prev;
+    *order = NULL;
+    int status = wsb_state_read(c->redis, c->keys, &prev, err);
+    if (status != WSB_OK)
+        return status;
+    /* A round written after this read (by another probe, while this one
+     * was stopped, say) fences the write off, whatever the read after the
+     * checks finds: its checks are newer than this round's. */
+    memcpy(w->began_from, prev.round_id, sizeof w->began_from);
+    const struct wsb_node **sorted = NULL;
+    unsigned char *failed = NULL;
+    /* History only from a live state (as work_prepare). */
+    if (prev.live && prev.n > 0 && inv->n > 0 && (sorted = malloc(prev.n * sizeof *sorted)) != NULL &&
+        (failed = malloc(inv->n)) != NULL) {
+        for (size_t i = 0; i < prev.n; i++)
+            sorted[i] = &prev.nodes[i];
+        qsort(sorted, prev.n, sizeof *sorted, node_by_id);
+        for (size_t i = 0; i < inv->n; i++)
+            failed[i] = (unsigned char)wsb_check_failed_last(find_prev(sorted, prev.n, inv->nodes[i].node.id));
+        *order = wsb_check_order(failed, inv->n);   /* NULL without memory: the inventory's order */
+    }
     free(failed);
-    return order;
+    free(sorted);
+    wsb_state_clear(&prev);
+    /* The heap's free pages (the replies, the inventory's parse) go back,
+     * so that the transfers reuse that memory rather than add to it. */
+    malloc_trim(0);
+    return WSB_OK;
 }
 
-/* Makes room for the round and sorts the previous state (w->prev, read)
- * for lookups.  WSB_OK or WSB_ENOMEM. */
+/* Makes room for the round's records and sorts the previous state
+ * (w->prev, read) for lookups.  WSB_OK or WSB_ENOMEM. */
 static int work_prepare(const struct wsb_round_ctx *c, struct round_work *w)
 {
     size_t n = c->inv->n;
-    if (n > 0 && ((w->results = calloc(n, sizeof *w->results)) == NULL ||
-                  (w->records = calloc(n, sizeof *w->records)) == NULL))
+    if (n > 0 && (w->records = calloc(n, sizeof *w->records)) == NULL)
         return WSB_ENOMEM;
-    w->n_results = n;
     /* History only from a live state: after expiry every node starts over. */
     w->n_prev = w->prev.live ? w->prev.n : 0;
     if (w->n_prev > 0) {
@@ -348,7 +386,7 @@ static int write_round(const struct wsb_round_ctx *c, struct round_work *w, stru
         .down = st->down, .draining = st->draining, .probe = c->probe_id, .events = c->events, .stamp = &stamp,
     };
     struct wsb_round_carry carry = { .prev_id = w->prev.round_id, .counts = counts };
-    struct wsb_round_fence fence = { .lock_token = c->lock_token, .round_id = w->prev.round_id };
+    struct wsb_round_fence fence = { .lock_token = c->lock_token, .round_id = w->began_from };
     status = wsb_state_write_round(c->redis, c->keys, w->records, c->inv->n, &sum, &carry, &fence, c->ttl_s, err);
     free(counts);
     return status;
@@ -431,29 +469,41 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
         wsb_events_reset(c->events);
     long long started = wsb_now_ms();
     w.now = (long long)time(NULL);
-    if ((status = wsb_state_read(c->redis, c->keys, &w.prev, err)) != WSB_OK)
+    size_t *order = NULL;
+    if ((status = check_order(c, &w, &order, err)) != WSB_OK)
         return status;
-    if ((status = work_prepare(c, &w)) != WSB_OK)
-        goto cleanup;
-    drop_raw(&w.prev);
+    if (inv->n > 0 && (w.results = calloc(inv->n, sizeof *w.results)) == NULL) {
+        free(order);
+        return wsb_fail(err, WSB_ENOMEM, "out of memory in the round");
+    }
+    w.n_results = inv->n;
     if (check_canary(c, st, why) != WSB_OK)
         wsb_log_error("probe fault: the canary's check could not run: %s", why);
     if (!st->fault.fault) {
         long long checks_from = wsb_now_ms(), cpu_from = cpu_ms();
-        size_t *order = check_order(inv, &w);
         if (wsb_check_all(inv, &c->check, order, w.results, why) != WSB_OK)
             wsb_log_error("probe fault: the checks could not run: %s", why);
-        free(order);
         wsb_log_debug("checks: %zu nodes in %lld ms (%lld ms of CPU)", inv->n, wsb_now_ms() - checks_from,
                       cpu_ms() - cpu_from);
         /* The transfers' memory (easy handles, connections) is free now:
-         * given back before the records and the write are built. */
+         * given back before the state is read again and the records and
+         * the write are built. */
         malloc_trim(0);
         for (size_t i = 0; i < inv->n; i++)
             if ((unsigned)w.results[i].check < WSB_OUT_COUNT)
                 st->outcomes[w.results[i].check]++;
         wsb_fault_judge(inv, w.results, &st->fault);
     }
+    free(order);
+    /* The previous state again (check_order let it go): the history the
+     * records carry on, the round the write replaces. */
+    if ((status = wsb_state_read(c->redis, c->keys, &w.prev, why)) != WSB_OK) {
+        wsb_fail(err, status, "reading the previous state again after the checks: %s", why);
+        goto cleanup;
+    }
+    drop_raw(&w.prev);
+    if ((status = work_prepare(c, &w)) != WSB_OK)
+        goto cleanup;
     if (st->fault.fault) {
         status = skip_round(c, &w, st, err);
         goto cleanup;
@@ -465,6 +515,7 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
     wsb_check_results_clear(w.results, w.n_results);
     free(w.results);
     w.results = NULL;
+    drop_prev_nodes(&w);
     if (st->probe_faults > 0)
         wsb_log_error("probe fault: %zu of %zu checks could not run (first: %s); those nodes keep their "
                       "previous state", st->probe_faults, inv->n, st->probe_fault);
