@@ -2,6 +2,7 @@
  * one libcurl multi handle (mechanism only; see check.h). */
 #include "check.h"
 #include "check_pool.h"
+#include "parallel.h"
 #include "log.h"
 #include "status.h"
 #include "ws_answer.h"
@@ -9,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +118,7 @@ static void random_nonce(uint8_t nonce[16])
     if (getrandom(nonce, 16, GRND_NONBLOCK) == 16)
         return;
     /* No entropy yet: the key only has to differ between requests. */
-    static uint64_t s;
+    static __thread uint64_t s;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     s ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() ^ (uint64_t)ts.tv_sec << 20;
@@ -313,6 +315,19 @@ static enum wsb_outcome transport_outcome(struct xfer *x, CURLcode rc, long time
     return o;
 }
 
+/* cJSON keeps the position of its last parse error in a global, written
+ * by every parse: the parts of a round (check_threads.c) parse reports one
+ * at a time. */
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static enum wsb_outcome report_parse(const struct xfer *x, int required, struct wsb_load_report *out, char *why)
+{
+    pthread_mutex_lock(&report_lock);
+    enum wsb_outcome o = wsb_report_parse(x->body ? x->body : "", x->body_len, required, out, why);
+    pthread_mutex_unlock(&report_lock);
+    return o;
+}
+
 /* Turns a finished transfer into its node's result. */
 static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *node, int node_has_status,
                         struct wsb_check_result *r)
@@ -331,7 +346,7 @@ static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *
                 set_result(r, 1, WSB_OUT_PROBE_NO_MEMORY, "out of memory reading the report");
             } else {
                 char why[WSB_ERRLEN] = "";
-                r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, 1, &r->load, why);
+                r->report = report_parse(x, 1, &r->load, why);
                 wsb_check_detail_set(&r->report_detail, why);
             }
         } else if (body_ok) {
@@ -373,7 +388,7 @@ static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *
                     set_result(r, 1, WSB_OUT_PROBE_NO_MEMORY, "out of memory reading the report");
                 else {
                     char why[WSB_ERRLEN] = "";
-                    r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, 0, &r->load, why);
+                    r->report = report_parse(x, 0, &r->load, why);
                     wsb_check_detail_set(&r->report_detail, why);
                 }
             }
@@ -414,6 +429,7 @@ static void release_xfer(struct wsb_check_pool *pool, struct xfer *x)
 struct cursor {
     const size_t *order;   /* NULL: inventory order */
     size_t pos;            /* of the next node in that order */
+    size_t step;           /* every step-th node is this part's (>= 1) */
     int report_next;
 };
 
@@ -432,14 +448,14 @@ static int next_xfer(const struct wsb_inventory *inv, struct cursor *c, struct x
         x->type = WSB_CHECK_HTTP;
         x->keep_body = 1;
         c->report_next = 0;
-        c->pos++;
+        c->pos += c->step;
     } else {
         x->type = node->check.type;
         x->keep_body = x->type == WSB_CHECK_HTTP && node->status_url == NULL;
         if (node->status_url != NULL)
             c->report_next = 1;
         else
-            c->pos++;
+            c->pos += c->step;
     }
     return 1;
 }
@@ -469,30 +485,35 @@ static size_t collect_done(struct wsb_check_pool *pool, const struct wsb_invento
     return done;
 }
 
-int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt, const size_t *order,
-                  struct wsb_check_result *results, char *err)
+/* One part of a round: every step-th node of the order from first, with
+ * its own multi handle, epoll set and slots (max_parallel of them), run by
+ * one thread.  Parts share nothing but the results, each writing its own
+ * nodes'. */
+struct part {
+    const struct wsb_inventory *inv;
+    const struct wsb_check_options *opt;
+    const size_t *order;
+    size_t first, step, max_parallel;
+    struct wsb_check_result *results;
+    int status;                   /* what run_part returned */
+    size_t most;                  /* transfers in flight at once, at most */
+    char err[WSB_ERRLEN];
+};
+
+static void run_part(void *arg)
 {
-    size_t total = 0;
+    struct part *part = arg;
+    const struct wsb_inventory *inv = part->inv;
+    struct wsb_check_result *results = part->results;
+    char *err = part->err;
     int status = WSB_OK;
     struct xfer *slots = NULL;
-    size_t *free_slots = NULL, n_free = 0, n_slots = 0, most = 0;
+    size_t *free_slots = NULL, n_free = 0, n_slots = part->max_parallel > 0 ? part->max_parallel : 1, most = 0;
     struct wsb_check_pool pool;
-    struct cursor cur = { order, 0, 0 };
+    struct cursor cur = { part->order, part->first, part->step > 0 ? part->step : 1, 0 };
     memset(&pool, 0, sizeof pool);
     pool.epfd = -1;
-    for (size_t i = 0; i < inv->n; i++) {
-        struct wsb_check_result *r = &results[i];
-        memset(r, 0, sizeof *r);
-        r->check = WSB_OUT_PROBE_ERROR;
-        r->report = WSB_OUT_NO_REPORT;
-        r->load.connections = r->load.capacity = -1;
-        total += 1 + (inv->nodes[i].status_url != NULL);
-    }
-    if (total == 0)
-        return WSB_OK;
-    n_slots = opt->max_parallel > 0 ? opt->max_parallel : 1;
-    if (n_slots > total)
-        n_slots = total;
+    err[0] = '\0';
     if ((slots = calloc(n_slots, sizeof *slots)) == NULL || (free_slots = malloc(n_slots * sizeof *free_slots)) == NULL) {
         status = wsb_fail(err, WSB_ENOMEM, "out of memory preparing %zu transfers at once", n_slots);
         goto cleanup;
@@ -516,7 +537,7 @@ int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_option
             if (!next_xfer(inv, &cur, x))
                 break;
             started++;
-            if (start_xfer(&pool, x, &inv->nodes[x->node], opt, &results[x->node]) == WSB_OK) {
+            if (start_xfer(&pool, x, &inv->nodes[x->node], part->opt, &results[x->node]) == WSB_OK) {
                 n_free--;
                 active++;
                 if (active > most)
@@ -545,6 +566,55 @@ cleanup:
     free(slots);
     free(free_slots);
     wsb_check_pool_close(&pool);
-    wsb_log_debug("checks: %zu transfers, at most %zu in flight (--max-parallel %zu)", total, most, n_slots);
+    part->most = most;
+    part->status = status;
+}
+
+/* Parts of a round: one per core (opt->threads), but none with fewer than
+ * PART_MIN transfers, and each with its share of max_parallel. */
+#define PART_MIN 256
+
+int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt, const size_t *order,
+                  struct wsb_check_result *results, char *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < inv->n; i++) {
+        struct wsb_check_result *r = &results[i];
+        memset(r, 0, sizeof *r);
+        r->check = WSB_OUT_PROBE_ERROR;
+        r->report = WSB_OUT_NO_REPORT;
+        r->load.connections = r->load.capacity = -1;
+        total += 1 + (inv->nodes[i].status_url != NULL);
+    }
+    if (total == 0)
+        return WSB_OK;
+    size_t max_parallel = opt->max_parallel > 0 ? opt->max_parallel : 1;
+    if (max_parallel > total)
+        max_parallel = total;
+    size_t n_parts = opt->threads > 0 ? opt->threads : 1;
+    if (n_parts > WSB_CHECK_THREADS_MAX)
+        n_parts = WSB_CHECK_THREADS_MAX;
+    if (n_parts > (total + PART_MIN - 1) / PART_MIN)
+        n_parts = (total + PART_MIN - 1) / PART_MIN;
+    if (n_parts > max_parallel)
+        n_parts = max_parallel;
+    struct part parts[WSB_CHECK_THREADS_MAX];
+    for (size_t k = 0; k < n_parts; k++) {
+        parts[k] = (struct part){ .inv = inv, .opt = opt, .order = order, .first = k, .step = n_parts,
+                                  .max_parallel = max_parallel / n_parts + (k < max_parallel % n_parts),
+                                  .results = results };
+    }
+    wsb_parallel_run(run_part, parts, sizeof parts[0], n_parts);
+    int status = WSB_OK;
+    size_t most = 0;
+    for (size_t k = 0; k < n_parts; k++) {
+        most += parts[k].most;
+        if (status == WSB_OK && parts[k].status != WSB_OK) {
+            status = parts[k].status;
+            memcpy(err, parts[k].err, WSB_ERRLEN);
+        }
+    }
+    wsb_log_debug("checks: %zu transfers in %zu part%s, at most %zu in flight (--max-parallel %zu)", total, n_parts,
+                  n_parts == 1 ? "" : "s", most, max_parallel);
     return status;
 }

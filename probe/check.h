@@ -13,7 +13,13 @@
  *              load report
  *
  * Every transfer has the node's timeout_ms as its whole budget.  At most
- * max_parallel transfers run at once (the rest wait for a free slot). */
+ * max_parallel transfers run at once (the rest wait for a free slot).
+ *
+ * A round's checks are CPU-bound (TCP and TLS set-up, libcurl): they run
+ * on up to opt->threads threads, each with its own share of the nodes
+ * (every threads-th of the start order, so that each starts the previous
+ * round's failures first) and of max_parallel.  The threads share nothing
+ * but the results array, each writing its own nodes' entries. */
 #ifndef WSB_PROBE_CHECK_H
 #define WSB_PROBE_CHECK_H
 
@@ -52,9 +58,13 @@ void wsb_check_detail_set(char **slot, const char *text);
 /* Frees the details of results[0..n) (not the array). */
 void wsb_check_results_clear(struct wsb_check_result *results, size_t n);
 
+#define WSB_CHECK_THREADS_MAX 64   /* largest --threads */
+
 struct wsb_check_options {
     const char *ca_file;              /* NULL: libcurl's default bundle */
-    size_t max_parallel;              /* transfers at once, >= 1 */
+    size_t max_parallel;              /* transfers at once, >= 1, over all threads */
+    size_t threads;                   /* threads the checks run on, 1..WSB_CHECK_THREADS_MAX
+                                       * (0: 1); fewer for a small round */
     const char *user_agent;
 };
 
@@ -65,7 +75,8 @@ struct wsb_check_options {
  * checks start.  Returns WSB_OK when every node has a result (some of them
  * may be probe faults, e.g. out of file descriptors), or WSB_ENOMEM/WSB_ESYS
  * when the check machinery itself could not start, with err filled and
- * every result set to a probe fault.  curl_global_init must have run. */
+ * the results it could not give set to a probe fault.  curl_global_init
+ * must have run. */
 int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt, const size_t *order,
                   struct wsb_check_result *results, char *err);
 

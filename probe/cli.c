@@ -1,5 +1,6 @@
 /* cli.c: wsb-probe's command line: options, usage and their checks. */
 #include "cli.h"
+#include "check.h"
 #include "config.h"
 #include "events.h"
 #include "status.h"
@@ -31,6 +32,8 @@ static void usage(FILE *f)
             "  --ttl S            state lifetime in seconds (default: max(180, 3 x interval))\n"
             "  --max-parallel N   transfers at once (default: from the file descriptor\n"
             "                     limit, at most 1024)\n"
+            "  --threads N        threads the checks run on (1..64; default: the online\n"
+            "                     CPUs, at most 8; one for a round under 256 transfers)\n"
             "  --min-gap S        do nothing when the last round (any probe's) is younger\n"
             "                     than S seconds (several probe hosts on timers)\n"
             "  --events-max N     cap of the events stream <prefix>events (XADD MAXLEN ~;\n"
@@ -98,6 +101,9 @@ static int take_arg(const char *a, const char *v, struct wsb_probe_options *o, i
             return -1;
     } else if (strcmp(a, "--max-parallel") == 0) {
         if (wsb_arg_long("wsb-probe", a, v, 1, 1000000, &o->max_parallel) != 0)
+            return -1;
+    } else if (strcmp(a, "--threads") == 0) {
+        if (wsb_arg_long("wsb-probe", a, v, 1, WSB_CHECK_THREADS_MAX, &o->threads) != 0)
             return -1;
     } else if (strcmp(a, "--on-change") == 0) {
         o->on_change = v;

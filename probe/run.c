@@ -176,11 +176,13 @@ static void report_inventory(const char *path, const struct wsb_inventory *inv)
 }
 
 #define IN_FLIGHT_DEFAULT 1024L
+#define THREADS_DEFAULT 8L      /* most threads without --threads */
 
 /* How many transfers run at once, and how long a round, the state and
  * the lock may last. */
 struct round_plan {
     long max_parallel;
+    long threads;
     long round_budget_ms;
     long ttl_s;
     long lock_ttl_ms;
@@ -203,6 +205,10 @@ static void plan_rounds(const struct wsb_probe_options *o, const struct wsb_inve
         p->max_parallel = IN_FLIGHT_DEFAULT;
     if (p->max_parallel < 1)
         p->max_parallel = 1;
+    /* The checks are CPU-bound (TCP and TLS set-up): a thread per core,
+     * up to THREADS_DEFAULT (check.h). */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p->threads = o->threads ? o->threads : (cpus < 1 ? 1 : cpus > THREADS_DEFAULT ? THREADS_DEFAULT : cpus);
     long batches = transfers ? ((long)transfers + p->max_parallel - 1) / p->max_parallel : 1;
     if ((size_t)p->max_parallel < transfers)
         wsb_log_warn("checking %zu transfers %ld at a time (descriptor limit %ld): a round may take up to "
@@ -397,6 +403,7 @@ int wsb_run_probe(const struct wsb_probe_options *o)
         .inv = &inv, .redis = r, .keys = &keys, .ttl_s = (int)plan.ttl_s, .probe_id = probe_id,
         .lock_token = token, .lock_ttl_ms = plan.lock_ttl_ms, .events = &events, .events_max = o->events_max,
         .check = { .ca_file = inv.ca_file, .max_parallel = (size_t)plan.max_parallel,
+                   .threads = (size_t)plan.threads,
                    .user_agent = "wsb-probe/" WSB_VERSION },
     };
     rc = run_rounds(o, &ctx, &locked);

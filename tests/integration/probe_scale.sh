@@ -36,9 +36,15 @@ p_standin "$T_DIR/standin.json" || exit 1
 
 TIME=()
 [ -x /usr/bin/time ] && TIME=(/usr/bin/time -f '%M' -o "$T_DIR/rss")
-for round in 1 2; do
+# Round 1 on the default threads (the online CPUs), round 2 on three and
+# round 3 on one: the same verdicts whatever the split (check.h).
+threads=("" "--threads 3" "--threads 1")
+parts=("" "in 3 parts" "in 1 part,")
+for round in 1 2 3; do
     start=$(date +%s%N)
-    "${TIME[@]}" "$PROBE" --redis "$T_REDIS_URL" --inventory "$T_DIR/inventory.json" --once 2>"$T_DIR/probe.err"
+    # shellcheck disable=SC2086
+    "${TIME[@]}" "$PROBE" --redis "$T_REDIS_URL" --inventory "$T_DIR/inventory.json" --once --log-level debug \
+        ${threads[$((round - 1))]} 2>"$T_DIR/probe.err"
     rc=$?
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     rss=$( [ -s "$T_DIR/rss" ] && tail -1 "$T_DIR/rss" || echo "?")
@@ -47,11 +53,14 @@ for round in 1 2; do
     t_true "round $round: within timeout + 3 s ($ms ms <= 4000; target <= 2000 in make bench)" test "$ms" -le 4000
     t_eq "round $round: 900 up" 900 "$(t_rcli HGET wsb:round up)"
     t_eq "round $round: 100 down" 100 "$(t_rcli HGET wsb:round down)"
+    want=${parts[$((round - 1))]}
+    [ -n "$want" ] && t_match "round $round: ${threads[$((round - 1))]}: the checks $want" \
+        "checks: 1180 transfers $want" "$(grep 'debug: checks: .* transfers' "$T_DIR/probe.err")"
 done
 p_refresh
 t_eq "hanging node: timeout" timeout "$(p_field n0950 last_error)"
 t_eq "load from status_url" 0.1 "$(p_field n0000 load)"
 t_eq "no status_url: load unknown" "" "$(p_field n0001 load)"
 [ "$(t_rcli HGET wsb:round up)" = 900 ] || grep ': node ' "$T_DIR/probe.err" | sed 's/^/  /' | head -5
-t_eq "second round: no node lines" 0 "$(grep -c ': node ' "$T_DIR/probe.err")"
+t_eq "later rounds: no node lines" 0 "$(grep -c ': node ' "$T_DIR/probe.err")"
 t_summary
