@@ -33,7 +33,7 @@ static void usage(FILE *f)
             "  --max-parallel N   transfers at once (default: from the file descriptor\n"
             "                     limit, at most 1024)\n"
             "  --threads N        threads the checks run on (1..64; default: the online\n"
-            "                     CPUs, at most 8; one for a round under 256 transfers)\n"
+            "                     CPUs, at most 8; a thread per 1,024 transfers at most)\n"
             "  --min-gap S        do nothing when the last round (any probe's) is younger\n"
             "                     than S seconds (several probe hosts on timers)\n"
             "  --events-max N     cap of the events stream <prefix>events (XADD MAXLEN ~;\n"
