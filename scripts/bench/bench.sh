@@ -5,7 +5,7 @@
 #   (b) a minimal libfcgi responder printing a constant JSON (the FastCGI floor),
 #   (c) wsb-handler with the City database, clients spread over many addresses,
 # for 10, 1,000 and 10,000 nodes, (b) and (c) alternating, three runs each,
-# best of each kept; then instructions per decision and per full read of
+# the best req/s and the median p99 of each kept; then instructions per decision and per full read of
 # the state (callgrind) up to 100,000 nodes (the record limit), the pool
 # behind nginx at 10,000 and 100,000 nodes (req/s, RSS), handler resident
 # memory, and probe rounds over 1,000 and 10,000 stand-in nodes of which
@@ -77,6 +77,8 @@ curl -sf "$BASE/const/" >/dev/null; curl -s "$BASE/lb/v1/websocket/server" >/dev
 run_wrk /static.json; A_RPS=$RPS; A_P99=$P99
 row "(a) static file" "$RPS" "$P50" "$P99" "$ERR"
 declare -A C_RPS C_P99 B_RPS B_P99 C_RPR C_RPF
+# The median of a list of numbers ("12 30 7" -> 12).
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR]=$1} END {print NR ? v[int((NR + 1) / 2)] : 0}'; }
 for n in $SIZES; do
     python3 "$ROOT/scripts/bench/gen.py" nodes "$n" > "$T/nodes.json"
     "$BUILD/tests/wsb_statectl" --redis "$RURL" write "$T/nodes.json" --ttl 3600 || exit 1
@@ -84,20 +86,25 @@ for n in $SIZES; do
     for _ in $(seq 20); do curl -s -H 'X-Forwarded-For: 81.2.69.142' "$BASE/lb/v1/websocket/server" >/dev/null; done
     body=$(curl -s -H 'X-Forwarded-For: 81.2.69.142' "$BASE/lb/v1/websocket/server")
     case "$body" in *'"endpoint"'*) ;; *) echo "handler does not answer 200 at $n nodes: $body"; exit 1 ;; esac
-    # (b) and (c) alternate, three runs each, best run of each kept: a
-    # verdict that noise on a shared machine cannot flip with one bad run.
-    B_RPS[$n]=0; C_RPS[$n]=0; calls=0; reqs=0
+    # (b) and (c) alternate, three runs each, best run of each kept for
+    # req/s, and the median of the runs' p99 for latency: a verdict that
+    # noise on a shared machine cannot flip with one bad run.  (The p99 of
+    # the best req/s run was a draw: 0.75 x in one run, 1.20 x in the next.)
+    B_RPS[$n]=0; C_RPS[$n]=0; calls=0; reqs=0; b_p99s=""; c_p99s=""
     for rep in $(seq "${BENCH_REPEATS:-3}"); do
         run_wrk /const/
         row "(b) FastCGI floor ($n-node run $rep)" "$RPS" "$P50" "$P99" "$ERR"
-        if [ "${RPS:-0}" -gt "${B_RPS[$n]}" ]; then B_RPS[$n]=$RPS; B_P99[$n]=$P99; fi
+        if [ "${RPS:-0}" -gt "${B_RPS[$n]}" ]; then B_RPS[$n]=$RPS; fi
+        b_p99s="$b_p99s ${P99:-0}"
         before=$(redis_calls)
         run_wrk /lb/v1/websocket/server
         after=$(redis_calls)
         calls=$((calls + after - before)); reqs=$((reqs + ${RPS:-0} * SECS))
         row "(c) wsb-handler, $n nodes (run $rep)" "$RPS" "$P50" "$P99" "$ERR"
-        if [ "${RPS:-0}" -gt "${C_RPS[$n]}" ]; then C_RPS[$n]=$RPS; C_P99[$n]=$P99; fi
+        if [ "${RPS:-0}" -gt "${C_RPS[$n]}" ]; then C_RPS[$n]=$RPS; fi
+        c_p99s="$c_p99s ${P99:-0}"
     done
+    B_P99[$n]=$(median "$b_p99s"); C_P99[$n]=$(median "$c_p99s")
     C_RPR[$n]=$(python3 -c "print('%.6f' % ($calls / max(1, $reqs)))")
     # Per process and refresh (WSB_CACHE_MS 1000): what a refresh sends, at
     # most the change check (4), two HINCRBY per node that took clients and
@@ -105,7 +112,7 @@ for n in $SIZES; do
     reps=${BENCH_REPEATS:-3}
     C_RPF[$n]=$(python3 -c "print('%.1f' % ($calls / ($WORKERS * $SECS * $reps)))")
     before=0; after=$calls
-    printf '      best runs: c/b %.3f   c/a %.3f   p99 c/b %.2f   redis commands per request %s (%s over %s s)\n' \
+    printf '      best runs: c/b %.3f   c/a %.3f   median p99 c/b %.2f   redis commands per request %s (%s over %s s)\n' \
         "$(python3 -c "print(${C_RPS[$n]}/${B_RPS[$n]})")" "$(python3 -c "print(${C_RPS[$n]}/$A_RPS)")" \
         "$(python3 -c "print(${C_P99[$n]}/max(1,${B_P99[$n]}))")" "${C_RPR[$n]}" "$((after - before))" "$((SECS * reps))"
     if [ "$n" = 10000 ] || [ "$n" = "${SIZES##* }" ]; then
@@ -215,7 +222,7 @@ echo "== targets"
 mid=1000
 target "c/b >= 0.95 at 1,000 nodes ($(python3 -c "print('%.3f' % (${C_RPS[$mid]:-0}/max(1,${B_RPS[$mid]:-1})))"))" \
     fcmp "${C_RPS[$mid]:-0} >= 0.95 * ${B_RPS[$mid]:-1}"
-target "p99 of (c) <= 1.1 x p99 of (b) at 1,000 nodes (${C_P99[$mid]:-?} vs ${B_P99[$mid]:-?} us)" \
+target "median p99 of (c) <= 1.1 x median p99 of (b) at 1,000 nodes (${C_P99[$mid]:-?} vs ${B_P99[$mid]:-?} us)" \
     fcmp "${C_P99[$mid]:-1e9} <= 1.1 * ${B_P99[$mid]:-0}"
 target "<= 20,000 instructions per decision at 1,000 nodes (${INSN[$mid]:-?})" fcmp "${INSN[$mid]:-1e9} <= 20000"
 if [ -n "${INSN[10]:-}" ] && [ -n "${INSN[10000]:-}" ]; then
