@@ -1,5 +1,5 @@
 /* check.c: every node's check and load report fetch, run concurrently on
- * one libcurl multi handle (mechanism only; see check.h). */
+ * a libcurl multi handle per thread (mechanism only; see check.h). */
 #include "check.h"
 #include "check_pool.h"
 #include "parallel.h"
@@ -10,10 +10,10 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -315,19 +315,6 @@ static enum wsb_outcome transport_outcome(struct xfer *x, CURLcode rc, long time
     return o;
 }
 
-/* cJSON keeps the position of its last parse error in a global, written
- * by every parse: the parts of a round (check_threads.c) parse reports one
- * at a time. */
-static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static enum wsb_outcome report_parse(const struct xfer *x, int required, struct wsb_load_report *out, char *why)
-{
-    pthread_mutex_lock(&report_lock);
-    enum wsb_outcome o = wsb_report_parse(x->body ? x->body : "", x->body_len, required, out, why);
-    pthread_mutex_unlock(&report_lock);
-    return o;
-}
-
 /* Turns a finished transfer into its node's result. */
 static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *node, int node_has_status,
                         struct wsb_check_result *r)
@@ -346,7 +333,7 @@ static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *
                 set_result(r, 1, WSB_OUT_PROBE_NO_MEMORY, "out of memory reading the report");
             } else {
                 char why[WSB_ERRLEN] = "";
-                r->report = report_parse(x, 1, &r->load, why);
+                r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, 1, &r->load, why);
                 wsb_check_detail_set(&r->report_detail, why);
             }
         } else if (body_ok) {
@@ -388,7 +375,7 @@ static void finish_xfer(struct xfer *x, CURLcode rc, const struct wsb_inv_node *
                     set_result(r, 1, WSB_OUT_PROBE_NO_MEMORY, "out of memory reading the report");
                 else {
                     char why[WSB_ERRLEN] = "";
-                    r->report = report_parse(x, 0, &r->load, why);
+                    r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, 0, &r->load, why);
                     wsb_check_detail_set(&r->report_detail, why);
                 }
             }
@@ -424,21 +411,38 @@ static void release_xfer(struct wsb_check_pool *pool, struct xfer *x)
     x->body_len = x->body_cap = 0;
 }
 
-/* Where a round is in its list of transfers: a node's check, then its
- * report fetch (when it has a status_url), which start together. */
+/* What the parts of a round share (atomics): the position in the start
+ * order of the next node to check, which the part with a free slot takes,
+ * so that the order holds across parts; and the transfers in flight over
+ * all parts, which max_parallel bounds as a whole: the hanging checks of a
+ * round may sit in one part's slots, and the other parts go on checking
+ * the rest (a share of slots a part left one thread checking alone). */
+struct share {
+    size_t next;
+    size_t in_flight;
+    size_t max_parallel;
+    size_t most;          /* the most in flight at once */
+};
+
+/* Where a part is in the round's list of transfers: a node's check, then
+ * its report fetch (when it has a status_url), which start together. */
 struct cursor {
     const size_t *order;   /* NULL: inventory order */
-    size_t pos;            /* of the next node in that order */
-    size_t step;           /* every step-th node is this part's (>= 1) */
+    struct share *share;
+    size_t pos;            /* in that order, of the node whose report is next */
     int report_next;
 };
 
-/* Lays out the next transfer of the round in x (a free slot); 0 when
- * every transfer has been laid out. */
+/* Lays out the part's next transfer in x (a free slot); 0 when every node
+ * has been taken. */
 static int next_xfer(const struct wsb_inventory *inv, struct cursor *c, struct xfer *x)
 {
-    if (c->pos >= inv->n)
-        return 0;
+    if (!c->report_next) {
+        size_t pos = __atomic_fetch_add(&c->share->next, 1, __ATOMIC_RELAXED);
+        if (pos >= inv->n)
+            return 0;
+        c->pos = pos;
+    }
     size_t i = c->order != NULL ? c->order[c->pos] : c->pos;
     const struct wsb_inv_node *node = &inv->nodes[i];
     memset(x, 0, sizeof *x);
@@ -448,16 +452,39 @@ static int next_xfer(const struct wsb_inventory *inv, struct cursor *c, struct x
         x->type = WSB_CHECK_HTTP;
         x->keep_body = 1;
         c->report_next = 0;
-        c->pos += c->step;
     } else {
         x->type = node->check.type;
         x->keep_body = x->type == WSB_CHECK_HTTP && node->status_url == NULL;
-        if (node->status_url != NULL)
-            c->report_next = 1;
-        else
-            c->pos += c->step;
+        c->report_next = node->status_url != NULL;
     }
     return 1;
+}
+
+/* Takes one of the round's max_parallel places in flight (1), or none
+ * when all are taken (0); keeps the most taken at once. */
+static int take_place(struct share *sh)
+{
+    size_t now = __atomic_load_n(&sh->in_flight, __ATOMIC_RELAXED);
+    do {
+        if (now >= sh->max_parallel)
+            return 0;
+    } while (!__atomic_compare_exchange_n(&sh->in_flight, &now, now + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    size_t most = __atomic_load_n(&sh->most, __ATOMIC_RELAXED);
+    while (now + 1 > most &&
+           !__atomic_compare_exchange_n(&sh->most, &most, now + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    return 1;
+}
+
+static void give_places(struct share *sh, size_t n)
+{
+    __atomic_sub_fetch(&sh->in_flight, n, __ATOMIC_RELAXED);
+}
+
+/* Whether a node (or the report fetch of the one c took) is left to start. */
+static int work_left(const struct wsb_inventory *inv, const struct cursor *c)
+{
+    return c->report_next || __atomic_load_n(&c->share->next, __ATOMIC_RELAXED) < inv->n;
 }
 
 /* Records the outcome of every finished transfer and frees its slot
@@ -485,20 +512,32 @@ static size_t collect_done(struct wsb_check_pool *pool, const struct wsb_invento
     return done;
 }
 
-/* One part of a round: every step-th node of the order from first, with
- * its own multi handle, epoll set and slots (max_parallel of them), run by
- * one thread.  Parts share nothing but the results, each writing its own
- * nodes'. */
+/* One part of a round, run by one thread: its own multi handle, epoll set
+ * and slots (max_parallel of them, touched only as used), taking the next
+ * node of the start order whenever the round has a place in flight free.
+ * Parts share nothing but the cursor and the results, each writing the
+ * entries of the nodes it took. */
 struct part {
     const struct wsb_inventory *inv;
     const struct wsb_check_options *opt;
     const size_t *order;
-    size_t first, step, max_parallel;
+    struct share *share;
+    size_t max_parallel;
+    size_t idle_max;              /* easy handles it keeps for reuse */
     struct wsb_check_result *results;
     int status;                   /* what run_part returned */
-    size_t most;                  /* transfers in flight at once, at most */
     char err[WSB_ERRLEN];
 };
+
+/* A part's slots: max_parallel of them (about 0.5 MB at 1,024), of which a
+ * part uses as many as it has in flight at once, the first ones (the free
+ * list is a stack).  Mapped, so that the pages of the slots never used are
+ * never touched: calloc zeroes what it takes from the heap's free space. */
+static struct xfer *slots_map(size_t n)
+{
+    void *p = mmap(NULL, n * sizeof(struct xfer), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
 
 static void run_part(void *arg)
 {
@@ -508,73 +547,81 @@ static void run_part(void *arg)
     char *err = part->err;
     int status = WSB_OK;
     struct xfer *slots = NULL;
-    size_t *free_slots = NULL, n_free = 0, n_slots = part->max_parallel > 0 ? part->max_parallel : 1, most = 0;
+    size_t *free_slots = NULL, n_free = 0, n_slots = part->max_parallel > 0 ? part->max_parallel : 1;
     struct wsb_check_pool pool;
-    struct cursor cur = { part->order, part->first, part->step > 0 ? part->step : 1, 0 };
+    struct cursor cur = { part->order, part->share, 0, 0 };
     memset(&pool, 0, sizeof pool);
     pool.epfd = -1;
     err[0] = '\0';
-    if ((slots = calloc(n_slots, sizeof *slots)) == NULL || (free_slots = malloc(n_slots * sizeof *free_slots)) == NULL) {
+    if ((slots = slots_map(n_slots)) == NULL || (free_slots = malloc(n_slots * sizeof *free_slots)) == NULL) {
         status = wsb_fail(err, WSB_ENOMEM, "out of memory preparing %zu transfers at once", n_slots);
         goto cleanup;
     }
     for (size_t k = n_slots; k > 0; k--)
         free_slots[n_free++] = k - 1;
-    if ((status = wsb_check_pool_open(&pool, n_slots, err)) != WSB_OK)
+    if ((status = wsb_check_pool_open(&pool, part->idle_max, err)) != WSB_OK)
         goto cleanup;
     size_t active = 0;
     for (;;) {
         /* At most START_BATCH new transfers between two looks at the ones
          * in flight (see START_BATCH). */
         size_t started = 0;
-        int more = 0;
+        int more = 0, waiting = 0;   /* waiting: work is left, but no place in flight */
         while (n_free > 0) {
             if (started == START_BATCH) {
                 more = 1;
                 break;
             }
-            struct xfer *x = &slots[free_slots[n_free - 1]];
-            if (!next_xfer(inv, &cur, x))
+            if (!take_place(part->share)) {
+                waiting = work_left(inv, &cur);
                 break;
+            }
+            struct xfer *x = &slots[free_slots[n_free - 1]];
+            if (!next_xfer(inv, &cur, x)) {
+                give_places(part->share, 1);
+                break;
+            }
             started++;
             if (start_xfer(&pool, x, &inv->nodes[x->node], part->opt, &results[x->node]) == WSB_OK) {
                 n_free--;
                 active++;
-                if (active > most)
-                    most = active;
+            } else {
+                give_places(part->share, 1);
             }
         }
-        if (active == 0 && !more)
+        if (active == 0 && !more && !waiting)
             break;
-        if ((status = wsb_check_pool_run(&pool, more ? 0 : 1000, err)) != WSB_OK)
+        /* Waiting on the other parts' transfers: a look every millisecond. */
+        if ((status = wsb_check_pool_run(&pool, more ? 0 : waiting ? 1 : 1000, err)) != WSB_OK)
             goto cleanup;
-        active -= collect_done(&pool, inv, slots, free_slots, &n_free, results);
+        size_t done = collect_done(&pool, inv, slots, free_slots, &n_free, results);
+        active -= done;
+        give_places(part->share, done);
     }
 cleanup:
     if (status != WSB_OK) {
+        /* The transfers in flight, and the report fetch of the node it took
+         * last; the nodes no part took are told after the round
+         * (wsb_check_all). */
         enum wsb_outcome o = status == WSB_ENOMEM ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR;
-        /* The transfers in flight, and those not started. */
         for (size_t k = 0; slots != NULL && k < n_slots; k++)
             if (slots[k].easy != NULL)
                 set_result(&results[slots[k].node], slots[k].is_report, o, "the check machinery failed");
-        struct xfer rest;
-        while (next_xfer(inv, &cur, &rest))
-            set_result(&results[rest.node], rest.is_report, o, "the check machinery failed");
+        if (cur.report_next)
+            set_result(&results[cur.order != NULL ? cur.order[cur.pos] : cur.pos], 1, o, "the check machinery failed");
     }
-    for (size_t k = 0; slots != NULL && k < n_slots; k++)
+    for (size_t k = 0; slots != NULL && k < n_slots; k++) {
+        int held = slots[k].easy != NULL;
         release_xfer(&pool, &slots[k]);
-    free(slots);
+        if (held)
+            give_places(part->share, 1);
+    }
+    if (slots != NULL)
+        munmap(slots, n_slots * sizeof *slots);
     free(free_slots);
     wsb_check_pool_close(&pool);
-    part->most = most;
     part->status = status;
 }
-
-/* Parts of a round: one per core (opt->threads), but none with fewer than
- * PART_MIN transfers (a thread's arena and stack, about 1.5 MB at 1,000
- * nodes, buy nothing for a round that takes 0.2 s of CPU), and each with
- * its share of max_parallel. */
-#define PART_MIN 1024
 
 int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_options *opt, const size_t *order,
                   struct wsb_check_result *results, char *err)
@@ -593,30 +640,38 @@ int wsb_check_all(const struct wsb_inventory *inv, const struct wsb_check_option
     size_t max_parallel = opt->max_parallel > 0 ? opt->max_parallel : 1;
     if (max_parallel > total)
         max_parallel = total;
+    /* A part per thread asked for, but never more than transfers in
+     * flight at once: a part has at least one slot. */
     size_t n_parts = opt->threads > 0 ? opt->threads : 1;
     if (n_parts > WSB_CHECK_THREADS_MAX)
         n_parts = WSB_CHECK_THREADS_MAX;
-    if (n_parts > (total + PART_MIN - 1) / PART_MIN)
-        n_parts = (total + PART_MIN - 1) / PART_MIN;
     if (n_parts > max_parallel)
         n_parts = max_parallel;
+    struct share share = { .max_parallel = max_parallel };
     struct part parts[WSB_CHECK_THREADS_MAX];
-    for (size_t k = 0; k < n_parts; k++) {
-        parts[k] = (struct part){ .inv = inv, .opt = opt, .order = order, .first = k, .step = n_parts,
-                                  .max_parallel = max_parallel / n_parts + (k < max_parallel % n_parts),
+    for (size_t k = 0; k < n_parts; k++)
+        parts[k] = (struct part){ .inv = inv, .opt = opt, .order = order, .share = &share,
+                                  .max_parallel = max_parallel, .idle_max = max_parallel / n_parts + 1,
                                   .results = results };
-    }
     wsb_parallel_run(run_part, parts, sizeof parts[0], n_parts);
     int status = WSB_OK;
-    size_t most = 0;
-    for (size_t k = 0; k < n_parts; k++) {
-        most += parts[k].most;
+    for (size_t k = 0; k < n_parts; k++)
         if (status == WSB_OK && parts[k].status != WSB_OK) {
             status = parts[k].status;
             memcpy(err, parts[k].err, WSB_ERRLEN);
         }
+    if (status != WSB_OK) {
+        /* Every part failed before all the nodes were taken (a part that
+         * runs on takes the rest): those nodes say why. */
+        enum wsb_outcome o = status == WSB_ENOMEM ? WSB_OUT_PROBE_NO_MEMORY : WSB_OUT_PROBE_ERROR;
+        for (size_t pos = share.next < inv->n ? share.next : inv->n; pos < inv->n; pos++) {
+            size_t i = order != NULL ? order[pos] : pos;
+            set_result(&results[i], 0, o, "the check machinery failed");
+            if (inv->nodes[i].status_url != NULL)
+                set_result(&results[i], 1, o, "the check machinery failed");
+        }
     }
-    wsb_log_debug("checks: %zu transfers in %zu part%s, at most %zu in flight (--max-parallel %zu)", total, n_parts,
-                  n_parts == 1 ? "" : "s", most, max_parallel);
+    wsb_log_debug("checks: %zu transfers on %zu thread%s, at most %zu in flight (--max-parallel %zu)", total, n_parts,
+                  n_parts == 1 ? "" : "s", share.most, max_parallel);
     return status;
 }

@@ -16,10 +16,12 @@
  * max_parallel transfers run at once (the rest wait for a free slot).
  *
  * A round's checks are CPU-bound (TCP and TLS set-up, libcurl): they run
- * on up to opt->threads threads, each with its own share of the nodes
- * (every threads-th of the start order, so that each starts the previous
- * round's failures first) and of max_parallel.  The threads share nothing
- * but the results array, each writing its own nodes' entries. */
+ * on opt->threads threads, each with its own multi handle, each taking the
+ * next node of the start order whenever the round has one of its
+ * max_parallel places in flight free (so the previous round's failures
+ * still start first, and while hanging checks hold places in one thread
+ * the others go on).  The threads share nothing but that cursor, the count
+ * in flight and the results array, each writing its own nodes' entries. */
 #ifndef WSB_PROBE_CHECK_H
 #define WSB_PROBE_CHECK_H
 
@@ -64,7 +66,7 @@ struct wsb_check_options {
     const char *ca_file;              /* NULL: libcurl's default bundle */
     size_t max_parallel;              /* transfers at once, >= 1, over all threads */
     size_t threads;                   /* threads the checks run on, 1..WSB_CHECK_THREADS_MAX
-                                       * (0: 1); fewer for a small round */
+                                       * (0: 1); at most max_parallel */
     const char *user_agent;
 };
 

@@ -35,7 +35,8 @@ struct wsb_probe_options {
     long for_s;               /* 0: no limit */
     long ttl_s;               /* 0: default */
     long max_parallel;        /* 0: default */
-    long threads;             /* 0: default (the online CPUs, at most 8) */
+    long threads;             /* 0: default (run.c: one per CPU, at most 8, and one per
+                               * 1024 transfers at most) */
     long min_gap_s;           /* 0: none; else skip a run while the last round is younger */
     const char *on_change;    /* NULL: none; else run through /bin/sh -c per event (events.h) */
     long on_change_timeout_s; /* bound of one run */

@@ -4,7 +4,12 @@
 #include "status.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <string.h>
+
+/* cJSON keeps the place of its last parse error in a global that every
+ * parse writes: parses are one at a time (report.h). */
+static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void report_none(struct wsb_load_report *r)
 {
@@ -36,7 +41,9 @@ enum wsb_outcome wsb_report_parse(const char *body, size_t len, int required, st
         return WSB_OUT_BAD_REPORT;
     }
     const char *end = NULL;
+    pthread_mutex_lock(&parse_lock);
     o = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    pthread_mutex_unlock(&parse_lock);
     if (o != NULL && end != NULL) {
         size_t used = (size_t)(end - body);
         while (used < len && (body[used] == ' ' || body[used] == '\t' || body[used] == '\r' || body[used] == '\n'))

@@ -29,7 +29,9 @@ struct wsb_load_report {
  * "load", meaning "no report".  Returns WSB_OUT_OK with *out filled,
  * WSB_OUT_NO_REPORT, WSB_OUT_REPORT_TOO_LARGE (len > WSB_REPORT_MAX), or
  * WSB_OUT_BAD_REPORT with a short reason in why (WSB_ERRLEN bytes, may be
- * NULL); on anything but WSB_OUT_OK *out says "nothing reported". */
+ * NULL); on anything but WSB_OUT_OK *out says "nothing reported".
+ * Safe to call from several threads at once (the check threads): its
+ * cJSON parses are serialised. */
 enum wsb_outcome wsb_report_parse(const char *body, size_t len, int required, struct wsb_load_report *out,
                                   char *why);
 

@@ -182,8 +182,10 @@ struct round_work {
     struct wsb_node *records;              /* one per inventory node; built of them hold data */
     size_t built;
     long long now;                         /* unix seconds at the round's start */
-    char began_from[WSB_MAX_ROUND_ID + 1]; /* the id of the round read at the start
-                                            * (check_order): the write's fence */
+    struct wsb_state began;                /* the state read at the start (check_order),
+                                            * its nodes and drains let go: its round id
+                                            * fences the write, and a round judged a
+                                            * probe fault keeps its round (skip_round) */
 };
 
 static void work_free(struct round_work *w)
@@ -196,6 +198,7 @@ static void work_free(struct round_work *w)
     free(w->prev_sorted);
     free(w->drained);
     wsb_state_clear(&w->prev);
+    wsb_state_clear(&w->began);
 }
 
 /* The probe never compares record bytes (the handler does, to skip
@@ -242,10 +245,6 @@ static int check_order(const struct wsb_round_ctx *c, struct round_work *w, size
     int status = wsb_state_read(c->redis, c->keys, &prev, err);
     if (status != WSB_OK)
         return status;
-    /* A round written after this read (by another probe, while this one
-     * was stopped, say) fences the write off, whatever the read after the
-     * checks finds: its checks are newer than this round's. */
-    memcpy(w->began_from, prev.round_id, sizeof w->began_from);
     const struct wsb_node **sorted = NULL;
     unsigned char *failed = NULL;
     /* History only from a live state (as work_prepare). */
@@ -260,6 +259,15 @@ static int check_order(const struct wsb_round_ctx *c, struct round_work *w, size
     }
     free(failed);
     free(sorted);
+    /* The round it found is kept: a round written after this read (by
+     * another probe, while this one was stopped, say) fences the write
+     * off, whatever the read after the checks finds, since its checks are
+     * newer than this round's. */
+    w->began = prev;
+    w->began.nodes = NULL;
+    w->began.n = 0;
+    w->began.drain_ids = NULL;
+    w->began.n_drain = 0;
     wsb_state_clear(&prev);
     /* The heap's free pages (the replies, the inventory's parse) go back,
      * so that the transfers reuse that memory rather than add to it. */
@@ -386,7 +394,7 @@ static int write_round(const struct wsb_round_ctx *c, struct round_work *w, stru
         .down = st->down, .draining = st->draining, .probe = c->probe_id, .events = c->events, .stamp = &stamp,
     };
     struct wsb_round_carry carry = { .prev_id = w->prev.round_id, .counts = counts };
-    struct wsb_round_fence fence = { .lock_token = c->lock_token, .round_id = w->began_from };
+    struct wsb_round_fence fence = { .lock_token = c->lock_token, .round_id = w->began.round_id };
     status = wsb_state_write_round(c->redis, c->keys, w->records, c->inv->n, &sum, &carry, &fence, c->ttl_s, err);
     free(counts);
     return status;
@@ -416,9 +424,10 @@ static int skip_round(const struct wsb_round_ctx *c, const struct round_work *w,
                       char *err)
 {
     char why[WSB_ERRLEN];
-    if (w->prev.live && w->prev.round_at > 0) {
-        long long age = w->now - w->prev.round_at;
-        long long left = w->prev.round_ttl > 0 ? w->prev.round_ttl - age : -1;
+    const struct wsb_state *prev = &w->began;   /* the round this one began from */
+    if (prev->live && prev->round_at > 0) {
+        long long age = w->now - prev->round_at;
+        long long left = prev->round_ttl > 0 ? prev->round_ttl - age : -1;
         if (left >= 0)
             wsb_log_error("probe fault: %s: this round is not counted; the nodes keep the verdicts of the last "
                           "counted round (%lld s old, expiring in %lld s unless a round is counted)",
@@ -428,11 +437,11 @@ static int skip_round(const struct wsb_round_ctx *c, const struct round_work *w,
                           "counted round (%lld s old) until it expires", st->fault.cause, age);
     } else {
         wsb_log_error("probe fault: %s: this round is not counted; there are no verdicts to keep (the state %s)",
-                      st->fault.cause, w->prev.live ? "has no round time" : "has expired or was never written");
+                      st->fault.cause, prev->live ? "has no round time" : "has expired or was never written");
     }
     st->nodes = c->inv->n;
     /* The event names the round whose verdicts are kept. */
-    snprintf(st->round_text, sizeof st->round_text, "%s", w->prev.round_id);
+    snprintf(st->round_text, sizeof st->round_text, "%s", prev->round_id);
     struct wsb_event_stamp stamp = { .probe = c->probe_id, .round = st->round_text, .maxlen = c->events_max };
     int started = 0;
     int status = wsb_state_mark_fault(c->redis, c->keys, c->lock_token, st->fault.cause, w->now,
@@ -465,6 +474,7 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
 
     memset(st, 0, sizeof *st);
     memset(&w, 0, sizeof w);
+    err[0] = '\0';
     if (c->events != NULL)
         wsb_events_reset(c->events);
     long long started = wsb_now_ms();
@@ -495,19 +505,24 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
         wsb_fault_judge(inv, w.results, &st->fault);
     }
     free(order);
+    if (st->fault.fault) {
+        status = skip_round(c, &w, st, err);
+        goto cleanup;
+    }
     /* The previous state again (check_order let it go): the history the
-     * records carry on, the round the write replaces. */
-    if ((status = wsb_state_read(c->redis, c->keys, &w.prev, why)) != WSB_OK) {
+     * records carry on.  Once more after a Redis error: the checks are
+     * done, and a dropped connection is opened again. */
+    if ((status = wsb_state_read(c->redis, c->keys, &w.prev, why)) == WSB_EREDIS) {
+        wsb_log_warn("reading the previous state again after the checks: %s; trying once more", why);
+        status = wsb_state_read(c->redis, c->keys, &w.prev, why);
+    }
+    if (status != WSB_OK) {
         wsb_fail(err, status, "reading the previous state again after the checks: %s", why);
         goto cleanup;
     }
     drop_raw(&w.prev);
     if ((status = work_prepare(c, &w)) != WSB_OK)
         goto cleanup;
-    if (st->fault.fault) {
-        status = skip_round(c, &w, st, err);
-        goto cleanup;
-    }
     if ((status = build_records(c, &w, st)) != WSB_OK || (status = log_removed(inv, &w.prev)) != WSB_OK)
         goto cleanup;
     /* The records say all of it now: the results are not held through the
@@ -521,7 +536,7 @@ int wsb_round_run(const struct wsb_round_ctx *c, struct wsb_round_stats *st, cha
                       "previous state", st->probe_faults, inv->n, st->probe_fault);
     status = write_round(c, &w, st, started, err);
 cleanup:
-    if (status == WSB_ENOMEM)
+    if (status == WSB_ENOMEM && err[0] == '\0')
         wsb_fail(err, WSB_ENOMEM, "out of memory in the round");
     work_free(&w);
     return status;

@@ -14,6 +14,14 @@
 
 #define JOBS 4
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
 static int arrived;
 
 struct job {
@@ -79,7 +87,7 @@ static void test_one_and_none(void)
  * which map memory of their own. */
 static void test_no_threads(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef UNDER_ASAN
     fprintf(stderr, "  (test_no_threads skipped: AddressSanitizer maps its shadow memory)\n");
     return;
 #else
