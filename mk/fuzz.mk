@@ -19,10 +19,10 @@ FUZZ_BUILD   := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(WARN) $(WERROR) -Icommon -Ihandler -Iprobe \
                 $(shell pkg-config --cflags $(PKGS) $(PROBE_PKGS) 2>/dev/null) $(FUZZ_SAN)
-# Everything the targets reach, compiled by clang with coverage; probe/check.c
-# is left out because tests/fuzz/targets.c includes it (to reach its static
-# WebSocket reply check).
-FUZZ_LIB_SRC := $(COMMON_SRC) $(HANDLER_LIB) $(filter-out probe/check.c,$(PROBE_SRC)) tests/fuzz/targets.c
+# Everything the targets reach, compiled by clang with coverage;
+# probe/check_xfer.c is left out because tests/fuzz/targets.c includes it
+# (to reach its static WebSocket reply check).
+FUZZ_LIB_SRC := $(COMMON_SRC) $(HANDLER_LIB) $(filter-out probe/check_xfer.c,$(PROBE_SRC)) tests/fuzz/targets.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
@@ -61,10 +61,10 @@ fuzz: fuzz-deps
 
 -include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
 
-# The regression replay includes probe/check.c (see above), so it links
-# every probe object but that one.
+# The regression replay includes probe/check_xfer.c (see above), so it
+# links every probe object but that one.
 $(BUILD)/tests/test_regress: $(OBJ)/tests/unit/test_regress.o $(HANDLER_OBJ) \
-                             $(filter-out $(OBJ)/probe/check.o,$(PROBE_OBJ)) $(COMMON_OBJ)
+                             $(filter-out $(OBJ)/probe/check_xfer.o,$(PROBE_OBJ)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $^ -o $@ $(LIBS_PROBE) $(LIBS_HANDLER)
 

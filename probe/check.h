@@ -57,6 +57,10 @@ const char *wsb_check_detail(const char *d);
  * warning, once a run, says so). */
 void wsb_check_detail_set(char **slot, const char *text);
 
+/* Sets r's check outcome (is_report 0) or report outcome (1) to o, with
+ * detail (NULL or "": none). */
+void wsb_check_result_set(struct wsb_check_result *r, int is_report, enum wsb_outcome o, const char *detail);
+
 /* Frees the details of results[0..n) (not the array). */
 void wsb_check_results_clear(struct wsb_check_result *results, size_t n);
 

@@ -33,6 +33,19 @@ static const struct wsb_node *find_prev(const struct wsb_node **sorted, size_t n
     return hit ? *hit : NULL;
 }
 
+/* The nodes of s by id (an array of n pointers into s, for find_prev), or
+ * NULL without memory. */
+static const struct wsb_node **nodes_by_id(const struct wsb_state *s)
+{
+    const struct wsb_node **sorted = malloc((s->n ? s->n : 1) * sizeof *sorted);
+    if (sorted == NULL)
+        return NULL;
+    for (size_t i = 0; i < s->n; i++)
+        sorted[i] = &s->nodes[i];
+    qsort(sorted, s->n, sizeof *sorted, node_by_id);
+    return sorted;
+}
+
 static int str_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -248,11 +261,8 @@ static int check_order(const struct wsb_round_ctx *c, struct round_work *w, size
     const struct wsb_node **sorted = NULL;
     unsigned char *failed = NULL;
     /* History only from a live state (as work_prepare). */
-    if (prev.live && prev.n > 0 && inv->n > 0 && (sorted = malloc(prev.n * sizeof *sorted)) != NULL &&
+    if (prev.live && prev.n > 0 && inv->n > 0 && (sorted = nodes_by_id(&prev)) != NULL &&
         (failed = malloc(inv->n)) != NULL) {
-        for (size_t i = 0; i < prev.n; i++)
-            sorted[i] = &prev.nodes[i];
-        qsort(sorted, prev.n, sizeof *sorted, node_by_id);
         for (size_t i = 0; i < inv->n; i++)
             failed[i] = (unsigned char)wsb_check_failed_last(find_prev(sorted, prev.n, inv->nodes[i].node.id));
         *order = wsb_check_order(failed, inv->n);   /* NULL without memory: the inventory's order */
@@ -285,11 +295,8 @@ static int work_prepare(const struct wsb_round_ctx *c, struct round_work *w)
     /* History only from a live state: after expiry every node starts over. */
     w->n_prev = w->prev.live ? w->prev.n : 0;
     if (w->n_prev > 0) {
-        if ((w->prev_sorted = malloc(w->n_prev * sizeof *w->prev_sorted)) == NULL)
+        if ((w->prev_sorted = nodes_by_id(&w->prev)) == NULL)
             return WSB_ENOMEM;
-        for (size_t i = 0; i < w->n_prev; i++)
-            w->prev_sorted[i] = &w->prev.nodes[i];
-        qsort(w->prev_sorted, w->n_prev, sizeof *w->prev_sorted, node_by_id);
     }
     if (!w->prev.live && w->prev.n > 0)
         wsb_log_info("the previous state had expired: every node starts without history");

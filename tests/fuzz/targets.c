@@ -26,11 +26,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The WebSocket handshake reply is judged inside probe/check.c by its
- * libcurl header callback (on_header, static).  It is wrapped here as it
- * is: this file includes check.c, so whatever links this file must not
- * also link probe/check.o (mk/fuzz.mk arranges that). */
-#include "../../probe/check.c"
+/* The WebSocket handshake reply is judged inside probe/check_xfer.c by
+ * its libcurl header callback (on_header, static).  It is wrapped here as
+ * it is: this file includes check_xfer.c, so whatever links this file must
+ * not also link probe/check_xfer.o (mk/fuzz.mk arranges that). */
+#include "../../probe/check_xfer.c"
 
 #define MAX_FIELDS 8
 
@@ -646,7 +646,7 @@ const char *wsb_fuzz_report(const uint8_t *data, size_t size)
 
 const char *wsb_fuzz_handshake(const uint8_t *data, size_t size)
 {
-    struct xfer x;
+    struct wsb_xfer x;
     memset(&x, 0, sizeof x);
     wsb_ws_accept(FUZZ_WS_KEY, x.want_accept);
     const char *bad = NULL;
