@@ -231,6 +231,21 @@ static enum wsb_outcome transport_outcome(struct wsb_xfer *x, CURLcode rc, long 
     return o;
 }
 
+/* The node's report from the body of a 2xx answer (required: a
+ * status_url's, which must hold one; else an http check's). */
+static void report_of_body(const struct wsb_xfer *x, int required, int too_large, struct wsb_check_result *r)
+{
+    if (too_large) {
+        wsb_check_result_set(r, 1, WSB_OUT_REPORT_TOO_LARGE, "report is larger than 64 KiB");
+    } else if (x->body_nomem) {
+        wsb_check_result_set(r, 1, WSB_OUT_PROBE_NO_MEMORY, "out of memory reading the report");
+    } else {
+        char why[WSB_ERRLEN] = "";
+        r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, required, &r->load, why);
+        wsb_check_detail_set(&r->report_detail, why);
+    }
+}
+
 /* Turns a finished transfer into its node's result. */
 void wsb_xfer_finish(struct wsb_xfer *x, CURLcode rc, const struct wsb_inv_node *node, int node_has_status,
                      struct wsb_check_result *r)
@@ -243,15 +258,7 @@ void wsb_xfer_finish(struct wsb_xfer *x, CURLcode rc, const struct wsb_inv_node 
 
     if (x->is_report) {
         if (body_ok && code >= 200 && code <= 299) {
-            if (too_large) {
-                wsb_check_result_set(r, 1, WSB_OUT_REPORT_TOO_LARGE, "report is larger than 64 KiB");
-            } else if (x->body_nomem) {
-                wsb_check_result_set(r, 1, WSB_OUT_PROBE_NO_MEMORY, "out of memory reading the report");
-            } else {
-                char why[WSB_ERRLEN] = "";
-                r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, 1, &r->load, why);
-                wsb_check_detail_set(&r->report_detail, why);
-            }
+            report_of_body(x, 1, too_large, r);
         } else if (body_ok) {
             snprintf(detail, sizeof detail, "status_url answered HTTP %ld", code);
             wsb_check_result_set(r, 1, WSB_OUT_REPORT_FAILED, detail);
@@ -272,8 +279,7 @@ void wsb_xfer_finish(struct wsb_xfer *x, CURLcode rc, const struct wsb_inv_node 
         if (rc == CURLE_WRITE_ERROR && x->ans.done) {
             wsb_ws_answer_detail(&x->ans, detail, sizeof detail);
             wsb_check_result_set(r, 0, (enum wsb_outcome)x->ans.verdict, detail);
-        }
-        else if (rc == CURLE_OK) {
+        } else if (rc == CURLE_OK) {
             snprintf(detail, sizeof detail, "HTTP %ld instead of 101", code);
             wsb_check_result_set(r, 0, WSB_OUT_BAD_STATUS, detail);
         } else {
@@ -284,17 +290,8 @@ void wsb_xfer_finish(struct wsb_xfer *x, CURLcode rc, const struct wsb_inv_node 
     case WSB_CHECK_HTTP:
         if (body_ok && code >= 200 && code <= 299) {
             wsb_check_result_set(r, 0, WSB_OUT_OK, "");
-            if (!node_has_status) {
-                if (too_large)
-                    wsb_check_result_set(r, 1, WSB_OUT_REPORT_TOO_LARGE, "report is larger than 64 KiB");
-                else if (x->body_nomem)
-                    wsb_check_result_set(r, 1, WSB_OUT_PROBE_NO_MEMORY, "out of memory reading the report");
-                else {
-                    char why[WSB_ERRLEN] = "";
-                    r->report = wsb_report_parse(x->body ? x->body : "", x->body_len, 0, &r->load, why);
-                    wsb_check_detail_set(&r->report_detail, why);
-                }
-            }
+            if (!node_has_status)
+                report_of_body(x, 0, too_large, r);
         } else if (body_ok) {
             snprintf(detail, sizeof detail, "HTTP %ld", code);
             wsb_check_result_set(r, 0, WSB_OUT_BAD_STATUS, detail);
