@@ -47,6 +47,7 @@ int wsb_handler_config_from_env(struct wsb_handler_config *c, char *err)
         (status = wsb_env_long("WSB_RETRY_AFTER", 0, 86400, &c->retry_after, err)) != WSB_OK ||
         (status = wsb_env_double("WSB_AFFINITY_BALANCE", 0.01, 10, &c->affinity_balance, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_GEOIP_CHECK_MS", 100, 3600000, &c->geoip_check_ms, err)) != WSB_OK ||
+        (status = wsb_env_long("WSB_BUSY_POLL_US", 0, WSB_BUSY_POLL_US_MAX, &c->busy_poll_us, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_REDIS_CONNECT_TIMEOUT_MS", 10, 10000, &connect_ms, err)) != WSB_OK ||
         (status = wsb_env_long("WSB_REDIS_TIMEOUT_MS", 10, 10000, &command_ms, err)) != WSB_OK ||
         (status = wsb_env_bool("WSB_ALLOW_INSECURE_WS", &c->snap.allow_ws, err)) != WSB_OK)

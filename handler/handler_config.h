@@ -15,6 +15,10 @@
  * at least this often (see state_cache.c). */
 #define WSB_FULL_READ_MS 30000
 
+/* The longest WSB_BUSY_POLL_US: a loop never spins more than 10 ms
+ * without a request. */
+#define WSB_BUSY_POLL_US_MAX 10000
+
 struct wsb_handler_config {
     struct wsb_redis_config redis;
     struct wsb_keys keys;
@@ -30,6 +34,8 @@ struct wsb_handler_config {
     long stale_max_ms;              /* how long the last good one serves while Redis is down */
     long retry_ms;                  /* least time between reconnect attempts */
     long retry_after;               /* Retry-After of 503 answers, seconds */
+    long busy_poll_us;              /* after serving, how long an event loop polls before it
+                                       sleeps (0: never polls; event_loop.c) */
     double affinity_balance;        /* ?affinity=: a node keeps its keys while its load is
                                        within (1 + this) x the candidates' mean (affinity.h) */
     long full_read_ms;              /* the whole state is read at least this often, changed or not

@@ -4,7 +4,8 @@
 # sockets, socket mode, a killed worker restarted (one log line each) with a
 # growing delay when workers keep dying at once, SIGTERM stopping everything
 # and removing the socket, a stale socket replaced, workers leaving with a
-# killed pool, threads, and the pool on a socket inherited as standard input
+# killed pool, threads, busy polling (WSB_BUSY_POLL_US: no sleep between
+# requests, sleep when idle), and the pool on a socket inherited as standard input
 # (spawn-fcgi, systemd StandardInput=socket).  Requests are sent straight
 # over FastCGI with cgi-fcgi (libfcgi-bin); no web server needed.
 . "$(dirname "$0")/../lib.sh"
@@ -159,6 +160,38 @@ t_wait_for served "$SOCK"
 t_true "a stale socket is replaced" served "$SOCK"
 kill -INT "$POOL_PID"; wait "$POOL_PID"
 t_eq "SIGINT: exit 0" 0 "$?"
+
+# --- busy polling (WSB_BUSY_POLL_US) ---
+WSB_BUSY_POLL_US=10001 expect_usage "WSB_BUSY_POLL_US too large" "configuration: WSB_BUSY_POLL_US" --listen "$T_DIR/bp.sock" --workers 1
+# busy_run ENV...: a one-worker pool with ENV answers 100 requests 5 ms
+# apart on one kept connection, then idles a second.  Prints "<answered>
+# <times the worker slept during the requests> <its CPU ticks in the idle
+# second>": sleeps are counted by the kernel (voluntary context switches,
+# every thread), which CPU contention from other tests does not change.
+sleeps() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s + 0}'; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+busy_run() {
+    env "$@" "$H" --listen "$T_DIR/bp.sock" --workers 1 2>>"$T_DIR/bp.log" &
+    POOL_PID=$!
+    T_PIDS+=("$POOL_PID")
+    t_wait_for served "$T_DIR/bp.sock"
+    local w s0 ok s1 t1
+    w=$(workers_of "$POOL_PID")
+    s0=$(sleeps "$w")
+    ok=$(python3 "$T_ROOT/tests/tools/fcgi_conn.py" "$T_DIR/bp.sock" paced 100 5)
+    s1=$(sleeps "$w"); t1=$(ticks "$w")
+    sleep 1
+    echo "$ok $((s1 - s0)) $(($(ticks "$w") - t1))"
+    kill "$POOL_PID"; wait "$POOL_PID"
+}
+read -r ok slept idle <<<"$(busy_run WSB_BUSY_POLL_US=0)"
+t_eq "no busy polling: 100 paced requests answered" 100 "$ok"
+t_true "no busy polling: the worker sleeps between requests ($slept sleeps)" test "$slept" -ge 80
+read -r ok slept idle <<<"$(busy_run WSB_BUSY_POLL_US=10000)"
+t_eq "busy polling 10 ms: 100 requests 5 ms apart answered" 100 "$ok"
+t_true "busy polling 10 ms: the worker does not sleep between them ($slept sleeps)" test "$slept" -le 20
+t_true "busy polling 10 ms: an idle worker sleeps ($idle CPU ticks in an idle second)" test "$idle" -le 10
+t_true "busy polling logged" grep -q "busy polling: each loop polls for 10000 us" "$T_DIR/bp.log"
 
 # --- TCP ---
 PORT=$(t_free_port)

@@ -29,6 +29,8 @@ results (words separated by spaces) that the calling test asserts on:
                       mod_proxy_fcgi may): "<answered>"
     body N            one kept connection, a request with an N-byte body,
                       then a plain one: "<status> <status or 0 if closed>"
+    paced N MS        N requests on one kept connection, one every MS
+                      milliseconds: "<answered>"
     half-closed       half a request, then this side's write half shut:
                       "<ms until the responder closed, or 0 if not in 5 s>"
 """
@@ -155,6 +157,14 @@ def main():
         time.sleep(0.2)
         closed = sum(1 for k in kept if select.select([k], [], [], 0)[0] and k.recv(1) == b"")
         print(len(kept), status, ms, closed, flush=True)
+    elif what == "paced":
+        gap = float(sys.argv[4]) / 1000 if len(sys.argv) > 4 else 0.005
+        s = connect(addr)
+        ok = 0
+        for _ in range(n):
+            ok += answer(s) == 200
+            time.sleep(gap)
+        print(ok)
     elif what == "interleave":
         a, b = connect(addr), connect(addr)
         ok = 0
