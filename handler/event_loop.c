@@ -79,6 +79,7 @@ struct wsb_loop {
     struct wsb_response *r;
     unsigned char *peek;
     struct wsb_fcgi_direct *direct;   /* a whole request answered without libfcgi */
+    unsigned long accepted;     /* connections accepted, ever (busy polling looks for a change) */
 };
 
 /* Logs a shortage at most every 10 s per process. */
@@ -400,6 +401,7 @@ static int accept_some(struct wsb_loop *l, long long now)
         }
         /* The request usually came with the connection: served at once,
          * and the connection watched only if it stays open. */
+        l->accepted++;
         struct conn *c = conn_add(l, fd, now);
         if (c != NULL && on_readable(l, c, 0, now))
             conn_watch(l, c);
@@ -435,14 +437,17 @@ static void finish_at_stop(struct wsb_loop *l)
 }
 
 /* Busy polling (WSB_BUSY_POLL_US, off by default): for that long after
- * its last event, the loop asks epoll without sleeping, and lets whatever
- * else is runnable on its CPU go first between two asks (sched_yield), so
- * that under load it takes no CPU time from the web server.  A sleeping
- * loop is woken by the kernel when a request comes; where an idle CPU
- * halts (a virtual machine), that wake-up alone costs tens of microseconds
- * (README, "Latency at one connection"); a polling loop sees the request at
- * once.  The price: a CPU kept busy while requests come at least every
- * WSB_BUSY_POLL_US; a loop with nothing to do for that long sleeps. */
+ * it last had work (a connection accepted, or bytes or a close on one), the
+ * loop asks epoll without sleeping, and lets the tasks waiting for its CPU
+ * go first between two asks (sched_yield), so that on a busy machine it
+ * gives way to the web server sharing that CPU.  A listening-socket event
+ * whose connection another loop took is not work: it does not extend the
+ * polling.  A sleeping loop is woken by the kernel when a request comes;
+ * where an idle CPU halts (a virtual machine), that wake-up alone costs
+ * tens of microseconds (README, "Latency at one connection"); a polling
+ * loop sees the request at once.  The price: each loop that keeps getting
+ * requests at least every WSB_BUSY_POLL_US keeps a CPU busy; a loop with
+ * nothing to do for that long sleeps. */
 int wsb_loop_run(struct wsb_loop *l)
 {
     struct epoll_event ev[EVENTS_PER_WAIT];
@@ -455,17 +460,21 @@ int wsb_loop_run(struct wsb_loop *l)
             wsb_log_error("fastcgi: epoll_wait: %s; this process stops", strerror(errno));
             return -1;
         }
-        if (n > 0 && busy_us > 0)
-            busy_until_us = wsb_now_us() + busy_us;
-        else if (n == 0 && polling)
+        if (n == 0 && polling)
             sched_yield();
         long long now = wsb_now_ms();
+        unsigned long accepted = l->accepted;
+        int worked = 0;
         for (int i = 0; i < n && !failed && !atomic_load(&l->srv->stopping); i++) {
-            if (ev[i].data.ptr != NULL)
+            if (ev[i].data.ptr != NULL) {
                 on_readable(l, ev[i].data.ptr, (ev[i].events & (EPOLLRDHUP | EPOLLHUP)) != 0, now);
-            else
+                worked = 1;
+            } else {
                 failed = accept_some(l, now) != 0;
+            }
         }
+        if (busy_us > 0 && (worked || l->accepted != accepted))
+            busy_until_us = wsb_now_us() + busy_us;
         if (l->next_deadline_ms != 0 && now >= l->next_deadline_ms)
             sweep(l, now);
         if (!l->listening && l->resume_ms > 0 && now >= l->resume_ms) {
@@ -535,7 +544,7 @@ struct wsb_loops *wsb_loops_new(struct wsb_handler *h, int listen_fd, int tcp)
     srv->tcp = tcp;
     srv->busy_poll_us = h->cfg.busy_poll_us;
     if (srv->busy_poll_us > 0)
-        wsb_log_info("fastcgi: busy polling: each loop polls for %lld us after its last request before it sleeps",
+        wsb_log_info("fastcgi: busy polling: each loop polls for %lld us after its last request or connection before it sleeps",
                      srv->busy_poll_us);
     /* Accepted connections inherit a receive buffer that holds a whole
      * peek, so that a request up to PEEK_MAX can be seen whole (TCP does

@@ -15,8 +15,8 @@
  * at least this often (see state_cache.c). */
 #define WSB_FULL_READ_MS 30000
 
-/* The longest WSB_BUSY_POLL_US: a loop never spins more than 10 ms
- * without a request. */
+/* The longest WSB_BUSY_POLL_US: a loop never polls more than 10 ms
+ * without a request or a connection. */
 #define WSB_BUSY_POLL_US_MAX 10000
 
 struct wsb_handler_config {

@@ -29,8 +29,9 @@ results (words separated by spaces) that the calling test asserts on:
                       mod_proxy_fcgi may): "<answered>"
     body N            one kept connection, a request with an N-byte body,
                       then a plain one: "<status> <status or 0 if closed>"
-    paced N MS        N requests on one kept connection, one every MS
-                      milliseconds: "<answered>"
+    paced N MS        N requests on one kept connection, each MS milliseconds
+                      after the last answer: "<answered> <late>", late: the
+                      gaps this side made over MS + 6 ms (scheduling delays)
     half-closed       half a request, then this side's write half shut:
                       "<ms until the responder closed, or 0 if not in 5 s>"
 """
@@ -160,11 +161,15 @@ def main():
     elif what == "paced":
         gap = float(sys.argv[4]) / 1000 if len(sys.argv) > 4 else 0.005
         s = connect(addr)
-        ok = 0
+        ok = late = 0
+        last = None
         for _ in range(n):
+            if last is not None and time.monotonic() - last > gap + 0.006:
+                late += 1
             ok += answer(s) == 200
+            last = time.monotonic()
             time.sleep(gap)
-        print(ok)
+        print(ok, late)
     elif what == "interleave":
         a, b = connect(addr), connect(addr)
         ok = 0
