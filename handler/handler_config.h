@@ -34,8 +34,8 @@ struct wsb_handler_config {
     long stale_max_ms;              /* how long the last good one serves while Redis is down */
     long retry_ms;                  /* least time between reconnect attempts */
     long retry_after;               /* Retry-After of 503 answers, seconds */
-    long busy_poll_us;              /* after serving, how long an event loop polls before it
-                                       sleeps (0: never polls; event_loop.c) */
+    long busy_poll_us;              /* after its last request or connection, how long an event
+                                       loop polls before it sleeps (0: never; event_loop.c) */
     double affinity_balance;        /* ?affinity=: a node keeps its keys while its load is
                                        within (1 + this) x the candidates' mean (affinity.h) */
     long full_read_ms;              /* the whole state is read at least this often, changed or not
