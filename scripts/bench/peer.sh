@@ -30,7 +30,11 @@ POOL_WORKERS=${POOL_WORKERS:-}
 POOL_THREADS=${POOL_THREADS:-1}
 # A second pool, the same but for WSB_BUSY_POLL_US (opt-in; README "Latency
 # at one connection"), measured at one connection beside the default one.
-POOL_BUSY_POLL_US=${POOL_BUSY_POLL_US:-200}
+# 1,000 us: longer than a whole round trip at one connection on a slow day
+# (nginx's own answer alone took up to 226 us here); with 200 us, one run's
+# 300 us round trips outlasted the polling and the pool slept anyway
+# (+108 us, 64 % of a core).
+POOL_BUSY_POLL_US=${POOL_BUSY_POLL_US:-1000}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
 PEER_WORKERS=${PEER_WORKERS:-2}
 PEER_SRC=${PEER_SRC:-$ROOT/../shared/peers/node-balancer}
