@@ -123,7 +123,7 @@ clean:
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
 # Speed and memory, measured against references in the same run (not part of `make test`).
-bench-peer: deps all $(BUILD)/tests/wsb_statectl
+bench-peer: deps all $(BUILD)/tests/wsb_statectl $(BUILD)/tests/null_backend
 	@command -v node >/dev/null || apt-get install -y -qq nodejs npm >/dev/null
 	@BUILD=$(abspath $(BUILD)) scripts/bench/peer.sh
 

@@ -7,12 +7,16 @@
 # pool), the same nodes in both state layouts, the same wrk load and client
 # addresses; plus the Go peer serving HTTP itself (no nginx: the end-to-end
 # figure) and nginx answering the same body itself (`return 200`: nginx's
-# ceiling).  The answers are checked equal between the sides before anything
-# is timed.  Runs alternate between the sides, three times, best run kept.
+# ceiling), and behind the same nginx a backend that does no work
+# (tests/tools/null_backend.c, FastCGI and HTTP: the floor any backend
+# behind nginx can reach, so that what is nginx's and what is the pool's is
+# measured, not guessed).  The answers are checked equal between the sides
+# before anything is timed.  Runs alternate between the sides, three times, best run kept.
 # Prints requests/s, p50, p99, CPU seconds per 10,000 requests and resident
 # memory of each side, the ratios, the latency the pool adds over nginx's
 # own answer at one connection (also with the pool's opt-in busy polling,
-# and the CPU each pool used for it), and the targets as met or not.
+# and the CPU each pool used for it; and what the no-work backend adds), and
+# the targets as met or not.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -96,6 +100,7 @@ POOLBP_PID=$!
 PIDS+=($POOLBP_PID)
 
 P_PEER=$(free_port); P_WSB=$(free_port); P_GO=$(free_port); P_RET=$(free_port); P_BP=$(free_port)
+P_NF=$(free_port); P_NH=$(free_port)
 echo '{}' > "$T/return-body.json"
 cat > "$T/nginx.conf" <<CONF
 user root;
@@ -109,6 +114,8 @@ http {
     upstream wsb  { server unix:$T/pool.sock; keepalive $UPSTREAM_KEEPALIVE; }
     upstream wsbbp { server unix:$T/poolbp.sock; keepalive $UPSTREAM_KEEPALIVE; }
     upstream go   { server 127.0.0.1:$GO_PORT; keepalive $UPSTREAM_KEEPALIVE; }
+    upstream nullf { server unix:$T/nullf.sock; keepalive $UPSTREAM_KEEPALIVE; }
+    upstream nullh { server unix:$T/nullh.sock; keepalive $UPSTREAM_KEEPALIVE; }
     server {
         listen 127.0.0.1:$P_PEER;
         location / {
@@ -153,10 +160,39 @@ http {
             fastcgi_pass wsbbp;
         }
     }
+    server {
+        listen 127.0.0.1:$P_NF;
+        location / {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_NAME \$uri;
+            fastcgi_keep_conn on;
+            fastcgi_pass nullf;
+        }
+    }
+    server {
+        listen 127.0.0.1:$P_NH;
+        location / {
+            proxy_pass http://nullh;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For \$http_x_forwarded_for;
+        }
+    }
 }
 CONF
 set_return_body() {   # body -> nginx answers it itself on P_RET
     python3 -c 'import json,sys; print("return 200 %s;" % json.dumps(sys.argv[1]))' "$1" > "$T/return.conf"
+}
+# The no-work backends answer the body too: restarted with it for each size.
+NULLF_PID=; NULLH_PID=
+start_null_backends() {   # body
+    printf '%s' "$1" > "$T/body.json"
+    [ -n "$NULLF_PID" ] && kill "$NULLF_PID" "$NULLH_PID" 2>/dev/null && wait "$NULLF_PID" "$NULLH_PID" 2>/dev/null
+    "$BUILD/tests/null_backend" fastcgi "$T/nullf.sock" "$T/body.json" 2>>"$T/null.log" &
+    NULLF_PID=$!
+    "$BUILD/tests/null_backend" http "$T/nullh.sock" "$T/body.json" 2>>"$T/null.log" &
+    NULLH_PID=$!
+    PIDS+=("$NULLF_PID" "$NULLH_PID")
 }
 set_return_body '{}'
 nginx -c "$T/nginx.conf" -p "$T" || { cat "$T/nginx-error.log"; exit 1; }
@@ -197,14 +233,17 @@ measure() {   # label url side-pids... -> prints a row; sets RPS P99 CPU10K RSS
 }
 
 declare -A RPSB P99B RSSB CPUB LAT
-SIDES="node go pool godirect ret"
+SIDES="node go pool godirect ret nullf nullh"
 label() { case $1 in node) echo "node peer, behind nginx ($PEER_WORKERS workers)";; go) echo "Go peer, behind nginx";;
     pool) echo "wsbalancer pool, behind nginx ($(pgrep -P "$POOL_PID" | wc -l) x $POOL_THREADS)";; godirect) echo "Go peer direct (no nginx)";;
-    ret) echo "nginx return 200 (same body)";; poolbp) echo "wsbalancer pool, busy polling ${POOL_BUSY_POLL_US} us";; esac; }
+    ret) echo "nginx return 200 (same body)";; poolbp) echo "wsbalancer pool, busy polling ${POOL_BUSY_POLL_US} us";;
+    nullf) echo "no-work FastCGI backend, behind nginx";; nullh) echo "no-work HTTP backend, behind nginx";; esac; }
 url_of() { case $1 in node) echo "http://127.0.0.1:$P_PEER/v1/websocket/server";; go) echo "http://127.0.0.1:$P_GO/v1/websocket/server";;
     pool) echo "http://127.0.0.1:$P_WSB/v1/websocket/server";; godirect) echo "http://127.0.0.1:$GO_PORT/v1/websocket/server";;
-    ret) echo "http://127.0.0.1:$P_RET/v1/websocket/server";; poolbp) echo "http://127.0.0.1:$P_BP/v1/websocket/server";; esac; }
-pids_of() { case $1 in node) tree "$PEER_PID";; go|godirect) echo "$GO_PID";; pool) tree "$POOL_PID";; poolbp) tree "$POOLBP_PID";; ret) echo "";; esac; }
+    ret) echo "http://127.0.0.1:$P_RET/v1/websocket/server";; poolbp) echo "http://127.0.0.1:$P_BP/v1/websocket/server";;
+    nullf) echo "http://127.0.0.1:$P_NF/v1/websocket/server";; nullh) echo "http://127.0.0.1:$P_NH/v1/websocket/server";; esac; }
+pids_of() { case $1 in node) tree "$PEER_PID";; go|godirect) echo "$GO_PID";; pool) tree "$POOL_PID";; poolbp) tree "$POOLBP_PID";;
+    nullf) echo "$NULLF_PID";; nullh) echo "$NULLH_PID";; ret) echo "";; esac; }
 ask() { curl -s -H "X-Forwarded-For: $2" "$(url_of "$1")"; }
 
 for n in $SIZES; do
@@ -217,7 +256,7 @@ for n in $SIZES; do
         wait_for curl -sf -H 'X-Forwarded-For: 81.2.69.142' "$(url_of $side)" || { echo "$(label $side) does not answer"; cat "$T"/*.log; exit 1; }
     done
     body=$(ask pool 81.2.69.142)
-    set_return_body "$body"; kill -HUP "$(cat "$T/nginx.pid")"; sleep 0.5
+    set_return_body "$body"; kill -HUP "$(cat "$T/nginx.pid")"; start_null_backends "$body"; sleep 0.5
     echo "== $n nodes (same nodes, same client addresses on every side)"
     echo "  answer for 81.2.69.142: $body"
     # The same answer on every side, for every client address of the run
@@ -236,6 +275,9 @@ for n in $SIZES; do
     echo "  answers compared for $checked client addresses: $diff differ"
     SAME[$n]=$diff
     [ "$(ask ret 81.2.69.142)" = "$body" ] || { echo "  nginx's own answer is not the pool's body"; exit 1; }
+    for side in nullf nullh; do
+        [ "$(ask $side 81.2.69.142)" = "$body" ] || { echo "  the $(label $side)'s answer is not the pool's body"; cat "$T/null.log"; exit 1; }
+    done
     # Warm every side up, then measure, alternating, three times each; keep each side's best run.
     for side in $SIDES; do run_wrk "$(url_of $side)" "$CONC" "$THREADS" 2 >/dev/null; done
     for rep in 1 2 3; do
@@ -252,7 +294,7 @@ for n in $SIZES; do
     # what busy polling costs.
     hz=$(getconf CLK_TCK); declare -A LATCPU=()
     for rep in 1 2 3; do
-        for side in ret pool poolbp go; do
+        for side in ret pool poolbp go nullf nullh; do
             before=$(cpu_ticks $(pids_of $side))
             run_wrk "$(url_of $side)" 1 1 "$LAT_SECS"
             LATCPU[$side]=$(( ${LATCPU[$side]:-0} + $(cpu_ticks $(pids_of $side)) - before ))
@@ -265,11 +307,17 @@ for n in $SIZES; do
     printf '  one connection, busy polling %s us: nginx -> pool %s us (%s); the pool used %s %% of a core (%s %% without)\n' \
         "$POOL_BUSY_POLL_US" "${LAT[poolbp,$n]}" "$(py "'%+.1f' % (${LAT[poolbp,$n]} - ${LAT[ret,$n]})")" \
         "$(py "round(100 * ${LATCPU[poolbp]} / $hz / (3 * $LAT_SECS))")" "$(py "round(100 * ${LATCPU[pool]} / $hz / (3 * $LAT_SECS))")"
-    for side in node go godirect ret; do
+    printf '  one connection, a backend that does no work: nginx -> FastCGI %s us (%s), nginx -> HTTP %s us (%s)\n' \
+        "${LAT[nullf,$n]}" "$(py "'%+.1f' % (${LAT[nullf,$n]} - ${LAT[ret,$n]})")" \
+        "${LAT[nullh,$n]}" "$(py "'%+.1f' % (${LAT[nullh,$n]} - ${LAT[ret,$n]})")"
+    printf '  the floor behind nginx (a backend that does no work): FastCGI %.2f x, HTTP %.2f x nginx'"'"'s own return 200; FastCGI %.2f x the Go peer direct\n' \
+        "$(py "${RPSB[nullf,$n]} / max(1, ${RPSB[ret,$n]})")" "$(py "${RPSB[nullh,$n]} / max(1, ${RPSB[ret,$n]})")" \
+        "$(py "${RPSB[nullf,$n]} / max(1, ${RPSB[godirect,$n]})")"
+    for side in node go godirect ret nullf; do
         printf '  pool / %-34s req/s %5.2f x   p99 %5.2f x   cpu per request %5.2f x   memory %s\n' "$(label $side)" \
             "$(py "${RPSB[pool,$n]} / max(1, ${RPSB[$side,$n]})")" "$(py "${P99B[pool,$n]} / max(1, ${P99B[$side,$n]})")" \
             "$(py "${CPUB[pool,$n]} / max(0.0001, ${CPUB[$side,$n]})")" \
-            "$([ "$side" = ret ] && echo - || py "'%.2f x' % (${RSSB[pool,$n]} / max(1, ${RSSB[$side,$n]}))")"
+            "$([ "$side" = ret ] || [ "$side" = nullf ] && echo - || py "'%.2f x' % (${RSSB[pool,$n]} / max(1, ${RSSB[$side,$n]}))")"
     done
 done
 echo "  (nginx itself, shared by the sides behind it: pss $(rss_kb $(nginx_pids)) KiB; the 'cpu' of a side behind nginx counts nginx's too)"
@@ -284,11 +332,14 @@ for n in $SIZES; do
     target "$n nodes: pool under half the Go peer's memory (${RSSB[pool,$n]} vs ${RSSB[go,$n]} KiB)" fcmp "${RSSB[pool,$n]} * 2 < ${RSSB[go,$n]}"
     target "$n nodes: pool <= 1/5 of the node peer's memory (${RSSB[pool,$n]} vs ${RSSB[node,$n]} KiB)" fcmp "${RSSB[pool,$n]} * 5 <= ${RSSB[node,$n]}"
     want=1.0; [ "$n" -ge 1000 ] && want=1.2
-    target "$n nodes: end to end, nginx -> pool >= ${want} x the Go peer direct (${RPSB[pool,$n]} vs ${RPSB[godirect,$n]})" fcmp "${RPSB[pool,$n]} >= $want * ${RPSB[godirect,$n]}"
+    target "$n nodes: end to end, nginx -> pool >= ${want} x the Go peer direct (${RPSB[pool,$n]} vs ${RPSB[godirect,$n]}; no-work backend $(py "'%.2f' % (${RPSB[nullf,$n]} / max(1, ${RPSB[godirect,$n]}))") x)" fcmp "${RPSB[pool,$n]} >= $want * ${RPSB[godirect,$n]}"
     if [ "$n" -ge 1000 ]; then
-        target "$n nodes: nginx -> pool >= 0.6 x nginx's own return 200 of the same body (${RPSB[pool,$n]} vs ${RPSB[ret,$n]})" fcmp "${RPSB[pool,$n]} >= 0.6 * ${RPSB[ret,$n]}"
+        target "$n nodes: nginx -> pool >= 0.6 x nginx's own return 200 of the same body (${RPSB[pool,$n]} vs ${RPSB[ret,$n]}; no-work backend $(py "'%.2f' % (${RPSB[nullf,$n]} / max(1, ${RPSB[ret,$n]}))") x)" fcmp "${RPSB[pool,$n]} >= 0.6 * ${RPSB[ret,$n]}"
     fi
-    target "$n nodes: the pool adds <= 25 us to nginx's own answer at one connection ($(py "'%+.1f' % (${LAT[pool,$n]} - ${LAT[ret,$n]})") us)" fcmp "${LAT[pool,$n]} - ${LAT[ret,$n]} <= 25"
+    target "$n nodes: the pool adds <= 25 us to nginx's own answer at one connection ($(py "'%+.1f' % (${LAT[pool,$n]} - ${LAT[ret,$n]})") us; no-work backend $(py "'%+.1f' % (${LAT[nullf,$n]} - ${LAT[ret,$n]})") us)" fcmp "${LAT[pool,$n]} - ${LAT[ret,$n]} <= 25"
+    # The pool's own part: against the floor, the same nginx in front of a
+    # FastCGI backend that does no work.
+    target "$n nodes: pool >= 0.9 x the no-work FastCGI backend's requests/s behind the same nginx (${RPSB[pool,$n]} vs ${RPSB[nullf,$n]})" fcmp "${RPSB[pool,$n]} >= 0.9 * ${RPSB[nullf,$n]}"
     target "$n nodes: with busy polling (opt-in, WSB_BUSY_POLL_US=$POOL_BUSY_POLL_US), the pool adds <= 25 us ($(py "'%+.1f' % (${LAT[poolbp,$n]} - ${LAT[ret,$n]})") us)" fcmp "${LAT[poolbp,$n]} - ${LAT[ret,$n]} <= 25"
 done
 echo "bench-peer: $MET targets met, $MISSED missed"
