@@ -165,8 +165,9 @@ for n in $SIZES ${BIG_SIZES:-100000}; do
         "$n" "${INSN[$n]}" "${CANDS[$n]:-?}" "${READ_INSN[$n]}" "$(python3 -c "print($best / 1000)")"
 done
 
-echo "== the handler pool behind nginx at ${BIG_NGINX_SIZES:-10000 100000} nodes (fastcgi_pass, kept-alive connections)"
+echo "== the handler pool behind nginx at ${BIG_NGINX_SIZES:-10000 100000} nodes (fastcgi_pass, kept-alive connections, the example's parameters)"
 NG_PORT=$(free_port)
+nginx_example_params "$T/fastcgi_params"
 cat > "$T/nginx.conf" <<CONF
 user root;
 worker_processes 2;
@@ -179,7 +180,7 @@ http {
     server {
         listen 127.0.0.1:$NG_PORT;
         location / {
-            include /etc/nginx/fastcgi_params;
+            include $T/fastcgi_params;
             fastcgi_keep_conn on;
             fastcgi_pass wsb;
         }

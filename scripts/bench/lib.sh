@@ -1,6 +1,7 @@
 # lib.sh: what bench.sh, peer.sh and probe_round.sh share: a private
 # folder and the processes to stop at exit, free ports, waiting, targets,
-# and a private Redis with the client addresses.  Expects ROOT (and
+# a private Redis with the client addresses, and the example's nginx
+# FastCGI parameters.  Expects ROOT (and
 # GEOIP_DIR for the Redis); counts targets in MET and MISSED.
 
 # bench_workdir NAME: T, a private folder (/tmp/wsb-NAME.XXXXXX), and PIDS,
@@ -27,6 +28,15 @@ target() {   # description, command that succeeds when the target is met
     if "$@"; then echo "  [met]    $what"; MET=$((MET + 1)); else echo "  [MISSED] $what"; MISSED=$((MISSED + 1)); fi
 }
 fcmp() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
+
+# nginx_example_params OUT: the FastCGI parameters of
+# examples/nginx/wsbalancer.conf (only what the handler reads) into OUT,
+# for an `include`: the benches pass requests to the handler as an operator
+# following the example does.  Exits when there are none.
+nginx_example_params() {
+    grep -E '^[[:space:]]*fastcgi_(param|pass_request_headers)[[:space:]]' "$ROOT/examples/nginx/wsbalancer.conf" > "$1"
+    grep -q 'REMOTE_ADDR' "$1" || { echo "bench: no FastCGI parameters in examples/nginx/wsbalancer.conf"; exit 1; }
+}
 
 # bench_redis_start: a private redis-server (RPORT, RURL) and the client
 # addresses of the City test database in $T/addresses.txt (WSB_BENCH_ADDRS).

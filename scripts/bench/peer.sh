@@ -3,20 +3,21 @@
 # write instead: the Node.js peer (../shared/peers/node-balancer) and the Go
 # peer (../shared/peers/go-balancer, built into $BUILD/go-peer here), all
 # three behind the same nginx (proxy_pass with upstream keepalive for the
-# peers, fastcgi_pass with kept-alive FastCGI connections for the handler
-# pool), the same nodes in both state layouts, the same wrk load and client
-# addresses; plus the Go peer serving HTTP itself (no nginx: the end-to-end
-# figure) and nginx answering the same body itself (`return 200`: nginx's
-# ceiling), and behind the same nginx a backend that does no work
-# (tests/tools/null_backend.c, FastCGI and HTTP: the floor any backend
-# behind nginx can reach, so that what is nginx's and what is the pool's is
-# measured, not guessed).  The answers are checked equal between the sides
-# before anything is timed.  Runs alternate between the sides, three times, best run kept.
-# Prints requests/s, p50, p99, CPU seconds per 10,000 requests and resident
-# memory of each side, the ratios, the latency the pool adds over nginx's
-# own answer at one connection (also with the pool's opt-in busy polling,
-# and the CPU each pool used for it; and what the no-work backend adds), and
-# the targets as met or not.
+# peers, fastcgi_pass with kept-alive FastCGI connections and the parameters
+# of examples/nginx/wsbalancer.conf for the handler pool), the same nodes in
+# both state layouts, the same wrk load and client addresses; plus the Go
+# peer serving HTTP itself (no nginx: the end-to-end figure) and nginx
+# answering the same body itself (`return 200`: nginx's ceiling), and behind
+# the same nginx a backend that does no work (tests/tools/null_backend.c,
+# FastCGI and HTTP: the floor any backend behind nginx can reach, so that
+# what is nginx's and what is the pool's is measured, not guessed).  The
+# answers are checked equal between the sides before anything is timed.
+# Runs alternate between the sides, three times, best run kept. Prints
+# requests/s, p50, p99, CPU seconds per 10,000 requests and resident memory
+# of each side, the ratios, the latency the pool adds over nginx's own
+# answer at one connection (also with the pool's opt-in busy polling, and
+# the CPU each pool used for it; and what the no-work backend adds), and the
+# targets as met or not.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -102,6 +103,7 @@ PIDS+=($POOLBP_PID)
 P_PEER=$(free_port); P_WSB=$(free_port); P_GO=$(free_port); P_RET=$(free_port); P_BP=$(free_port)
 P_NF=$(free_port); P_NH=$(free_port)
 echo '{}' > "$T/return-body.json"
+nginx_example_params "$T/fastcgi_params"
 cat > "$T/nginx.conf" <<CONF
 user root;
 worker_processes $NGINX_WORKERS;
@@ -145,8 +147,7 @@ http {
     server {
         listen 127.0.0.1:$P_WSB;
         location / {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_NAME \$uri;
+            include $T/fastcgi_params;
             fastcgi_keep_conn on;
             fastcgi_pass wsb;
         }
@@ -154,8 +155,7 @@ http {
     server {
         listen 127.0.0.1:$P_BP;
         location / {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_NAME \$uri;
+            include $T/fastcgi_params;
             fastcgi_keep_conn on;
             fastcgi_pass wsbbp;
         }
@@ -163,8 +163,7 @@ http {
     server {
         listen 127.0.0.1:$P_NF;
         location / {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_NAME \$uri;
+            include $T/fastcgi_params;
             fastcgi_keep_conn on;
             fastcgi_pass nullf;
         }
@@ -232,7 +231,7 @@ measure() {   # label url side-pids... -> prints a row; sets RPS P99 CPU10K RSS
         "$label" "$RPS" "$P50" "$P99" "$CPU10K" "$RSS" "$ERR"
 }
 
-declare -A RPSB P99B RSSB CPUB LAT
+declare -A RPSB P99B RSSB CPUB LAT P99R
 SIDES="node go pool godirect ret nullf nullh"
 label() { case $1 in node) echo "node peer, behind nginx ($PEER_WORKERS workers)";; go) echo "Go peer, behind nginx";;
     pool) echo "wsbalancer pool, behind nginx ($(pgrep -P "$POOL_PID" | wc -l) x $POOL_THREADS)";; godirect) echo "Go peer direct (no nginx)";;
@@ -283,6 +282,7 @@ for n in $SIZES; do
     for rep in 1 2 3; do
         for side in $SIDES; do
             measure "$(label $side)" "$(url_of $side)" $(pids_of $side)
+            P99R[$side,$n,$rep]=${P99:-0}
             if [ "${RPS:-0}" -gt "${RPSB[$side,$n]:-0}" ]; then
                 RPSB[$side,$n]=$RPS; P99B[$side,$n]=$P99; RSSB[$side,$n]=$RSS; CPUB[$side,$n]=$CPU10K
             fi
@@ -328,7 +328,12 @@ for n in $SIZES; do
     want=1.0; [ "$n" -ge 1000 ] && want=1.5
     target "$n nodes: pool >= ${want} x the node peer's requests/s (${RPSB[pool,$n]} vs ${RPSB[node,$n]})" fcmp "${RPSB[pool,$n]} >= $want * ${RPSB[node,$n]}"
     target "$n nodes: pool >= 1.5 x the Go peer's requests/s behind the same nginx (${RPSB[pool,$n]} vs ${RPSB[go,$n]})" fcmp "${RPSB[pool,$n]} >= 1.5 * ${RPSB[go,$n]}"
-    target "$n nodes: pool's p99 lower than the Go peer's behind nginx (${P99B[pool,$n]} vs ${P99B[go,$n]} us)" fcmp "${P99B[pool,$n]} < ${P99B[go,$n]}"
+    # The p99s of one alternating round against each other (the pool's run
+    # just after the Go peer's), the median of the three: the best runs'
+    # p99s can set a slow moment of one side against a quiet one of the other.
+    p99r=$(py "' '.join('%.2f' % (a / max(1, b)) for a, b in [$(for r in 1 2 3; do printf '(%s, %s), ' "${P99R[pool,$n,$r]:-0}" "${P99R[go,$n,$r]:-0}"; done)])")
+    p99m=$(py "sorted([float(x) for x in '$p99r'.split()])[1]")
+    target "$n nodes: pool's p99 lower than the Go peer's behind nginx (median of the alternating runs' ratios $p99m: ${p99r// / \/ }; best runs ${P99B[pool,$n]} vs ${P99B[go,$n]} us)" fcmp "$p99m < 1"
     target "$n nodes: pool under half the Go peer's memory (${RSSB[pool,$n]} vs ${RSSB[go,$n]} KiB)" fcmp "${RSSB[pool,$n]} * 2 < ${RSSB[go,$n]}"
     target "$n nodes: pool <= 1/5 of the node peer's memory (${RSSB[pool,$n]} vs ${RSSB[node,$n]} KiB)" fcmp "${RSSB[pool,$n]} * 5 <= ${RSSB[node,$n]}"
     want=1.0; [ "$n" -ge 1000 ] && want=1.2

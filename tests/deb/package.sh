@@ -163,7 +163,7 @@ t_eq "socket wsbalancer:www-data 660 in a 750 directory" "wsbalancer:www-data 66
 # --- nginx (workers as www-data) with the packaged example ---
 HTTP_PORT=$(t_free_port)
 sed -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$HTTP_PORT;|" -e "s|unix:/run/wsbalancer/handler.sock|unix:$SOCK|" \
-    -e "s|/var/log/nginx/|$T_DIR/nginx-|g" -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
+    -e "s|/var/log/nginx/|$T_DIR/nginx-|g" \
     "$DOCEX/nginx/wsbalancer.conf" > "$T_DIR/site.conf"
 t_true "the packaged nginx example templated" grep -q "unix:$SOCK" "$T_DIR/site.conf"
 mkdir -p "$T_DIR/nginx-tmp"

@@ -83,7 +83,6 @@ sed -e "s|listen 127.0.0.1:8443 ssl http2;|listen 127.0.0.1:$TLS_PORT ssl http2;
     -e "s|/var/log/nginx/|$T_DIR/nginx-|g" \
     -e "s|/etc/ssl/wsbalancer/fullchain.pem|$T_DIR/tls/server.pem|" \
     -e "s|/etc/ssl/wsbalancer/privkey.pem|$T_DIR/tls/server.key|" \
-    -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
     "$EX/nginx/wsbalancer-tls.conf" > "$T_DIR/site.conf"
 grep -q "$TLS_PORT ssl" "$T_DIR/site.conf" || { t_fail "example template did not apply"; t_summary; exit 1; }
 w_nginx_start "$T_DIR/site.conf" || { t_fail "nginx config test failed"; cat "$T_DIR/nginx-configtest.log" >&2; t_summary; exit 1; }

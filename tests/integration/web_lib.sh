@@ -167,7 +167,6 @@ w_nginx_example() {
     sed -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$HTTP_PORT;|" \
         -e "s|unix:/run/wsbalancer/handler.sock|unix:$1|" \
         -e "s|/var/log/nginx/|$T_DIR/nginx-|g" \
-        -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
         "$T_ROOT/examples/nginx/wsbalancer.conf" > "$T_DIR/site.conf"
     grep -q "$HTTP_PORT" "$T_DIR/site.conf" || { t_fail "example template did not apply"; return 1; }
     w_nginx_start "$T_DIR/site.conf" || { t_fail "nginx config test failed"; cat "$T_DIR/nginx-configtest.log" >&2; return 1; }

@@ -63,7 +63,6 @@ NGINX_PORT=$(t_free_port)
 sed -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$NGINX_PORT;|" \
     -e "s|unix:/run/wsbalancer/handler.sock|unix:$SOCK|" \
     -e "s|/var/log/nginx/|$T_DIR/nginx-|g" \
-    -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
     "$EX/nginx/wsbalancer.conf" > "$T_DIR/nginx-site.conf"
 w_nginx_start "$T_DIR/nginx-site.conf" || { t_fail "nginx config test failed"; t_summary; exit 1; }
 w_http_up "http://127.0.0.1:$NGINX_PORT/" || { t_fail "nginx did not start"; t_summary; exit 1; }

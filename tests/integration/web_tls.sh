@@ -155,7 +155,6 @@ sed -e "s|listen 127.0.0.1:8443 ssl http2;|listen 127.0.0.1:$NG_PORT ssl http2;|
     -e "s|/var/log/nginx/|$T_DIR/nginx-|g" \
     -e "s|/etc/ssl/wsbalancer/fullchain.pem|$T_DIR/tls/server.pem|" \
     -e "s|/etc/ssl/wsbalancer/privkey.pem|$T_DIR/tls/server.key|" \
-    -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
     "$EX/nginx/wsbalancer-tls.conf" > "$T_DIR/nginx-site.conf"
 t_eq "nginx example: the template applied" 2 \
     "$(grep -c -e "$NG_PORT ssl" -e "unix:$SOCK" "$T_DIR/nginx-site.conf")"
