@@ -138,20 +138,28 @@ static int serve_http(struct conn *c)
 }
 
 /* Reads what waits on c and answers it.  Returns 0, or -1 when c is to be
- * closed. */
+ * closed.  A read that did not fill the space took all there was: the next
+ * bytes raise a new edge, so no read is spent to learn that none are left
+ * (one read and one write per request: fewer system calls than any backend
+ * that must look at a request before it takes it). */
 static int on_readable(struct conn *c)
 {
     for (;;) {
-        if (c->len == sizeof c->buf)
+        size_t room = sizeof c->buf - c->len;
+        if (room == 0)
             return -1;
-        ssize_t n = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        ssize_t n = read(c->fd, c->buf + c->len, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
             return 0;
         if (n <= 0)
             return -1;
         c->len += (size_t)n;
         if ((http_mode ? serve_http(c) : serve_fastcgi(c)) != 0)
             return -1;
+        if ((size_t)n < room)
+            return 0;
     }
 }
 
