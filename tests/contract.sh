@@ -81,6 +81,11 @@ contract_suite() {
     t_match "Swedish client: a European node (both within WSB_NEAR_KM of the nearest)" '^wss://(fra|lon)\.' "$(endpoint_of)"
     from "6.6.6.6, 81.2.69.142"
     t_eq "right-most untrusted X-Forwarded-For entry is the client" "wss://lon.example.net/ws" "$(endpoint_of)"
+    # Two header lines (a proxy that adds its own line, not to the client's):
+    # the web server hands both over, in order, and the last one counts.
+    req -H "X-Forwarded-For: 216.160.83.56" -H "X-Forwarded-For: 81.2.69.142" "$BASE/v1/websocket/server"
+    t_eq "X-Forwarded-For in two header lines: the right-most untrusted entry of both is the client" \
+        "wss://lon.example.net/ws" "$(endpoint_of)"
     from 81.2.69.142 /v2/websocket/server
     t_eq "v2 from London: Frankfurt (London lacks v2)" "wss://fra.example.net/ws" "$(endpoint_of)"
     seen=""

@@ -137,12 +137,13 @@ static int serve_http(struct conn *c)
     return 0;
 }
 
-/* Reads what waits on c and answers it.  Returns 0, or -1 when c is to be
- * closed.  A read that did not fill the space took all there was: the next
- * bytes raise a new edge, so no read is spent to learn that none are left
- * (one read and one write per request: fewer system calls than any backend
- * that must look at a request before it takes it). */
-static int on_readable(struct conn *c)
+/* Reads what waits on c and answers it; `ended`: the peer shut its side or
+ * the connection failed (read on to the end).  Returns 0, or -1 when c is
+ * to be closed.  Otherwise a read that did not fill the space took all
+ * there was: the next bytes raise a new edge, so no read is spent to learn
+ * that none are left (one read and one write per request: fewer system
+ * calls than any backend that must look at a request before it takes it). */
+static int on_readable(struct conn *c, int ended)
 {
     for (;;) {
         size_t room = sizeof c->buf - c->len;
@@ -158,7 +159,7 @@ static int on_readable(struct conn *c)
         c->len += (size_t)n;
         if ((http_mode ? serve_http(c) : serve_fastcgi(c)) != 0)
             return -1;
-        if ((size_t)n < room)
+        if ((size_t)n < room && !ended)
             return 0;
     }
 }
@@ -198,8 +199,18 @@ int main(int argc, char **argv)
         return 1;
     }
     strcpy(sa.sun_path, argv[2]);
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
+    /* SIGTERM and SIGINT are let in only while epoll_pwait waits: one that
+     * came just before it would otherwise be seen only after the next event. */
+    sigset_t ends, waiting;
+    sigemptyset(&ends);
+    sigaddset(&ends, SIGTERM);
+    sigaddset(&ends, SIGINT);
+    sigprocmask(SIG_BLOCK, &ends, &waiting);
+    sigdelset(&waiting, SIGTERM);
+    sigdelset(&waiting, SIGINT);
+    struct sigaction sa_end = { .sa_handler = on_signal };
+    sigaction(SIGTERM, &sa_end, NULL);
+    sigaction(SIGINT, &sa_end, NULL);
     signal(SIGPIPE, SIG_IGN);
     unlink(argv[2]);
     int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -212,12 +223,14 @@ int main(int argc, char **argv)
     }
     while (!stop) {
         struct epoll_event evs[64];
-        int got = epoll_wait(ep, evs, 64, -1);
+        int got = epoll_pwait(ep, evs, 64, -1, &waiting);
         for (int i = 0; i < got; i++) {
             struct conn *c = evs[i].data.ptr;
             if (c == NULL) {
                 int fd;
-                while ((fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+                while ((fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0 || errno == EINTR) {
+                    if (fd < 0)
+                        continue;
                     struct conn *nc = malloc(sizeof *nc);
                     if (nc != NULL) {
                         nc->fd = fd;
@@ -230,14 +243,22 @@ int main(int argc, char **argv)
                         close(fd);
                     }
                 }
+                if (errno != EAGAIN && errno != EINTR) {
+                    /* Out of descriptors or memory: the listener stays
+                     * readable, so say so and wait before the next try. */
+                    fprintf(stderr, "null_backend: accept: %s\n", strerror(errno));
+                    usleep(100 * 1000);
+                }
                 continue;
             }
-            if (on_readable(c) != 0) {
+            if (on_readable(c, (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) != 0) {
                 close(c->fd);
                 free(c);
             }
         }
     }
+    close(ep);
+    close(ls);
     unlink(argv[2]);
     return 0;
 }
