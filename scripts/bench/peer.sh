@@ -9,7 +9,7 @@
 # peer serving HTTP itself (no nginx: the end-to-end figure) and nginx
 # answering the same body itself (`return 200`: nginx's ceiling), and behind
 # the same nginx a backend that does no work (tests/tools/null_backend.c,
-# FastCGI and HTTP: the floor any backend behind nginx can reach, so that
+# FastCGI and HTTP: what nginx's hop leaves for any backend, so that
 # what is nginx's and what is the pool's is measured, not guessed).  The
 # answers are checked equal between the sides before anything is timed.
 # Runs alternate between the sides, three times, best run kept (two

@@ -8,9 +8,9 @@
  *   http     nginx's proxy_pass with upstream keepalive (HTTP/1.1 requests
  *            without a body; a request ends with its blank line)
  *
- * Whatever a backend does for a request, it cannot be faster behind the
- * same nginx than this: what nginx → pool gives short of nginx's own
- * `return 200` beyond what nginx → null_backend gives is the pool's.
+ * It does nothing for a request: what nginx in front of it gives is what
+ * nginx's hop leaves for any backend, and what the pool gives beyond that
+ * (or short of it) is the pool's own part, measured in the same run.
  *
  * Usage: null_backend fastcgi|http SOCKET BODY-FILE
  * SIGTERM/SIGINT end it.  Exits 1 when it cannot start, 2 on bad usage. */
