@@ -77,8 +77,6 @@ curl -sf "$BASE/const/" >/dev/null; curl -s "$BASE/lb/v1/websocket/server" >/dev
 run_wrk /static.json; A_RPS=$RPS; A_P99=$P99
 row "(a) static file" "$RPS" "$P50" "$P99" "$ERR"
 declare -A C_RPS C_P99 B_RPS B_P99 C_RPR C_RPF P99_PAIRS P99_RATIO
-# The median of a list of numbers ("12 30 7" -> 12).
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR]=$1} END {print NR ? v[int((NR + 1) / 2)] : 0}'; }
 for n in $SIZES; do
     python3 "$ROOT/scripts/bench/gen.py" nodes "$n" > "$T/nodes.json"
     "$BUILD/tests/wsb_statectl" --redis "$RURL" write "$T/nodes.json" --ttl 3600 || exit 1

@@ -1,5 +1,6 @@
 # lib.sh: what bench.sh, peer.sh and probe_round.sh share: a private
-# folder and the processes to stop at exit, free ports, waiting, targets,
+# folder and the processes to stop at exit, free ports, waiting, targets
+# and medians,
 # a private Redis with the client addresses, and the example's nginx
 # FastCGI parameters.  Expects ROOT (and
 # GEOIP_DIR for the Redis); counts targets in MET and MISSED.
@@ -28,6 +29,8 @@ target() {   # description, command that succeeds when the target is met
     if "$@"; then echo "  [met]    $what"; MET=$((MET + 1)); else echo "  [MISSED] $what"; MISSED=$((MISSED + 1)); fi
 }
 fcmp() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
+# The median of a list of numbers ("12 30 7" -> 12).
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR]=$1} END {print NR ? v[int((NR + 1) / 2)] : 0}'; }
 
 # nginx_example_params OUT: the FastCGI parameters of
 # examples/nginx/wsbalancer.conf (only what the handler reads) into OUT,

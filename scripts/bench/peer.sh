@@ -89,17 +89,16 @@ PIDS+=($GO_PID)
 # the peers' rule, so that every side gives the same answers (the default
 # band of 300 km spreads clients over near nodes by room, README "How a node
 # is chosen") and does the same work.
-WSB_REDIS_URL=$RURL WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 \
-    WSB_NEAR_KM=${WSB_NEAR_KM:-0} WSB_LOG_LEVEL=warn "$BUILD/wsb-handler" --listen "$T/pool.sock" ${POOL_WORKERS:+--workers "$POOL_WORKERS"} \
-    --threads "$POOL_THREADS" --socket-mode 0666 2>"$T/pool.log" &
-POOL_PID=$!
-PIDS+=($POOL_PID)
-WSB_REDIS_URL=$RURL WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 \
-    WSB_NEAR_KM=${WSB_NEAR_KM:-0} WSB_LOG_LEVEL=warn WSB_BUSY_POLL_US=$POOL_BUSY_POLL_US "$BUILD/wsb-handler" \
-    --listen "$T/poolbp.sock" ${POOL_WORKERS:+--workers "$POOL_WORKERS"} --threads "$POOL_THREADS" --socket-mode 0666 \
-    2>"$T/poolbp.log" &
-POOLBP_PID=$!
-PIDS+=($POOLBP_PID)
+start_pool() {   # NAME BUSY_POLL_US: a pool on $T/NAME.sock, logging to $T/NAME.log; sets PID
+    WSB_REDIS_URL=$RURL WSB_GEOIP_DB="$GEOIP_DIR/GeoLite2-City-Test.mmdb" WSB_TRUSTED_PROXIES=127.0.0.1/32 \
+        WSB_NEAR_KM=${WSB_NEAR_KM:-0} WSB_LOG_LEVEL=warn WSB_BUSY_POLL_US=$2 "$BUILD/wsb-handler" \
+        --listen "$T/$1.sock" ${POOL_WORKERS:+--workers "$POOL_WORKERS"} --threads "$POOL_THREADS" --socket-mode 0666 \
+        2>"$T/$1.log" &
+    PID=$!
+    PIDS+=($PID)
+}
+start_pool pool 0; POOL_PID=$PID
+start_pool poolbp "$POOL_BUSY_POLL_US"; POOLBP_PID=$PID
 
 P_PEER=$(free_port); P_WSB=$(free_port); P_GO=$(free_port); P_RET=$(free_port); P_BP=$(free_port)
 P_NF=$(free_port); P_NH=$(free_port)
@@ -244,12 +243,11 @@ measure() {   # label url side-pids... -> prints a row; sets RPS P99 CPU10K RSS
 
 declare -A RPSB P99B RSSB CPUB LAT P99R RPSR
 # round_ratios ARRAY A B N: A's figure over B's in each alternating round
-# (A's run and B's in the same round), "r1 r2 r3"; median_of "r1 r2 r3".
+# (A's run and B's in the same round), "r1 r2 r3" (for lib.sh's median).
 round_ratios() {
     local -n fig=$1
     py "' '.join('%.2f' % (a / max(1, b)) for a, b in [$(for r in 1 2 3; do printf '(%s, %s), ' "${fig[$2,$4,$r]:-0}" "${fig[$3,$4,$r]:-0}"; done)])"
 }
-median_of() { py "sorted(float(x) for x in '$1'.split())[1]"; }
 SIDES="node go pool godirect ret nullf nullh"
 label() { case $1 in node) echo "node peer, behind nginx ($PEER_WORKERS workers)";; go) echo "Go peer, behind nginx";;
     pool) echo "wsbalancer pool, behind nginx ($(pgrep -P "$POOL_PID" | wc -l) x $POOL_THREADS)";; godirect) echo "Go peer direct (no nginx)";;
@@ -349,7 +347,7 @@ for n in $SIZES; do
     # The p99s of one alternating round against each other (the pool's run
     # just after the Go peer's), the median of the three: the best runs'
     # p99s can set a slow moment of one side against a quiet one of the other.
-    p99r=$(round_ratios P99R pool go "$n"); p99m=$(median_of "$p99r")
+    p99r=$(round_ratios P99R pool go "$n"); p99m=$(median "$p99r")
     target "$n nodes: pool's p99 lower than the Go peer's behind nginx (median of the alternating runs' ratios $p99m: ${p99r// / \/ }; best runs ${P99B[pool,$n]} vs ${P99B[go,$n]} us)" fcmp "$p99m < 1"
     target "$n nodes: pool under half the Go peer's memory (${RSSB[pool,$n]} vs ${RSSB[go,$n]} KiB)" fcmp "${RSSB[pool,$n]} * 2 < ${RSSB[go,$n]}"
     target "$n nodes: pool <= 1/5 of the node peer's memory (${RSSB[pool,$n]} vs ${RSSB[node,$n]} KiB)" fcmp "${RSSB[pool,$n]} * 5 <= ${RSSB[node,$n]}"
@@ -363,7 +361,7 @@ for n in $SIZES; do
     # FastCGI backend that does no work; round by round, as the p99s.  0.8:
     # a pool whose own work cost a fifth of the hop fails it; the rounds of
     # five runs here (2026-12-03) spread over 0.83-1.27 with the same pool.
-    flr=$(round_ratios RPSR pool nullf "$n"); flm=$(median_of "$flr")
+    flr=$(round_ratios RPSR pool nullf "$n"); flm=$(median "$flr")
     target "$n nodes: pool >= 0.8 x the no-work FastCGI backend's requests/s behind the same nginx (median of the alternating runs' ratios $flm: ${flr// / \/ }; best runs ${RPSB[pool,$n]} vs ${RPSB[nullf,$n]:-0})" fcmp "$flm >= 0.8"
     target "$n nodes: with busy polling (opt-in, WSB_BUSY_POLL_US=$POOL_BUSY_POLL_US), the pool adds <= 25 us ($(py "'%+.1f' % (${LAT[poolbp,$n]} - ${LAT[ret,$n]})") us)" fcmp "${LAT[poolbp,$n]} - ${LAT[ret,$n]} <= 25"
 done
